@@ -1,0 +1,128 @@
+"""The Connector protocol: how the deliver stage hands one rendered action to a destination.
+
+A connector type is a class with a ``type`` name, a declarative description of its settings and action
+keys (so ``check`` can validate a config without building anything), and ``send``, which either returns a
+``Sent`` or raises ``Retryable`` (try again later: connection errors, timeouts, 408/425/429/5xx) or
+``Permanent`` (never succeeds as is: other 4xx, bad input). Waiting between attempts is not the
+connector's business: the deliver stage keeps every wait in the store. ``classify_status`` is the one
+place that turns an HTTP status into that decision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One connector setting. ``kind`` is str, int, bool, duration, rate, map, list or any."""
+
+    kind: str = "str"
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One attempt at one delivery, as the connector sees it."""
+
+    delivery_id: int
+    delivery_key: str  # stable across attempts and replays: send it so destinations can deduplicate
+    event_id: int
+    request: Mapping[str, Any]  # the rendered action (connector-specific keys)
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A successful send: the destination's status (if any) and a short description."""
+
+    status_code: int | None = None
+    detail: str = ""
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class Retryable(DeliveryError):
+    """Try again later; ``retry_after`` (seconds) is the destination's own wish, when it gave one."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None):
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class Permanent(DeliveryError):
+    """This request will never succeed as it is: mark the delivery dead with this reason."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    type: ClassVar[str]
+    settings_fields: ClassVar[Mapping[str, Field]]
+    action_keys: ClassVar[frozenset[str]]
+    required_action_keys: ClassVar[frozenset[str]]
+
+    name: str
+
+    def __init__(self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults) -> None: ...
+
+    async def send(self, out: Outgoing) -> Sent: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectorDefaults:
+    """Daemon-wide settings a connector falls back on."""
+
+    timeout: float = 15.0
+    user_agent: str = "plugpay-router"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def check_action(cls: type, action: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Connector-specific checks of one action's keys beyond allowed/required: ``[(key, message)]``."""
+    checker = getattr(cls, "check_action", None)
+    return list(checker(action)) if checker else []
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def classify_status(status: int, body: str, retry_after: str | None = None) -> Sent:
+    """Turn an HTTP response into Sent, or raise Retryable / Permanent as DESIGN §2 says."""
+    excerpt = " ".join(body.split())[:300]
+    if 200 <= status < 300:
+        return Sent(status, excerpt)
+    message = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise Retryable(message, status_code=status, retry_after=parse_retry_after(retry_after))
+    if 300 <= status < 400:
+        raise Permanent(f"{message} (redirects are not followed)", status_code=status)
+    raise Permanent(message, status_code=status)

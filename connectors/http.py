@@ -1,0 +1,117 @@
+"""The generic HTTP connector (``type: http``): one templated request per delivery.
+
+Settings give the destination (``base_url``, default ``headers``, ``timeout``); each action gives the
+request (``method``, ``path`` or ``url``, ``query``, ``headers`` and one of ``json`` / ``form`` / ``body``).
+Every request carries ``Idempotency-Key: <delivery key>``, the same on every attempt and replay, so the
+destination can drop duplicates. One pooled httpx client per connector; redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import httpx
+
+from connectors.base import (
+    ConnectorDefaults,
+    Field,
+    Outgoing,
+    Permanent,
+    Retryable,
+    Sent,
+    classify_status,
+)
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def encode_body(request: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
+    """The exact bytes to send and their content type, from one of ``json`` / ``form`` / ``body``."""
+    if "json" in request:
+        return json.dumps(request["json"], separators=(",", ":"), ensure_ascii=False).encode(), ("application/json")
+    if "form" in request:
+        form = request["form"]
+        if not isinstance(form, Mapping):
+            raise Permanent("'form' must render to a mapping")
+        return urlencode({k: "" if v is None else str(v) for k, v in form.items()}).encode(), (
+            "application/x-www-form-urlencoded"
+        )
+    if "body" in request:
+        body = request["body"]
+        text = body if isinstance(body, str) else json.dumps(body)
+        return text.encode(), "text/plain; charset=utf-8"
+    return None, None
+
+
+class HttpConnector:
+    type: ClassVar[str] = "http"
+    settings_fields: ClassVar[Mapping[str, Field]] = {
+        "base_url": Field("str", help="prefix for each action's path"),
+        "headers": Field("map", default={}, help="headers sent with every request"),
+        "timeout": Field("duration", help="per-request timeout (default: delivery.timeout)"),
+        "method": Field("str", default="POST", choices=METHODS),
+    }
+    action_keys: ClassVar[frozenset[str]] = frozenset(
+        {"method", "path", "url", "query", "headers", "json", "form", "body"}
+    )
+    required_action_keys: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults):
+        self.name = name
+        self.base_url = str(settings.get("base_url") or "").rstrip("/")
+        self.headers = {str(k): str(v) for k, v in (settings.get("headers") or {}).items()}
+        self.method = str(settings.get("method") or "POST")
+        self.timeout = float(settings.get("timeout") or defaults.timeout)
+        self.user_agent = defaults.user_agent
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
+        )
+
+    @staticmethod
+    def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        bodies = [k for k in ("json", "form", "body") if k in action]
+        if len(bodies) > 1:
+            problems.append((bodies[1], f"use only one of json, form and body (got {', '.join(bodies)})"))
+        method = action.get("method")
+        if isinstance(method, str) and "{" not in method and method.upper() not in METHODS:
+            problems.append(("method", f"unknown method {method!r} (use one of {', '.join(METHODS)})"))
+        return problems
+
+    def url_for(self, request: Mapping[str, Any]) -> str:
+        if request.get("url"):
+            return str(request["url"])
+        if not self.base_url:
+            raise Permanent("no url: set the connector's base_url or the action's url")
+        path = str(request.get("path") or "")
+        return self.base_url + (path if not path or path.startswith("/") else "/" + path)
+
+    def build(self, out: Outgoing) -> httpx.Request:
+        request = out.request
+        content, content_type = encode_body(request)
+        headers = {"User-Agent": self.user_agent, **self.headers}
+        headers.update({str(k): str(v) for k, v in (request.get("headers") or {}).items()})
+        headers["Idempotency-Key"] = out.delivery_key
+        if content_type and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = content_type
+        query = request.get("query") or None
+        method = str(request.get("method") or self.method).upper()
+        return self._client.build_request(method, self.url_for(request), params=query, headers=headers, content=content)
+
+    async def send(self, out: Outgoing) -> Sent:
+        req = self.build(out)
+        try:
+            response = await self._client.send(req)
+        except httpx.TimeoutException:
+            raise Retryable(f"timeout after {self.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
+        return classify_status(response.status_code, response.text[:2000], response.headers.get("Retry-After"))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

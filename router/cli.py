@@ -1,0 +1,313 @@
+"""The ``plugpay-router`` command line: argument parsing and one function per command.
+
+Exit codes: 0 ok, 1 a user error (bad config, unreachable store, unknown id) with a readable message and
+never a traceback, 2 wrong usage (argparse). Commands that read the store open it directly, so they work
+whether or not the daemon runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from router import logs, signature
+from router.config import Config, ConfigError, load_config
+from router.events import TRIGGER_OBJECT, TRIGGERS
+from router.store import Store, StoreUnavailable, make_store
+from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
+
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """Printed as one line (or a list of config problems) with exit code 1."""
+
+
+def _config(path: str) -> Config:
+    return load_config(path)
+
+
+def _store(args: argparse.Namespace) -> tuple[Config, Store]:
+    config = _config(args.config)
+    return config, make_store(config.store.url, base=Path(args.config).resolve().parent)
+
+
+async def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
+    _, store = _store(args)
+    await store.open()
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[str(c) for c in headers], *[["-" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from router.daemon import Daemon
+
+    config = _config(args.config)
+    logs.configure(args.log_level)
+    logs.set_secrets(config.secrets)
+    daemon = Daemon(args.config, config)
+    try:
+        asyncio.run(daemon.run())
+    except StoreUnavailable as exc:
+        raise UserError(f"store unavailable: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot start: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    rules = config.rules.rules
+    print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    records = asyncio.run(_with_store(args, lambda s: s.list_events(status=args.status, limit=args.limit)))
+    if args.json:
+        print(json.dumps([r.as_dict() for r in records], indent=2))
+        return 0
+    rows = [
+        (
+            r.id,
+            _when(r.received_at),
+            r.event.trigger,
+            f"{r.event.triggerable_type}:{r.event.triggerable_id}",
+            r.event.rule_id,
+            r.status,
+            r.attempts,
+            (r.last_error or "")[:60],
+        )
+        for r in records
+    ]
+    print(_table(rows, ("id", "received", "trigger", "object", "pp_rule", "status", "tries", "error")))
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    records = asyncio.run(
+        _with_store(args, lambda s: s.list_deliveries(status=args.status, event_id=args.event, limit=args.limit))
+    )
+    if args.json:
+        print(json.dumps([r.as_dict() for r in records], indent=2))
+        return 0
+    rows = [
+        (
+            r.id,
+            r.event_id,
+            r.rule,
+            r.connector,
+            r.status,
+            r.attempts,
+            _when(r.next_attempt_at) if r.status == "pending" else "-",
+            (r.last_error or "")[:60],
+        )
+        for r in records
+    ]
+    print(_table(rows, ("id", "event", "rule", "connector", "status", "tries", "next", "error")))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        if args.delivery is not None:
+            record = await store.get_delivery(args.delivery)
+            if record is None:
+                raise UserError(f"no delivery {args.delivery}")
+            if record.status == "pending":
+                raise UserError(f"delivery {args.delivery} is still pending; nothing to replay")
+            if record.request is None:
+                raise UserError(
+                    f"delivery {args.delivery} was never rendered ({record.last_error}); "
+                    "fix the rule and re-route its event instead"
+                )
+            ids = [record.id]
+        else:
+            status = "dead" if args.dead else None
+            event_id = args.event
+            if event_id is not None and await store.get_event(event_id) is None:
+                raise UserError(f"no event {event_id}")
+            found = await store.list_deliveries(status=status, event_id=event_id, limit=1_000_000)
+            ids = [r.id for r in found if r.status != "pending" and r.request is not None]
+        return await store.replay_deliveries(ids, time.time())
+
+    count = asyncio.run(_with_store(args, work))
+    print(f"requeued {count} deliver{'y' if count == 1 else 'ies'}; a running daemon sends them now")
+    return 0
+
+
+def build_payload(
+    trigger: str, ident: str, *, kind: str | None, rule_id: int | None, tenant_id: int | None, flat: bool
+) -> dict[str, Any]:
+    event = {
+        "trigger_type": trigger,
+        "triggerable_type": kind or TRIGGER_OBJECT.get(trigger, "order"),
+        "triggerable_id": int(ident) if ident.isdigit() else ident,
+    }
+    envelope = {
+        "rule_id": rule_id,
+        "tenant_id": tenant_id,
+        "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+    return {**event, **envelope} if flat else {"event": event, **envelope}
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    payload = build_payload(
+        args.trigger, args.id, kind=args.type, rule_id=args.rule_id, tenant_id=args.tenant_id, flat=args.flat
+    )
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if args.key:
+        headers[args.header] = signature.sign(args.key, body, args.encoding)
+    try:
+        response = httpx.post(args.url, content=body, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise UserError(f"cannot reach {args.url}: {exc}") from None
+    print(f"{response.status_code} {response.text.strip()}")
+    return 0 if response.status_code < 300 else 1
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from router.sandbox import Sandbox, load_fixtures, serve_sandbox
+
+    sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize)
+
+    async def run() -> None:
+        runner = await serve_sandbox(sandbox, args.host, args.port)
+        print(
+            f"Plug&Pay sandbox API on http://{args.host}:{args.port} "
+            f"(orders {', '.join(sandbox.fixtures['orders'])}; subscriptions "
+            f"{', '.join(sandbox.fixtures['subscriptions'])}; sellers {', '.join(sandbox.fixtures['sellers'])})",
+            flush=True,
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise UserError(f"cannot start the sandbox: {exc.strerror or exc}") from None
+    return 0
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plugpay-router", description="Route Plug&Pay webhooks by YAML rules.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--config", required=True, help="the YAML config file")
+
+    p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
+    with_config(p)
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate the config and exit")
+    with_config(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("events", help="list stored events")
+    with_config(p)
+    p.add_argument("--status", choices=EVENT_STATUSES)
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("deliveries", help="list stored deliveries")
+    with_config(p)
+    p.add_argument("--status", choices=DELIVERY_STATUSES)
+    p.add_argument("--event", type=int, help="only the deliveries of this event")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deliveries)
+
+    p = sub.add_parser("replay", help="requeue deliveries (same request, same delivery key)")
+    with_config(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("delivery", nargs="?", type=int, help="a delivery id")
+    which.add_argument("--event", type=int, help="every finished delivery of this event")
+    which.add_argument("--dead", action="store_true", help="every dead delivery")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("trigger", help="send a correctly signed test webhook")
+    p.add_argument("trigger", help=f"a trigger name ({', '.join(TRIGGERS)}) or any wire spelling")
+    p.add_argument("id", help="the triggerable id (order, subscription or seller id)")
+    p.add_argument("--url", required=True, help="the router's webhook URL")
+    p.add_argument("--key", help="the webhook key to sign with (omit to send unsigned)")
+    p.add_argument("--header", default="X-Signature")
+    p.add_argument("--encoding", default="hex", choices=("hex", "base64"))
+    p.add_argument("--type", help="triggerable_type (default: implied by the trigger)")
+    p.add_argument("--rule-id", type=int, default=1, help="the Plug&Pay rule id to claim (default 1)")
+    p.add_argument("--tenant-id", type=int, default=1)
+    p.add_argument("--flat", action="store_true", help="send the flat payload instead of nesting under 'event'")
+    p.set_defaults(func=cmd_trigger)
+
+    p = sub.add_parser("sandbox", help="run a local Plug&Pay API simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--fixtures", help="a folder with orders.json, subscriptions.json, sellers.json")
+    p.add_argument("--token", help="require this Bearer token")
+    p.add_argument("--synthesize", action="store_true", help="answer any numeric id with a copy of a fixture")
+    p.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return 1
+    except (UserError, StoreUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The daemon: wires receive, route and deliver around one store, and handles signals.
+
+One process runs the HTTP server (webhooks, health), the route loop and the deliver loop. The live
+config, API client and connectors form one ``State`` that every stage reads per item; SIGHUP builds a
+complete new State from the file and swaps it in one assignment, or keeps the old one and logs the
+file:line error. SIGTERM (and SIGINT) stop accepting, let in-flight work finish within a bound, release
+leases and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from connectors.base import ConnectorDefaults
+from router import logs
+from router.config import Config, ConfigError, load_config
+from router.deliver import Connectors, Deliverer
+from router.plugandpay import PlugAndPayClient
+from router.receive import Receiver, error
+from router.route import Router
+from router.store import Store, StoreUnavailable, make_store
+from router.worker import ClaimLoop
+
+log = structlog.get_logger("router.daemon")
+USER_AGENT = "plugpay-router/0.1"
+
+
+@dataclass(frozen=True)
+class State:
+    config: Config
+    api: PlugAndPayClient
+    connectors: Connectors
+
+    @classmethod
+    def build(cls, config: Config) -> State:
+        api = PlugAndPayClient(
+            config.plugandpay.api_url, config.plugandpay.api_token, timeout=config.plugandpay.timeout
+        )
+        defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
+        return cls(config, api, Connectors(config.connectors, defaults))
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        await self.connectors.aclose()
+
+
+class Daemon:
+    def __init__(self, config_path: str | os.PathLike[str], config: Config):
+        self.config_path = Path(config_path)
+        self.state = State.build(config)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store: Store = make_store(config.store.url, base=self.config_path.resolve().parent, daemon=True)
+        self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._retired: set[asyncio.Task[None]] = set()
+        config_ = config
+        self.router = Router(
+            self.store, lambda: (self.state.config, self.state.api), self.owner, on_routed=self._wake_deliver
+        )
+        self.deliverer = Deliverer(self.store, lambda: (self.state.config, self.state.connectors), self.owner)
+        self.receiver = Receiver(self.store, lambda: self.state.config, on_accepted=self._wake_route)
+        self.route_loop: ClaimLoop = ClaimLoop(
+            "route",
+            lambda n: self.store.claim_events(self.owner, n, self._event_lease(), time.time()),
+            self.router.handle,
+            lambda: self.store.next_due(time.time()),
+            concurrency=config_.plugandpay.concurrency,
+        )
+        self.deliver_loop: ClaimLoop = ClaimLoop(
+            "deliver",
+            lambda n: self.store.claim_deliveries(self.owner, n, self._delivery_lease(), time.time()),
+            self.deliverer.handle,
+            lambda: self.store.next_due(time.time()),
+            concurrency=config_.delivery.concurrency,
+        )
+
+    def _event_lease(self) -> float:
+        return self.state.config.plugandpay.timeout * 3 + 30
+
+    def _delivery_lease(self) -> float:
+        return self.state.config.delivery.timeout * 2 + 30
+
+    def _wake_route(self) -> None:
+        self.route_loop.wake()
+
+    def _wake_deliver(self) -> None:
+        self.deliver_loop.wake()
+
+    # ------------------------------------------------------------ HTTP
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.state.config.server.max_body_bytes + 1)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_post("/{path:.*}", self._webhook)
+        return app
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        # Dispatch on the live config, so a reload can move the webhook path.
+        if request.path != self.state.config.server.path:
+            return error(404, f"no webhook endpoint at {request.path}")
+        return await self.receiver(request)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(2):
+                await self.store.ping()
+        except (StoreUnavailable, TimeoutError) as exc:
+            return web.json_response({"status": "unavailable", "store": str(exc) or "timeout"}, status=503)
+        return web.json_response({"status": "ready", "config_version": self.state.config.version})
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        config = self.state.config
+        await self.store.open()
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, config.server.host, config.server.port, reuse_address=True)
+        await site.start()
+        self._tasks = [
+            asyncio.create_task(self.route_loop.run(), name="route"),
+            asyncio.create_task(self.deliver_loop.run(), name="deliver"),
+        ]
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        if not config.plugandpay.webhook_key:
+            log.warning("plugandpay.webhook_key is not set: webhooks are accepted without verification")
+        log.info(
+            "daemon started",
+            listen=f"{config.server.host}:{config.server.port}",
+            path=config.server.path,
+            config_version=config.version,
+            rules=len(config.rules.rules),
+            store=_store_kind(config),
+            owner=self.owner,
+        )
+
+    async def reload(self) -> bool:
+        """Re-read the config file; swap it in when valid, else keep serving the old one."""
+        old = self.state
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            log.error(
+                "config reload failed, keeping the running config",
+                errors=str(exc).splitlines(),
+                config_version=old.config.version,
+            )
+            return False
+        for key, before, after in (
+            (
+                "server.listen",
+                (old.config.server.host, old.config.server.port),
+                (config.server.host, config.server.port),
+            ),
+            ("store.url", old.config.store.url, config.store.url),
+        ):
+            if before != after:
+                log.warning("config key changed but needs a restart to apply", key=key)
+        self.state = State.build(config)
+        logs.set_secrets(old.config.secrets | config.secrets)
+        self.route_loop.concurrency = config.plugandpay.concurrency
+        self.deliver_loop.concurrency = config.delivery.concurrency
+        retire = asyncio.create_task(self._retire(old, config.delivery.timeout * 2 + 5))
+        self._retired.add(retire)
+        retire.add_done_callback(self._retired.discard)
+        log.info(
+            "config reloaded",
+            config_version=config.version,
+            rules=len(config.rules.rules),
+            connectors=len(config.connectors),
+        )
+        self.route_loop.wake()
+        self.deliver_loop.wake()
+        return True
+
+    @staticmethod
+    async def _retire(state: State, grace: float) -> None:
+        """Close an old state's clients once sends that started under it have had time to finish."""
+        await asyncio.sleep(grace)
+        await state.aclose()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        log.info("stopping: no new webhooks; finishing in-flight work")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        grace = self.state.config.delivery.timeout + 5
+        await self.route_loop.stop(grace)
+        await self.deliver_loop.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in list(self._retired):
+            task.cancel()
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release(self.owner)
+        await self.state.aclose()
+        await self.store.close()
+        log.info("stopped")
+
+
+def _store_kind(config: Config) -> str:
+    return config.store.url.split(":", 1)[0]

@@ -1,0 +1,133 @@
+"""The deliver stage: send one claimed delivery through its connector and record what happened.
+
+Every attempt is recorded (outcome, status code, latency, error). Success ends the delivery; a
+``Retryable`` failure schedules the next attempt from the delivery's schedule with ±20 % jitter (never
+before the destination's ``Retry-After``), or marks it ``dead`` when the schedule is spent; a
+``Permanent`` failure marks it dead at once with the reason. All waiting lives in the store.
+``Connectors`` holds the live connector instances of one config; a reload builds a new set and closes
+the old one once its in-flight sends have had time to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from connectors import CONNECTOR_TYPES
+from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent
+from router.config import Config, ConnectorConfig
+from router.store.base import Attempt, DeliveryRecord, Store
+
+log = structlog.get_logger("router.deliver")
+MAX_RETRY_AFTER = 86400.0
+ERROR_LIMIT = 1000
+
+
+class Connectors:
+    """The connector instances built from one config."""
+
+    def __init__(self, configs: Mapping[str, ConnectorConfig], defaults: ConnectorDefaults):
+        self.by_name: dict[str, Connector] = {}
+        for name, cfg in configs.items():
+            self.by_name[name] = CONNECTOR_TYPES[cfg.type](name, cfg.settings, defaults)
+
+    def get(self, name: str) -> Connector | None:
+        return self.by_name.get(name)
+
+    async def aclose(self) -> None:
+        for connector in self.by_name.values():
+            try:
+                await connector.aclose()
+            except Exception:
+                log.exception("closing connector failed", connector=connector.name)
+
+
+def next_delay(schedule: tuple[float, ...], attempts: int, retry_after: float | None) -> float | None:
+    """Seconds until the next try after ``attempts`` failed tries, or None when the schedule is spent."""
+    if attempts > len(schedule):
+        return None
+    delay = schedule[attempts - 1] * random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
+
+
+class Deliverer:
+    def __init__(self, store: Store, state: Callable[[], tuple[Config, Connectors]], owner: str):
+        self.store = store
+        self.state = state
+        self.owner = owner
+
+    async def handle(self, record: DeliveryRecord) -> None:
+        config, connectors = self.state()
+        bound = log.bind(
+            delivery_id=record.id,
+            event_id=record.event_id,
+            rule=record.rule,
+            connector=record.connector,
+            attempt=record.attempts + 1,
+        )
+        started = time.time()
+        clock = time.perf_counter()
+        status_code: int | None = None
+        retry_after: float | None = None
+        connector = connectors.get(record.connector)
+        try:
+            if connector is None:
+                raise Retryable(f"connector {record.connector!r} is not in the current config")
+            if record.request is None:
+                raise Permanent(record.last_error or "nothing to send: the action was never rendered")
+            out = Outgoing(record.id, record.delivery_key, record.event_id, record.request, record.attempts + 1)
+            # Connectors enforce their own timeouts; this bound only guards against one that hangs.
+            async with asyncio.timeout(config.delivery.timeout * 2 + 5):
+                sent: Sent = await connector.send(out)
+            status_code = sent.status_code
+            outcome, error = "delivered", None
+        except Retryable as exc:
+            status_code, retry_after = exc.status_code, exc.retry_after
+            outcome, error = "retry", exc.message
+        except Permanent as exc:
+            status_code = exc.status_code
+            outcome, error = "dead", exc.message
+        except TimeoutError:
+            outcome, error = "retry", "the connector did not answer in time"
+        except Exception as exc:  # a connector bug must not lose the delivery: retry it on the schedule
+            bound.exception("connector raised an unexpected error")
+            outcome, error = "retry", f"internal error: {type(exc).__name__}: {exc}"
+        duration_ms = (time.perf_counter() - clock) * 1000
+        next_at: float | None = None
+        if outcome == "retry":
+            delay = next_delay(record.schedule, record.attempts + 1, retry_after)
+            if delay is None:
+                outcome = "dead"
+                error = f"gave up after {record.attempts + 1} attempts; last error: {error}"
+            else:
+                next_at = time.time() + delay
+        attempt = Attempt(
+            started_at=started,
+            duration_ms=duration_ms,
+            outcome=outcome,
+            status_code=status_code,
+            error=None if error is None else _truncate(error),
+        )
+        await self.store.finish_attempt(record.id, self.owner, attempt, next_at)
+        if outcome == "delivered":
+            bound.info("delivered", status=status_code, ms=round(duration_ms, 1))
+        elif outcome == "retry":
+            assert next_at is not None
+            bound.warning(
+                "delivery failed, will retry",
+                status=status_code,
+                error=error,
+                retry_in=round(next_at - time.time(), 1),
+            )
+        else:
+            bound.error("delivery dead", status=status_code, error=error)

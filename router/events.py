@@ -1,0 +1,207 @@
+"""The normalised Plug&Pay event, and the tables that map wire spellings onto Plug&Pay's names.
+
+Plug&Pay's Webhooks V2 payload is thin and only partly documented (see shared/research/plugandpay.md §5):
+the trigger fields may sit at the top level or under ``event``, ids may be ints or strings, and several
+trigger identifiers are only known from third-party receivers. ``normalise`` accepts every shape seen so
+far and the legacy V1 form post, and returns one ``Event``; anything it cannot make sense of raises
+``PayloadError`` with a message fit for a 400 response. The alias tables live here, in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Plug&Pay's trigger names, as the UI shows them and rules use them.
+TRIGGERS = (
+    "order_paid",
+    "invoice_created",
+    "subscription_ended",
+    "affiliate_accepted",
+    "affiliate_denied",
+    "affiliate_quit",
+)
+
+# Wire spellings seen (or plausibly sent) for those triggers. Extend here; unknown strings stay literal.
+TRIGGER_ALIASES: dict[str, str] = {
+    "order_payment_completed": "order_paid",
+    "order_paid": "order_paid",
+    "payment_completed": "order_paid",
+    "order_invoice_created": "invoice_created",
+    "invoice_created": "invoice_created",
+    "subscription_ended": "subscription_ended",
+    "subscription_inactive": "subscription_ended",
+    "affiliate_accepted": "affiliate_accepted",
+    "affiliate_seller_accepted": "affiliate_accepted",
+    "seller_accepted": "affiliate_accepted",
+    "affiliate_denied": "affiliate_denied",
+    "affiliate_rejected": "affiliate_denied",
+    "affiliate_declined": "affiliate_denied",
+    "affiliate_seller_declined": "affiliate_denied",
+    "affiliate_seller_denied": "affiliate_denied",
+    "seller_declined": "affiliate_denied",
+    "affiliate_quit": "affiliate_quit",
+    "affiliate_stopped": "affiliate_quit",
+    "affiliate_seller_stopped": "affiliate_quit",
+    "affiliate_seller_quit": "affiliate_quit",
+    "seller_stopped": "affiliate_quit",
+}
+
+# The three kinds of object a webhook can point at, and the spellings seen for each.
+TRIGGERABLE_TYPES: dict[str, str] = {
+    "order": "order",
+    "orders": "order",
+    "invoice": "order",  # "Invoice created" refers to an order: invoices live on orders
+    "subscription": "subscription",
+    "subscriptions": "subscription",
+    "affiliate": "affiliate",
+    "affiliates": "affiliate",
+    "affiliate_seller": "affiliate",
+    "affiliate_sellers": "affiliate",
+    "seller": "affiliate",
+    "sellers": "affiliate",
+}
+
+# When a webhook omits triggerable_type, the trigger tells which object it is about.
+TRIGGER_OBJECT: dict[str, str] = {
+    "order_paid": "order",
+    "invoice_created": "order",
+    "subscription_ended": "subscription",
+    "affiliate_accepted": "affiliate",
+    "affiliate_denied": "affiliate",
+    "affiliate_quit": "affiliate",
+}
+
+
+def canonical_trigger(raw: str) -> str:
+    """Plug&Pay's name for a wire trigger; unknown strings are kept as they are (lower-cased)."""
+    key = raw.strip().lower()
+    return TRIGGER_ALIASES.get(key, key)
+
+
+def canonical_type(raw: str) -> str | None:
+    """``order`` / ``subscription`` / ``affiliate`` for a triggerable_type spelling, else None."""
+    return TRIGGERABLE_TYPES.get(raw.strip().lower().replace("-", "_").replace(" ", "_"))
+
+
+class PayloadError(ValueError):
+    """The webhook body is not a Plug&Pay webhook we can store; the message says why."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A received webhook, normalised. ``payload`` is the body as received (parsed)."""
+
+    trigger: str
+    raw_trigger: str
+    triggerable_type: str  # order | subscription | affiliate, or the raw spelling when unknown
+    triggerable_id: str
+    tenant_id: str | None = None
+    rule_id: str | None = None
+    sent_at: str | None = None
+    source: str = "v2"  # v2 | v1
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def business_key(self) -> str:
+        """One business event: the same order paid, whichever Plug&Pay rule announced it."""
+        return "|".join((self.tenant_id or "", self.trigger, self.triggerable_type, self.triggerable_id))
+
+    @property
+    def dedupe_key(self) -> str:
+        """One webhook: the business event as announced by one Plug&Pay rule."""
+        raw = f"{self.business_key}|{self.rule_id or ''}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def known_type(self) -> bool:
+        return self.triggerable_type in ("order", "subscription", "affiliate")
+
+
+def _text(value: Any, name: str, *, required: bool) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise PayloadError(f"missing field '{name}'")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PayloadError(f"field '{name}' must be a string or an integer, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        if required:
+            raise PayloadError(f"missing field '{name}'")
+        return None
+    if len(text) > 200:
+        raise PayloadError(f"field '{name}' is too long ({len(text)} characters)")
+    return text
+
+
+def _ident(value: Any, name: str) -> str:
+    text = _text(value, name, required=True)
+    assert text is not None
+    if not text.isdigit() and not all(c.isalnum() or c in "-_" for c in text):
+        raise PayloadError(f"field '{name}' must be an id, got {text!r}")
+    return text
+
+
+def normalise_json(body: Any) -> Event:
+    """A Webhooks V2 JSON body, flat or with the trigger fields nested under ``event``."""
+    if not isinstance(body, dict):
+        raise PayloadError("the body must be a JSON object")
+    inner = body.get("event")
+    fields: dict[str, Any] = dict(body)
+    if isinstance(inner, dict):
+        fields.update({k: v for k, v in inner.items() if v is not None})
+    elif inner is not None and "trigger_type" not in body:
+        raise PayloadError("field 'event' must be an object")
+    raw_trigger = _text(fields.get("trigger_type"), "trigger_type", required=True)
+    assert raw_trigger is not None
+    trigger = canonical_trigger(raw_trigger)
+    ident = _ident(fields.get("triggerable_id"), "triggerable_id")
+    raw_type = _text(fields.get("triggerable_type"), "triggerable_type", required=False)
+    kind = _resolve_type(raw_type, trigger)
+    return Event(
+        trigger=trigger,
+        raw_trigger=raw_trigger,
+        triggerable_type=kind,
+        triggerable_id=ident,
+        tenant_id=_text(fields.get("tenant_id"), "tenant_id", required=False),
+        rule_id=_text(fields.get("rule_id"), "rule_id", required=False),
+        sent_at=_text(fields.get("sent_at"), "sent_at", required=False),
+        source="v2",
+        payload=body,
+    )
+
+
+def normalise_form(form: Mapping[str, str]) -> Event:
+    """The legacy V1 "general webhook": form-encoded, ``webhook_event`` plus ``id`` or ``order_id``."""
+    raw_trigger = _text(form.get("webhook_event"), "webhook_event", required=True)
+    assert raw_trigger is not None
+    ident = _ident(form.get("order_id") or form.get("id"), "id")
+    trigger = canonical_trigger(raw_trigger)
+    # V1 only ever announced orders (and cancellations, which carry a subscription id).
+    kind = TRIGGER_OBJECT.get(trigger, "order")
+    # Keep only the identifying fields: V1 posts carry customer data we do not need to store.
+    kept = {k: form[k] for k in ("webhook_event", "id", "order_id", "status") if k in form}
+    return Event(
+        trigger=trigger,
+        raw_trigger=raw_trigger,
+        triggerable_type=kind,
+        triggerable_id=ident,
+        source="v1",
+        payload=kept,
+    )
+
+
+def _resolve_type(raw_type: str | None, trigger: str) -> str:
+    if raw_type is not None:
+        kind = canonical_type(raw_type)
+        if kind is not None:
+            return kind
+        # Unknown spelling: keep it, so the route stage can report it instead of guessing.
+        return TRIGGER_OBJECT.get(trigger, raw_type.lower())
+    kind = TRIGGER_OBJECT.get(trigger)
+    if kind is None:
+        raise PayloadError("missing field 'triggerable_type' (and the trigger does not imply one)")
+    return kind

@@ -1,0 +1,122 @@
+"""Plug&Pay REST API v2 client: fetch the object a webhook points at.
+
+Webhooks V2 carry only ids, so the route stage fetches the order, subscription or affiliate seller with
+the includes rules need. One pooled httpx client; Bearer token, ``Accept: application/json`` and the
+``User-Agent: CustomApiCall/2`` the API documentation requires. Tenacity retries connection errors
+briefly inside one try; everything slower (429 with Retry-After, 5xx, a long outage) is raised as
+``ApiUnavailable`` so the route stage reschedules the event in the store. 404 raises ``NotFound``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from connectors.base import parse_retry_after
+
+RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "order": ("/v2/orders/{id}", ("billing", "items", "payment", "discounts", "taxes", "tags")),
+    "subscription": ("/v2/subscriptions/{id}", ("billing", "pricing", "product", "trial", "tags")),
+    "affiliate": (
+        "/v2/affiliates/sellers/{id}",
+        ("address", "contact", "profile", "statistics", "payout_options", "payout_methods"),
+    ),
+}
+USER_AGENT = "CustomApiCall/2"
+
+
+class ApiError(Exception):
+    pass
+
+
+class NotFound(ApiError):
+    """The object does not exist (or the token cannot see it): routing it can never succeed."""
+
+
+class ApiRejected(ApiError):
+    """A 4xx other than 404/408/429: the request is wrong (bad token, bad id); retrying will not help."""
+
+
+@dataclass
+class ApiUnavailable(ApiError):
+    """Try again later: timeout, connection error, 429 or 5xx."""
+
+    message: str
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def resource_path(kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -> tuple[str, dict[str, str]]:
+    if kind not in RESOURCES:
+        raise ApiRejected(f"unknown triggerable_type {kind!r}: cannot tell which API resource to fetch")
+    template, includes = RESOURCES[kind]
+    return template.format(id=ident), {"include": ",".join((*includes, *extra_includes))}
+
+
+class PlugAndPayClient:
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 25.0):
+        headers = {"Accept": "application/json", "Accept-Language": "en", "User-Agent": USER_AGENT}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    async def fetch(self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The object's ``data``. Raises NotFound, ApiRejected or ApiUnavailable."""
+        path, params = resource_path(kind, ident, extra_includes)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(httpx.TransportError),
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=0.1, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self._client.get(path, params=params)
+        except httpx.TimeoutException:
+            raise ApiUnavailable(f"Plug&Pay API timeout on GET {path}") from None
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"Plug&Pay API unreachable on GET {path}: {type(exc).__name__}") from None
+        return self._data(path, response)
+
+    @staticmethod
+    def _data(path: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 404:
+            raise NotFound(f"Plug&Pay API: {path} not found (404)")
+        if status in (408, 425, 429) or status >= 500:
+            raise ApiUnavailable(
+                f"Plug&Pay API answered {status} on GET {path}",
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            # An operator fixes the token and reloads; the events wait for that instead of failing.
+            raise ApiUnavailable(f"Plug&Pay API answered {status} on GET {path}: check plugandpay.api_token")
+        if 300 <= status < 400:
+            raise ApiRejected(
+                f"Plug&Pay API answered {status} on GET {path} (a redirect usually means a wrong Accept header"
+                " or api_url)"
+            )
+        if status >= 400:
+            raise ApiRejected(f"Plug&Pay API answered {status} on GET {path}: {response.text[:200]}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise ApiUnavailable(f"Plug&Pay API sent a body that is not JSON on GET {path}") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ApiRejected(f"Plug&Pay API response for {path} has no 'data' object")
+        return data
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,168 @@
+"""The webhook endpoint: check size and type, verify the signature, normalise, store, answer.
+
+The answer is sent only after the event is committed: 202 ``{"event_id"}`` for a new event, 200 with
+``"duplicate": true`` for a webhook already stored inside the dedupe window, 503 when the store cannot
+commit (Plug&Pay retries). Bad requests get a JSON ``{"error": ...}`` with 400 / 401 / 413 / 415 and
+nothing is stored. No network call to anything else happens here. A request that fails verification is
+logged with the *names* of its headers (never values), so the real signature scheme can be confirmed
+against a live shop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from aiohttp import web
+
+from router import signature
+from router.config import Config
+from router.events import TRIGGERS, Event, PayloadError, canonical_type, normalise_form, normalise_json
+from router.store.base import Store, StoreUnavailable
+
+log = structlog.get_logger("router.receive")
+
+JSON_TYPES = ("application/json", "text/json")
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_DEPTH = 32
+_unknown_seen: set[str] = set()
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth, stopping early past ``limit``."""
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+class Receiver:
+    def __init__(
+        self,
+        store: Store,
+        config: Callable[[], Config],
+        on_accepted: Callable[[], None],
+        observe: Callable[[str, str], None] | None = None,
+    ):
+        self.store = store
+        self.config = config
+        self.on_accepted = on_accepted
+        self.observe = observe or (lambda trigger, outcome: None)
+
+    async def _read(self, request: web.Request, limit: int) -> bytes | None:
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        chunks = []
+        size = 0
+        async for chunk in request.content.iter_chunked(16384):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        config = self.config()
+        limit = config.server.max_body_bytes
+        content_type = request.content_type.lower()
+        if content_type not in (*JSON_TYPES, FORM_TYPE):
+            self.observe("", "rejected_content_type")
+            return error(415, f"unsupported content type {content_type or 'none'!r}: send application/json")
+        body = await self._read(request, limit)
+        if body is None:
+            self.observe("", "rejected_too_large")
+            return error(413, f"body larger than {limit} bytes")
+        key = config.plugandpay.webhook_key
+        if key:
+            header = config.plugandpay.signature.header
+            if not signature.verify(key, body, request.headers.get(header)):
+                reason = "missing" if header not in request.headers else "invalid"
+                log.warning(
+                    f"webhook signature {reason}",
+                    header=header,
+                    headers_seen=sorted(request.headers.keys()),
+                    remote=request.remote,
+                )
+                self.observe("", "rejected_signature")
+                return error(401, f"{reason} signature: expected header {header} with the HMAC-SHA256 of the body")
+        try:
+            event = self._parse(body, content_type)
+        except PayloadError as exc:
+            self.observe("", "rejected_payload")
+            return error(400, str(exc))
+        try:
+            accepted = await self.store.add_event(event, dedupe_window=config.retention.dedupe_window, now=time.time())
+        except StoreUnavailable as exc:
+            log.error("store unavailable, answering 503", error=str(exc), trigger=event.trigger)
+            self.observe(event.trigger, "store_unavailable")
+            return error(503, "the event could not be stored; retry later")
+        bound = log.bind(
+            event_id=accepted.event_id,
+            trigger=event.trigger,
+            triggerable=f"{event.triggerable_type}:{event.triggerable_id}",
+            rule_id=event.rule_id,
+        )
+        if accepted.duplicate:
+            bound.info("duplicate webhook")
+            self.observe(event.trigger, "duplicate")
+            return web.json_response({"event_id": accepted.event_id, "duplicate": True}, status=200)
+        self._note_unknown(event, bound)
+        bound.info("webhook accepted", source=event.source)
+        self.observe(event.trigger, "accepted")
+        self.on_accepted()
+        return web.json_response({"event_id": accepted.event_id}, status=202)
+
+    @staticmethod
+    def _parse(body: bytes, content_type: str) -> Event:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("the body is not valid UTF-8") from None
+        if content_type == FORM_TYPE:
+            try:
+                form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=100))
+            except ValueError as exc:
+                raise PayloadError(f"malformed form body: {exc}") from None
+            return normalise_form(form)
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise PayloadError(f"malformed JSON: {exc}") from None
+        if _depth(data) > MAX_DEPTH:
+            raise PayloadError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        return normalise_json(data)
+
+    @staticmethod
+    def _note_unknown(event: Event, bound: Any) -> None:
+        """Log what was seen where Plug&Pay's wire format is unverified, so it can be confirmed."""
+        if event.trigger not in TRIGGERS and event.trigger not in _unknown_seen:
+            _unknown_seen.add(event.trigger)  # once per process: a shop may send thousands
+            bound.warning("unknown trigger_type, matching it literally", raw_trigger=event.raw_trigger)
+        raw_type = _raw_type(event.payload)
+        if raw_type is not None and canonical_type(str(raw_type)) is None:
+            bound.warning("unknown triggerable_type", raw_type=str(raw_type), resolved=event.triggerable_type)
+
+
+def _raw_type(payload: Any) -> Any:
+    if not isinstance(payload, dict):
+        return None
+    inner = payload.get("event")
+    if isinstance(inner, dict) and inner.get("triggerable_type") is not None:
+        return inner["triggerable_type"]
+    return payload.get("triggerable_type")

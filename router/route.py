@@ -1,0 +1,218 @@
+"""The route stage: resolve an event's object from the Plug&Pay API, match rules, render deliveries.
+
+``plan`` is pure (event + fetched data + config → deliveries and rule outcomes) so ``simulate`` and the
+rule tests use exactly what the daemon does. ``Router.handle`` wraps it with the API fetch and the store:
+a transient API failure reschedules the event, a 404 fails it with the reason, and success commits all
+deliveries and the event's new state in one transaction. Each action gets an ``action_key`` that names
+the business event (or the webhook, for ``source_rules`` rules), the rule, the action and the
+``for_each`` element; the store keeps one delivery per key, which is how action dedupe works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import structlog
+
+from router.config import Config
+from router.events import Event
+from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
+from router.rules import Action, Outcome, Rule
+from router.store.base import EventRecord, NewDelivery, Store
+from router.templates import RenderError, render_tree
+
+log = structlog.get_logger("router.route")
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    deliveries: list[NewDelivery]
+    outcomes: list[Outcome]
+
+
+def event_context(event: Event) -> dict[str, Any]:
+    return {
+        "trigger": event.trigger,
+        "raw_trigger": event.raw_trigger,
+        "triggerable_type": event.triggerable_type,
+        "triggerable_id": event.triggerable_id,
+        "tenant_id": event.tenant_id,
+        "rule_id": event.rule_id,
+        "sent_at": event.sent_at,
+        "source": event.source,
+    }
+
+
+def base_context(event: Event, data: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "event": event_context(event),
+        "data": data,
+        "now": now or dt.datetime.now(dt.UTC),
+    }
+    if event.known_type:
+        context[event.triggerable_type] = data
+    return context
+
+
+def action_key(event: Event, rule: Rule, action: Action, item_key: str | None) -> str:
+    scope = event.business_key + (f"|rule:{event.rule_id or ''}" if rule.per_webhook else "")
+    raw = f"{scope}|{rule.name}|{action.index}|{item_key or ''}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def delivery_key(key: str) -> str:
+    return f"ppr_{key[:32]}"
+
+
+def _item_key(item: Any, index: int) -> str:
+    if isinstance(item, Mapping) and item.get("id") is not None:
+        return f"id:{item['id']}"
+    return f"index:{index}"
+
+
+def plan(event: Event, data: Mapping[str, Any], config: Config, now: dt.datetime | None = None) -> Plan:
+    """Match the rules and render every action of every matching rule. Sends and stores nothing."""
+    context = base_context(event, data, now)
+    outcomes = config.rules.match(event, data, context)
+    deliveries: list[NewDelivery] = []
+    for outcome in outcomes:
+        if not outcome.matched:
+            continue
+        rule = outcome.rule
+        rule_context = {**context, "rule": {"name": rule.name}}
+        for action in rule.actions:
+            deliveries.extend(_render_action(event, rule, action, rule_context, config))
+    return Plan(deliveries, outcomes)
+
+
+def _render_action(
+    event: Event, rule: Rule, action: Action, context: dict[str, Any], config: Config
+) -> list[NewDelivery]:
+    schedule = config.schedule_for(rule, action)
+
+    def make(item_key: str | None, build: Callable[[], Any]) -> NewDelivery:
+        key = action_key(event, rule, action, item_key)
+        common = dict(
+            rule=rule.name,
+            action_index=action.index,
+            connector=action.connector,
+            action_key=key,
+            delivery_key=delivery_key(key),
+            schedule=schedule,
+            item_key=item_key,
+        )
+        try:
+            return NewDelivery(request=build(), **common)  # type: ignore[arg-type]
+        except RenderError as exc:
+            return NewDelivery(request=None, status="dead", error=f"render: {exc}", **common)  # type: ignore[arg-type]
+
+    if action.for_each is None:
+        return [make(None, lambda: render_tree(action.fields, context))]
+    try:
+        items = action.for_each(**context)
+        if isinstance(items, Mapping) or not hasattr(items, "__iter__") or isinstance(items, str):
+            raise TypeError(f"for_each {action.for_each_source!r} is not a list")
+        items = list(items)
+    except Exception as exc:
+        message = f"{action.where}: for_each {action.for_each_source!r}: {type(exc).__name__}: {exc}"
+
+        def fail() -> Any:
+            raise RenderError(message)
+
+        return [make("for_each", fail)]
+    return [
+        make(_item_key(item, index), partial(_render_item, action, context, item)) for index, item in enumerate(items)
+    ]
+
+
+def _render_item(action: Action, context: dict[str, Any], item: Any) -> Any:
+    return render_tree(action.fields, {**context, "item": item})
+
+
+def api_retry_delay(config: Config, attempts: int, retry_after: float | None) -> float:
+    """Backoff for an event whose object could not be fetched: the API schedule, last step repeating."""
+    schedule = config.plugandpay.retry
+    delay = schedule[min(attempts, len(schedule) - 1)] * random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+class Router:
+    """Routes one claimed event. ``state()`` gives the current config and API client (reloads swap them)."""
+
+    def __init__(
+        self,
+        store: Store,
+        state: Callable[[], tuple[Config, PlugAndPayClient]],
+        owner: str,
+        on_routed: Callable[[], None],
+    ):
+        self.store = store
+        self.state = state
+        self.owner = owner
+        self.on_routed = on_routed
+
+    async def handle(self, record: EventRecord) -> None:
+        config, api = self.state()
+        event = record.event
+        bound = log.bind(
+            event_id=record.id,
+            trigger=event.trigger,
+            triggerable=f"{event.triggerable_type}:{event.triggerable_id}",
+        )
+        if not config.rules.for_trigger(event.trigger):
+            await self.store.complete_route(record.id, self.owner, [], [], config.version, time.time())
+            bound.info("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
+            return
+        extra = (
+            ("checkout",) if event.triggerable_type == "order" and config.rules.needs_checkout(event.trigger) else ()
+        )
+        try:
+            data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
+        except NotFound as exc:
+            await self.store.fail_event(record.id, self.owner, str(exc), time.time())
+            bound.warning("event failed", reason=str(exc))
+            return
+        except ApiRejected as exc:
+            await self.store.fail_event(record.id, self.owner, str(exc), time.time())
+            bound.warning("event failed", reason=str(exc))
+            return
+        except ApiUnavailable as exc:
+            delay = api_retry_delay(config, record.attempts, exc.retry_after)
+            await self.store.retry_event(record.id, self.owner, time.time() + delay, str(exc))
+            bound.warning(
+                "event fetch failed, will retry",
+                reason=str(exc),
+                retry_in=round(delay, 1),
+                attempt=record.attempts + 1,
+            )
+            return
+        result = plan(event, data, config)
+        outcomes = [o.as_dict() for o in result.outcomes]
+        inserted = await self.store.complete_route(
+            record.id, self.owner, result.deliveries, outcomes, config.version, time.time()
+        )
+        matched = [o.rule.name for o in result.outcomes if o.matched]
+        for outcome in result.outcomes:
+            if outcome.reason.startswith("error:"):
+                bound.warning("rule condition failed", rule=outcome.rule.name, reason=outcome.reason)
+        for delivery in result.deliveries:
+            if delivery.status == "dead":
+                bound.warning("action could not be rendered", rule=delivery.rule, error=delivery.error)
+        bound.info(
+            "event routed",
+            matched=matched,
+            deliveries=inserted,
+            deduplicated=len(result.deliveries) - inserted,
+        )
+        if inserted:
+            self.on_routed()

@@ -1,0 +1,180 @@
+"""A local Plug&Pay API simulator: the endpoints the router fetches, serving realistic fixtures.
+
+It behaves like the real API where the research notes say how (``{"data": ...}`` envelopes, relations
+present only when asked for with ``include=``, 404 for unknown ids, 401 without the token, a 302 when
+``Accept: application/json`` is missing). Tests and the demo use it as a real server on 127.0.0.1, and
+it can be told to misbehave: ``POST /_sandbox/faults`` queues error answers (status, Retry-After, delay)
+for a path, and ``GET /_sandbox/requests`` shows what it was asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+RELATIONS = {
+    "orders": {
+        "billing": "billing",
+        "items": "items",
+        "payment": "payment",
+        "discounts": "total_discounts",
+        "taxes": "taxes",
+        "tags": "tags",
+        "comments": "comments",
+        "checkout": "checkout",
+    },
+    "subscriptions": {
+        "billing": "billing",
+        "pricing": "pricing",
+        "product": "product",
+        "trial": "trial",
+        "tags": "tags",
+        "meta": "meta",
+    },
+    "sellers": {
+        "address": "address",
+        "contact": "contact",
+        "profile": "profile",
+        "statistics": "statistics",
+        "payout_options": "payout_options",
+        "payout_methods": "payout_methods",
+    },
+}
+
+
+@dataclass
+class Fault:
+    status: int
+    times: int = 1
+    retry_after: str | None = None
+    delay: float = 0.0
+    body: Any = None
+
+
+@dataclass
+class Sandbox:
+    fixtures: dict[str, dict[str, dict[str, Any]]]
+    token: str | None = None
+    synthesize: bool = False
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def lookup(self, kind: str, ident: str) -> dict[str, Any] | None:
+        found = self.fixtures.get(kind, {}).get(ident)
+        if found is None and self.synthesize and ident.isdigit() and self.fixtures.get(kind):
+            found = copy.deepcopy(next(iter(self.fixtures[kind].values())))
+            found["id"] = int(ident)
+            if isinstance(found.get("payment"), dict):
+                found["payment"]["order_id"] = int(ident)
+        return found
+
+
+def load_fixtures(folder: str | Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Fixtures by resource: ``{"orders": {"1042": {...}}, ...}`` from a folder or the packaged set."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in RELATIONS:
+        if folder is None:
+            text = resources.files("router").joinpath("fixtures", f"{kind}.json").read_text(encoding="utf-8")
+        else:
+            path = Path(folder) / f"{kind}.json"
+            text = path.read_text(encoding="utf-8") if path.exists() else "{}"
+        out[kind] = {str(k): v for k, v in json.loads(text).items()}
+    return out
+
+
+def _shape(kind: str, obj: dict[str, Any], include: str) -> dict[str, Any]:
+    wanted = {part.strip() for part in include.split(",") if part.strip()}
+    relations = RELATIONS[kind]
+    hidden = {key for name, key in relations.items() if name not in wanted}
+    return {k: v for k, v in obj.items() if k not in hidden}
+
+
+def make_app(sandbox: Sandbox) -> web.Application:
+    async def serve(request: web.Request, kind: str) -> web.Response:
+        ident = request.match_info["id"]
+        sandbox.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "authorization": request.headers.get("Authorization", ""),
+                "user_agent": request.headers.get("User-Agent", ""),
+                "accept": request.headers.get("Accept", ""),
+            }
+        )
+        queued = sandbox.faults.get(request.path)
+        if queued:
+            fault = queued[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queued.pop(0)
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return web.json_response(
+                fault.body or {"message": "Simulated failure"}, status=fault.status, headers=headers
+            )
+        if "application/json" not in request.headers.get("Accept", ""):
+            raise web.HTTPFound("/login")
+        if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
+            return web.json_response({"message": "Unauthenticated."}, status=401)
+        found = sandbox.lookup(kind, ident)
+        if found is None:
+            return web.json_response({"message": "Not found."}, status=404)
+        return web.json_response({"data": _shape(kind, found, request.query.get("include", ""))})
+
+    async def orders(request: web.Request) -> web.Response:
+        return await serve(request, "orders")
+
+    async def subscriptions(request: web.Request) -> web.Response:
+        return await serve(request, "subscriptions")
+
+    async def sellers(request: web.Request) -> web.Response:
+        return await serve(request, "sellers")
+
+    async def tenant(request: web.Request) -> web.Response:
+        return web.json_response({"data": {"id": 42, "name": "Sandbox Shop", "plan": "lite"}})
+
+    async def add_fault(request: web.Request) -> web.Response:
+        body = await request.json()
+        fault = Fault(
+            status=int(body["status"]),
+            times=int(body.get("times", 1)),
+            retry_after=None if body.get("retry_after") is None else str(body["retry_after"]),
+            delay=float(body.get("delay", 0)),
+            body=body.get("body"),
+        )
+        sandbox.faults.setdefault(str(body["path"]), []).append(fault)
+        return web.json_response({"queued": True})
+
+    async def list_requests(request: web.Request) -> web.Response:
+        return web.json_response(sandbox.requests)
+
+    async def clear(request: web.Request) -> web.Response:
+        sandbox.requests.clear()
+        sandbox.faults.clear()
+        return web.json_response({"cleared": True})
+
+    app = web.Application()
+    app.router.add_get("/v2/orders/{id}", orders)
+    app.router.add_get("/v2/subscriptions/{id}", subscriptions)
+    app.router.add_get("/v2/affiliates/sellers/{id}", sellers)
+    app.router.add_get("/v2/auth/tenants/me", tenant)
+    app.router.add_post("/_sandbox/faults", add_fault)
+    app.router.add_get("/_sandbox/requests", list_requests)
+    app.router.add_delete("/_sandbox/requests", clear)
+    return app
+
+
+async def serve_sandbox(sandbox: Sandbox, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(make_app(sandbox), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
