@@ -1,0 +1,61 @@
+"""Shared fixtures: the sandbox API, an HTTP sink, and a factory for daemons in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import DaemonProcess, SandboxServer, Sink, base_config, free_port
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    server = await SandboxServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    server = await Sink().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """``make(config_text=None, **base_config kwargs)`` writes a config and returns an unstarted daemon."""
+    started: list[DaemonProcess] = []
+
+    def make(config_text: str | None = None, *, env: dict[str, str] | None = None, **kwargs: object) -> DaemonProcess:
+        port = free_port()
+        if config_text is None:
+            config_text = base_config(port=port, db=tmp_path / "router.db", **kwargs)  # type: ignore[arg-type]
+        path = tmp_path / f"config-{len(started)}.yaml"
+        path.write_text(config_text)
+        daemon = DaemonProcess(path, port, env)
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m router ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PLUGANDPAY_API_TOKEN": "test-api-token-7c2e", **(env or {})},
+        cwd=cwd,
+    )
