@@ -66,8 +66,10 @@ class Receiver:
         self.observe = observe or (lambda trigger, outcome: None)
 
     async def _read(self, request: web.Request, limit: int) -> bytes | None:
-        if request.content_length is not None and request.content_length > limit:
-            return None
+        if request.content_length is not None:
+            if request.content_length > limit:
+                return None
+            return await request.read()
         chunks = []
         size = 0
         async for chunk in request.content.iter_chunked(16384):
@@ -144,8 +146,6 @@ class Receiver:
             data = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise PayloadError(f"malformed JSON: {exc}") from None
-        if _depth(data) > MAX_DEPTH:
-            raise PayloadError(f"JSON nested deeper than {MAX_DEPTH} levels")
         return normalise_json(data)
 
     @staticmethod

@@ -73,8 +73,11 @@ class ClaimLoop(Generic[T]):
                 task = asyncio.create_task(self._run_one(item))
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
-            if len(batch) < free:
+            if not batch:
                 await self._sleep(await self._until_due())
+            elif len(batch) < free:
+                # Drained for now: new work wakes us; items due later are found by the next empty claim.
+                await self._sleep(self.idle)
 
     async def _until_due(self) -> float:
         try:
