@@ -5,7 +5,10 @@ keys (so ``check`` can validate a config without building anything), and ``send`
 ``Sent`` or raises ``Retryable`` (try again later: connection errors, timeouts, 408/425/429/5xx) or
 ``Permanent`` (never succeeds as is: other 4xx, bad input). Waiting between attempts is not the
 connector's business: the deliver stage keeps every wait in the store. ``classify_status`` is the one
-place that turns an HTTP status into that decision.
+place that turns an HTTP status into that decision. A connector gets a ``Limiter`` (its rate limit) and
+takes one slot per request it makes; ``Throttled`` means "no slot soon", and the delivery waits in the
+store without spending an attempt. Optional class hooks (``check_action``, ``check_settings``,
+``action_defaults``, ``default_rate``) let ``check`` validate and complete a config per connector type.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 @dataclass(frozen=True)
 class Field:
-    """One connector setting. ``kind`` is str, int, bool, duration, rate, map, list or any."""
+    """One connector setting. ``kind`` is str, int, number, bool, duration, durations, rate, map, list, ids or any."""
 
     kind: str = "str"
     required: bool = False
@@ -69,6 +72,26 @@ class Permanent(DeliveryError):
     """This request will never succeed as it is: mark the delivery dead with this reason."""
 
 
+class Throttled(Exception):
+    """Not now, and not the destination's fault: the rate limit (or a Retry-After pause) has no slot within
+    the time a send may wait in memory. The delivery goes back to the store for ``wait`` seconds without
+    spending an attempt; a multi-step operation resumes safely because its steps are idempotent."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"rate limited for {wait:.1f}s")
+        self.wait = wait
+
+
+class Limiter(Protocol):
+    """The rate limit in front of one destination (``connectors.protection.RateLimiter``)."""
+
+    async def acquire(self) -> None:
+        """Wait for a request slot; raises ``Throttled`` when the wait would be too long to spend in memory."""
+
+    def pause(self, seconds: float) -> None:
+        """The destination asked for a break (429 + Retry-After): grant nothing for ``seconds``."""
+
+
 @runtime_checkable
 class Connector(Protocol):
     type: ClassVar[str]
@@ -78,7 +101,9 @@ class Connector(Protocol):
 
     name: str
 
-    def __init__(self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults) -> None: ...
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ) -> None: ...
 
     async def send(self, out: Outgoing) -> Sent: ...
 
@@ -98,6 +123,23 @@ def check_action(cls: type, action: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Connector-specific checks of one action's keys beyond allowed/required: ``[(key, message)]``."""
     checker = getattr(cls, "check_action", None)
     return list(checker(action)) if checker else []
+
+
+def check_settings(cls: type, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Connector-specific checks of its (already typed) settings: ``[(dotted key, message)]``."""
+    checker = getattr(cls, "check_settings", None)
+    return list(checker(settings)) if checker else []
+
+
+def action_defaults(cls: type) -> Mapping[str, Any]:
+    """Action keys a connector type fills in when the YAML leaves them out (templates, compiled as if written)."""
+    return dict(getattr(cls, "action_defaults", {}))
+
+
+def default_rate(cls: type, settings: Mapping[str, Any]) -> Any:
+    """The connector type's own rate limit (a ``router.units.Rate``) when the config sets none."""
+    rate = getattr(cls, "default_rate", None)
+    return rate(settings) if callable(rate) else rate
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -3,7 +3,9 @@
 Settings give the destination (``base_url``, default ``headers``, ``timeout``); each action gives the
 request (``method``, ``path`` or ``url``, ``query``, ``headers`` and one of ``json`` / ``form`` / ``body``).
 Every request carries ``Idempotency-Key: <delivery key>``, the same on every attempt and replay, so the
-destination can drop duplicates. One pooled httpx client per connector; redirects are not followed.
+destination can drop duplicates. With ``sign:`` the exact body bytes are signed (Standard Webhooks or a
+plain HMAC header, see ``connectors.signing``). One pooled client per connector (``connectors.client``),
+rate limited per request; redirects are not followed.
 """
 
 from __future__ import annotations
@@ -13,17 +15,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-import httpx
-
-from connectors.base import (
-    ConnectorDefaults,
-    Field,
-    Outgoing,
-    Permanent,
-    Retryable,
-    Sent,
-    classify_status,
-)
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent, classify_status
+from connectors.client import Request, make_client, send
+from connectors.signing import check_sign, make_signer
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -53,24 +47,30 @@ class HttpConnector:
         "headers": Field("map", default={}, help="headers sent with every request"),
         "timeout": Field("duration", help="per-request timeout (default: delivery.timeout)"),
         "method": Field("str", default="POST", choices=METHODS),
+        "sign": Field("map", secret=True, help="{scheme: standard-webhooks|hmac-sha256, secret, header, prefix}"),
     }
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"method", "path", "url", "query", "headers", "json", "form", "body"}
     )
     required_action_keys: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults):
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ):
         self.name = name
         self.base_url = str(settings.get("base_url") or "").rstrip("/")
         self.headers = {str(k): str(v) for k, v in (settings.get("headers") or {}).items()}
         self.method = str(settings.get("method") or "POST")
         self.timeout = float(settings.get("timeout") or defaults.timeout)
         self.user_agent = defaults.user_agent
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
-        )
+        self.signer = make_signer(settings.get("sign"))
+        self.limiter = limiter
+        self._client = make_client(self.timeout, limiter)
+
+    @staticmethod
+    def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        sign = settings.get("sign")
+        return [(f"sign.{key}", message) for key, message in check_sign(sign)] if sign is not None else []
 
     @staticmethod
     def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -91,12 +91,14 @@ class HttpConnector:
         path = str(request.get("path") or "")
         return self.base_url + (path if not path or path.startswith("/") else "/" + path)
 
-    def build(self, out: Outgoing) -> httpx.Request:
+    def build(self, out: Outgoing) -> Request:
         request = out.request
         content, content_type = encode_body(request)
         headers = {"User-Agent": self.user_agent, **self.headers}
         headers.update({str(k): str(v) for k, v in (request.get("headers") or {}).items()})
         headers["Idempotency-Key"] = out.delivery_key
+        if self.signer is not None:
+            headers.update(self.signer.headers(out.delivery_key, content))
         if content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = content_type
         query = request.get("query") or None
@@ -104,13 +106,7 @@ class HttpConnector:
         return self._client.build_request(method, self.url_for(request), params=query, headers=headers, content=content)
 
     async def send(self, out: Outgoing) -> Sent:
-        req = self.build(out)
-        try:
-            response = await self._client.send(req)
-        except httpx.TimeoutException:
-            raise Retryable(f"timeout after {self.timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
+        response = await send(self._client, self.build(out), self.limiter)
         return classify_status(response.status_code, response.text[:2000], response.headers.get("Retry-After"))
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.base import ConnectorDefaults, Field, Outgoing, Permanent, Retryable, Sent
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
 
 # connector name -> every Outgoing it accepted, in order
 SENT: dict[str, list[Outgoing]] = defaultdict(list)
@@ -26,8 +26,11 @@ class MemoryConnector:
     action_keys: ClassVar[frozenset[str]] = frozenset({"payload", "text", "to", "subject", "json"})
     required_action_keys: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults):
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ):
         self.name = name
+        self.limiter = limiter
         self.fail_first = int(settings.get("fail_first") or 0)
         self.permanent = bool(settings.get("permanent"))
         self.calls = 0
@@ -37,6 +40,8 @@ class MemoryConnector:
         return SENT[self.name]
 
     async def send(self, out: Outgoing) -> Sent:
+        if self.limiter is not None:
+            await self.limiter.acquire()
         self.calls += 1
         if self.permanent:
             raise Permanent("memory connector set to fail permanently")

@@ -5,7 +5,9 @@ Every attempt is recorded (outcome, status code, latency, error). Success ends t
 before the destination's ``Retry-After``), or marks it ``dead`` when the schedule is spent; a
 ``Permanent`` failure marks it dead at once with the reason. All waiting lives in the store.
 ``Connectors`` holds the live connector instances of one config; a reload builds a new set and closes
-the old one once its in-flight sends have had time to finish.
+the old one once its in-flight sends have had time to finish. Each connector is guarded by its rate limit
+and circuit breaker (``connectors.protection``), which outlive reloads: while the breaker is open, or when
+the rate limit has no slot soon, the delivery goes back to the store without spending an attempt.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from connectors import CONNECTOR_TYPES
-from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent
+from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent, Throttled, default_rate
+from connectors.protection import GUARDS, BreakerSettings, Guard, Guards
 from router.config import Config, ConnectorConfig
 from router.store.base import Attempt, DeliveryRecord, Store
 
@@ -30,13 +33,22 @@ ERROR_LIMIT = 1000
 class Connectors:
     """The connector instances built from one config."""
 
-    def __init__(self, configs: Mapping[str, ConnectorConfig], defaults: ConnectorDefaults):
+    def __init__(self, configs: Mapping[str, ConnectorConfig], defaults: ConnectorDefaults, guards: Guards = GUARDS):
         self.by_name: dict[str, Connector] = {}
+        self.guards: dict[str, Guard] = {}
         for name, cfg in configs.items():
-            self.by_name[name] = CONNECTOR_TYPES[cfg.type](name, cfg.settings, defaults)
+            cls = CONNECTOR_TYPES[cfg.type]
+            rate = cfg.rate_limit or default_rate(cls, cfg.settings)
+            guard = guards.guard(name, cfg.type, cfg.settings, rate, BreakerSettings.from_values(cfg.breaker))
+            self.guards[name] = guard
+            self.by_name[name] = cls(name, cfg.settings, defaults, limiter=guard.limiter)
 
     def get(self, name: str) -> Connector | None:
         return self.by_name.get(name)
+
+    def breaker_states(self) -> dict[str, str]:
+        """``{connector name: "closed" | "open" | "half-open"}``, for metrics and the admin API."""
+        return {name: guard.breaker.state for name, guard in self.guards.items()}
 
     async def aclose(self) -> None:
         for connector in self.by_name.values():
@@ -80,6 +92,11 @@ class Deliverer:
         status_code: int | None = None
         retry_after: float | None = None
         connector = connectors.get(record.connector)
+        breaker = connectors.guards[record.connector].breaker if connector is not None else None
+        wait = breaker.admit() if breaker is not None else None
+        if wait is not None:
+            await self._defer(record, wait, "circuit breaker open")
+            return
         try:
             if connector is None:
                 raise Retryable(f"connector {record.connector!r} is not in the current config")
@@ -91,6 +108,11 @@ class Deliverer:
                 sent: Sent = await connector.send(out)
             status_code = sent.status_code
             outcome, error = "delivered", None
+        except Throttled as exc:
+            if breaker is not None:
+                breaker.release()
+            await self._defer(record, exc.wait, "rate limited")
+            return
         except Retryable as exc:
             status_code, retry_after = exc.status_code, exc.retry_after
             outcome, error = "retry", exc.message
@@ -103,6 +125,8 @@ class Deliverer:
             bound.exception("connector raised an unexpected error")
             outcome, error = "retry", f"internal error: {type(exc).__name__}: {exc}"
         duration_ms = (time.perf_counter() - clock) * 1000
+        if breaker is not None:
+            breaker.record(failed=outcome == "retry")
         next_at: float | None = None
         if outcome == "retry":
             delay = next_delay(record.schedule, record.attempts + 1, retry_after)
@@ -131,3 +155,9 @@ class Deliverer:
             )
         else:
             bound.error("delivery dead", status=status_code, error=error)
+
+    async def _defer(self, record: DeliveryRecord, wait: float, why: str) -> None:
+        """Hand the delivery back to the store for ``wait`` seconds; no attempt is spent or recorded."""
+        await self.store.defer_delivery(record.id, self.owner, time.time() + wait)
+        # Debug only: the breaker logs its own state changes, and a throttled backlog would flood the log.
+        log.debug(f"delivery deferred: {why}", delivery_id=record.id, connector=record.connector, wait=round(wait, 2))

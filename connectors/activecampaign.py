@@ -1,0 +1,163 @@
+"""The ActiveCampaign connector (``type: activecampaign``, also MailBlue): contacts, tags and lists over API v3.
+
+Settings: ``base_url`` (the account's API URL from Settings > Developer, with or without ``/api/3``) and
+``api_token`` (sent as ``Api-Token``). Each action names an ``op``:
+
+- ``sync_contact``: create or update the contact by ``email`` (``first_name``, ``last_name``, ``phone``,
+  custom ``fields`` by id or personalization tag), then add its ``tags`` (by name), then subscribe it to
+  ``lists`` (by id);
+- ``add_tag`` / ``remove_tag``: ``email`` + ``tags``; ``subscribe`` / ``unsubscribe``: ``email`` + ``lists``.
+
+A multi-step op is one delivery; each step is idempotent (sync is an upsert by email, a tag or list
+membership that exists already is left alone), so a retry after a failure half way simply runs it again.
+Tag names resolve to ids by exact match over ``GET /tags?search=`` (a contains search), are created
+when missing and cached. The account allows 5 requests/s: that is this type's default ``rate_limit``, and
+it counts every request of every delivery. The HTTP calls themselves live in ``ActiveCampaignApi``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from connectors.activecampaign_api import ActiveCampaignApi
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
+from router.units import Rate
+
+OPS = ("sync_contact", "add_tag", "remove_tag", "subscribe", "unsubscribe")
+NEEDS = {"add_tag": "tags", "remove_tag": "tags", "subscribe": "lists", "unsubscribe": "lists"}
+CONTACT_KEYS = {"first_name": "firstName", "last_name": "lastName", "phone": "phone"}
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def list_ids(value: Any) -> list[str]:
+    ids = [str(v).strip() for v in as_list(value)]
+    bad = [i for i in ids if not i.isdigit()]
+    if bad:
+        raise Permanent(f"lists: expected list ids (numbers), got {', '.join(map(repr, bad))}")
+    return ids
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class ActiveCampaignConnector:
+    type: ClassVar[str] = "activecampaign"
+    settings_fields: ClassVar[Mapping[str, Field]] = {
+        "base_url": Field("str", required=True, help="the account's API URL, e.g. https://acme.api-us1.com"),
+        "api_token": Field("str", required=True, secret=True),
+        "timeout": Field("duration", help="per-request timeout (default: delivery.timeout)"),
+    }
+    action_keys: ClassVar[frozenset[str]] = frozenset(
+        {"op", "email", "first_name", "last_name", "phone", "fields", "tags", "lists"}
+    )
+    required_action_keys: ClassVar[frozenset[str]] = frozenset({"op", "email"})
+    default_rate: ClassVar[Rate] = Rate(5, 1.0)
+
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ):
+        self.name = name
+        self.api = ActiveCampaignApi(
+            str(settings["base_url"]),
+            str(settings["api_token"]),
+            timeout=float(settings.get("timeout") or defaults.timeout),
+            user_agent=defaults.user_agent,
+            limiter=limiter,
+        )
+
+    @staticmethod
+    def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if not str(settings.get("base_url", "")).startswith(("http://", "https://")):
+            return [("base_url", "must be an http:// or https:// URL (the API URL from Settings > Developer)")]
+        return []
+
+    @staticmethod
+    def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        op = action.get("op")
+        if isinstance(op, str) and not _templated(op):
+            if op not in OPS:
+                close = difflib.get_close_matches(op, OPS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(("op", f"unknown op {op!r}{hint} (known: {', '.join(OPS)})"))
+            elif op in NEEDS and NEEDS[op] not in action:
+                problems.append(("op", f"{op} needs '{NEEDS[op]}'"))
+            elif op != "sync_contact":
+                extra = sorted(set(action) - {"op", "email", NEEDS[op]})
+                if extra:
+                    problems.append((extra[0], f"{op} does not use {', '.join(extra)} (sync_contact does)"))
+        fields = action.get("fields")
+        if fields is not None and not isinstance(fields, Mapping):
+            problems.append(("fields", "expected a mapping of field id or personalization tag to value"))
+        lists = action.get("lists")
+        for item in as_list(lists) if not _templated(lists) else []:
+            if not _templated(item) and not str(item).strip().isdigit():
+                problems.append(("lists", f"expected list ids (numbers), got {item!r}"))
+        return problems
+
+    async def send(self, out: Outgoing) -> Sent:
+        request = out.request
+        op = str(request.get("op") or "")
+        email = str(request.get("email") or "").strip()
+        if op not in OPS:
+            raise Permanent(f"unknown op {op!r} (known: {', '.join(OPS)})")
+        if "@" not in email:
+            raise Permanent(f"email rendered to {email!r}, not an address")
+        tags = [str(t).strip() for t in as_list(request.get("tags")) if str(t).strip()]
+        lists = list_ids(request.get("lists"))
+        if op == "remove_tag":
+            return await self._remove_tags(email, tags)
+        if op == "unsubscribe":
+            return await self._unsubscribe(email, lists)
+        contact = await self._sync(email, request if op == "sync_contact" else {})
+        done = ["synced"]
+        if tags and op in ("sync_contact", "add_tag"):
+            for tag in tags:
+                await self.api.add_tag(contact, tag)
+            done.append(f"tagged {', '.join(tags)}")
+        if lists and op in ("sync_contact", "subscribe"):
+            for list_id in lists:
+                await self.api.set_list_status(contact, list_id, subscribed=True)
+            done.append(f"subscribed to list {', '.join(lists)}")
+        return Sent(200, f"contact {contact}: {'; '.join(done)}")
+
+    async def _sync(self, email: str, request: Mapping[str, Any]) -> str:
+        contact: dict[str, Any] = {"email": email}
+        for key, api_key in CONTACT_KEYS.items():
+            if request.get(key) not in (None, ""):
+                contact[api_key] = str(request[key])
+        fields = request.get("fields") or {}
+        if not isinstance(fields, Mapping):
+            raise Permanent("fields: expected a mapping of field id or personalization tag to value")
+        if fields:
+            contact["fieldValues"] = [
+                {"field": await self.api.field_id(str(key)), "value": "" if value is None else str(value)}
+                for key, value in fields.items()
+            ]
+        return await self.api.sync_contact(contact)
+
+    async def _remove_tags(self, email: str, tags: list[str]) -> Sent:
+        contact = await self.api.find_contact(email)
+        if contact is None:
+            return Sent(200, f"no contact {email}: nothing to untag")
+        removed = await self.api.remove_tags(contact, tags)
+        return Sent(200, f"contact {contact}: removed {', '.join(removed) or 'no tags (none were set)'}")
+
+    async def _unsubscribe(self, email: str, lists: list[str]) -> Sent:
+        contact = await self.api.find_contact(email)
+        if contact is None:
+            return Sent(200, f"no contact {email}: nothing to unsubscribe")
+        for list_id in lists:
+            await self.api.set_list_status(contact, list_id, subscribed=False)
+        return Sent(200, f"contact {contact}: unsubscribed from list {', '.join(lists)}")
+
+    async def aclose(self) -> None:
+        await self.api.aclose()

@@ -1,0 +1,188 @@
+"""The email connector (``type: email``): one rendered mail per delivery, over SMTP with aiosmtplib.
+
+Settings give the server (``host``, ``port``, ``starttls`` / ``ssl``, ``username`` / ``password``) and the
+sender (``from``); each action gives ``to`` (one address or a list), ``cc``, ``bcc``, ``reply_to``,
+``subject``, ``text`` and/or ``html`` (both → multipart/alternative) and extra ``headers``. The
+``Message-ID`` is derived from the delivery key, so every attempt and replay of one delivery carries the
+same id and mail systems (and people) can recognise a duplicate. SMTP answers follow the SMTP rule:
+connection problems and 4xx replies are retryable, 5xx replies are permanent with the server's reply as
+the reason. A message that some recipients accepted counts as sent: retrying would mail the others twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Iterable, Mapping
+from email.message import EmailMessage
+from typing import Any, ClassVar
+
+import aiosmtplib
+
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+
+# Headers the connector writes itself; an action's ``headers`` may not replace them.
+OWN_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Reply-To",
+        "Subject",
+        "Message-ID",
+        "Date",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)
+
+
+def addresses(value: Any) -> list[str]:
+    """Addresses from one string (``"A <a@x.nl>, b@y.nl"``) or a list of them; empty entries dropped."""
+    if value is None:
+        return []
+    items: Iterable[Any] = [value] if isinstance(value, str) else value
+    found = email.utils.getaddresses([str(item) for item in items if item is not None])
+    return [email.utils.formataddr((name, addr)) if name else addr for name, addr in found if addr]
+
+
+def bare(address: str) -> str:
+    return email.utils.parseaddr(address)[1]
+
+
+def message_id(delivery_key: str, sender: str) -> str:
+    domain = bare(sender).rpartition("@")[2] or "plugpay-router"
+    return f"<{delivery_key}@{domain}>"
+
+
+def smtp_reply(code: int, message: str) -> str:
+    return f"SMTP {code} {' '.join(str(message).split())}"
+
+
+class EmailConnector:
+    type: ClassVar[str] = "email"
+    settings_fields: ClassVar[Mapping[str, Field]] = {
+        "host": Field("str", required=True, help="SMTP server"),
+        "port": Field("int", help="default 465 with ssl, 587 with starttls, else 25"),
+        "starttls": Field("bool", help="true: require STARTTLS; false: never; unset: when offered"),
+        "ssl": Field("bool", default=False, help="implicit TLS (port 465)"),
+        "username": Field("str"),
+        "password": Field("str", secret=True),
+        "from": Field("str", required=True, help="sender, e.g. 'Shop <shop@example.nl>'"),
+        "timeout": Field("duration", help="per-connection timeout (default: delivery.timeout)"),
+    }
+    action_keys: ClassVar[frozenset[str]] = frozenset(
+        {"to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers"}
+    )
+    required_action_keys: ClassVar[frozenset[str]] = frozenset({"to", "subject"})
+
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ):
+        self.name = name
+        self.host = str(settings["host"])
+        self.ssl = bool(settings.get("ssl"))
+        self.starttls: bool | None = settings.get("starttls")
+        self.port = settings.get("port") or (465 if self.ssl else 587 if self.starttls else 25)
+        self.username = settings.get("username")
+        self.password = settings.get("password")
+        self.sender = str(settings["from"])
+        self.timeout = float(settings.get("timeout") or defaults.timeout)
+        self.limiter = limiter
+
+    @staticmethod
+    def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        if settings.get("ssl") and settings.get("starttls"):
+            problems.append(("starttls", "use either ssl (implicit TLS) or starttls, not both"))
+        if bool(settings.get("username")) != bool(settings.get("password")):
+            problems.append(("password", "username and password go together"))
+        if not bare(str(settings.get("from") or "")):
+            problems.append(("from", "expected an address such as 'Shop <shop@example.nl>'"))
+        return problems
+
+    @staticmethod
+    def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        if "text" not in action and "html" not in action:
+            problems.append(("text", "an email needs a text or an html body (or both)"))
+        headers = action.get("headers")
+        if headers is not None and not isinstance(headers, Mapping):
+            problems.append(("headers", "expected a mapping of header names to values"))
+        elif headers:
+            for key in headers:
+                if str(key).lower() in OWN_HEADERS:
+                    problems.append(("headers", f"{key} is set by the connector (use the action key instead)"))
+        return problems
+
+    def build(self, out: Outgoing) -> tuple[EmailMessage, list[str]]:
+        """The message and its envelope recipients (``bcc`` included, but not as a header)."""
+        request = out.request
+        to, cc, bcc = addresses(request.get("to")), addresses(request.get("cc")), addresses(request.get("bcc"))
+        if not to:
+            raise Permanent(f"no recipient: 'to' rendered to {request.get('to')!r}")
+        msg = EmailMessage()
+        try:
+            msg["From"] = self.sender
+            msg["To"] = ", ".join(to)
+            if cc:
+                msg["Cc"] = ", ".join(cc)
+            reply_to = addresses(request.get("reply_to"))
+            if reply_to:
+                msg["Reply-To"] = ", ".join(reply_to)
+            msg["Subject"] = str(request.get("subject") or "")
+            msg["Date"] = email.utils.format_datetime(dt.datetime.now(dt.UTC))
+            msg["Message-ID"] = message_id(out.delivery_key, self.sender)
+            for key, value in (request.get("headers") or {}).items():
+                msg[str(key)] = str(value)
+            text, html = request.get("text"), request.get("html")
+            if text is not None:
+                msg.set_content(str(text))
+                if html is not None:
+                    msg.add_alternative(str(html), subtype="html")
+            else:
+                msg.set_content(str(html or ""), subtype="html")
+        except (ValueError, TypeError) as exc:  # e.g. a line break rendered into a header
+            raise Permanent(f"cannot build the message: {exc}") from None
+        return msg, [bare(a) for a in (*to, *cc, *bcc)]
+
+    async def send(self, out: Outgoing) -> Sent:
+        msg, recipients = self.build(out)
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        try:
+            refused, reply = await aiosmtplib.send(
+                msg,
+                sender=bare(self.sender),
+                recipients=recipients,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.ssl,
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            replies = "; ".join(f"{r.recipient}: {smtp_reply(r.code, r.message)}" for r in exc.recipients)
+            if all(r.code >= 500 for r in exc.recipients):
+                raise Permanent(f"every recipient refused: {replies}", status_code=exc.recipients[0].code) from None
+            raise Retryable(f"recipients refused: {replies}", status_code=exc.recipients[0].code) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            if 400 <= exc.code < 500:
+                raise Retryable(smtp_reply(exc.code, exc.message), status_code=exc.code) from None
+            if exc.code >= 500:
+                raise Permanent(smtp_reply(exc.code, exc.message), status_code=exc.code) from None
+            raise Retryable(smtp_reply(exc.code, exc.message)) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:  # connect, timeout, disconnect, TLS
+            raise Retryable(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+        detail = " ".join(str(reply).split())[:200]
+        if refused:
+            detail += "; refused: " + "; ".join(f"{r}: {smtp_reply(e.code, e.message)}" for r, e in refused.items())
+        return Sent(250, detail)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,215 @@
+"""The normalised invoice: what both invoice flavors make of a Plug&Pay order.
+
+Plug&Pay amounts are decimal strings; an order line's ``amount`` / ``amount_with_tax`` are the line's total
+after its discounts, excluding / including tax, and ``tax.rate.percentage`` is its VAT rate
+(research/plugandpay.md §3.2). ``InvoiceDocument.from_order`` turns an order (as the route stage fetched
+it) into number, date, currency, customer, lines with tax and totals, computed with ``Decimal``; a missing
+piece that makes an invoice impossible (no invoice number, no lines) is a ``Permanent`` error. ``as_json``
+is the document the generic flavor posts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connectors.base import Permanent
+
+CENT = Decimal("0.01")
+
+
+def amount(value: Any, what: str) -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else "0"))
+    except InvalidOperation:
+        raise Permanent(f"order: {what} is not an amount: {value!r}") from None
+
+
+def percentage_key(value: Any) -> str:
+    """``"21.0"`` / ``21`` / ``"21%"`` → ``"21"``: how tax rates are looked up in the ``tax_rates`` mapping."""
+    text = str(value).strip().rstrip("%").strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    return format(number.normalize(), "f")
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def plain(value: Decimal) -> str:
+    """``Decimal("10.0")`` → ``"10"`` (``normalize`` alone gives ``"1E+1"``)."""
+    return format(value.normalize(), "f")
+
+
+def parse_order(value: Any) -> Mapping[str, Any]:
+    """The ``order`` action key: the order as a mapping, or as the JSON text ``{{ data | tojson }}`` renders."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Permanent('order: did not render to JSON (use "{{ data | tojson }}")') from None
+    if not isinstance(value, Mapping):
+        raise Permanent(f"order: expected the order object, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str | None
+    email: str | None
+    invoice_email: str | None
+    firstname: str
+    lastname: str
+    company: str
+    phone: str | None
+    vat_id: str | None
+    address: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.firstname, self.lastname) if p)
+
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    product_id: str | None
+    quantity: Decimal
+    amount: Decimal  # line total excluding tax
+    amount_with_tax: Decimal
+    tax_rate: Decimal  # percentage
+
+    @property
+    def tax(self) -> Decimal:
+        return self.amount_with_tax - self.amount
+
+    def unit_price(self, *, with_tax: bool = False) -> str:
+        """The price of one unit: in cents when that is exact, else to 4 decimals."""
+        total = self.amount_with_tax if with_tax else self.amount
+        if not self.quantity:
+            return money(total)
+        unit = total / self.quantity
+        return money(unit) if unit == unit.quantize(CENT) else str(unit.quantize(Decimal("0.0001")))
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    number: str
+    date: str
+    currency: str
+    prices_include_tax: bool
+    order_id: str
+    order_reference: str | None
+    customer: Customer
+    lines: tuple[Line, ...]
+    amount: Decimal
+    amount_with_tax: Decimal
+
+    @classmethod
+    def from_order(cls, order: Mapping[str, Any], *, currency: str, number: str | None = None) -> InvoiceDocument:
+        number = number or order.get("invoice_number")
+        if not number:
+            raise Permanent("order: no invoice number yet (is the invoice still a concept?)")
+        date = str(order.get("invoice_date") or order.get("created_at") or "")[:10]
+        if not date:
+            raise Permanent("order: no invoice_date")
+        items = order.get("items")
+        if not isinstance(items, list) or not items:
+            raise Permanent("order: no order lines ('items' was not included or is empty)")
+        lines = tuple(_line(item, index) for index, item in enumerate(items))
+        total = amount(order["amount"], "amount") if "amount" in order else sum((x.amount for x in lines), Decimal())
+        total_with_tax = (
+            amount(order["amount_with_tax"], "amount_with_tax")
+            if "amount_with_tax" in order
+            else sum((x.amount_with_tax for x in lines), Decimal())
+        )
+        return cls(
+            number=str(number),
+            date=date,
+            currency=currency,
+            prices_include_tax=bool(order.get("is_tax_included", False)),
+            order_id=str(order.get("id", "")),
+            order_reference=order.get("reference"),
+            customer=_customer(order),
+            lines=lines,
+            amount=total,
+            amount_with_tax=total_with_tax,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.customer
+        return {
+            "number": self.number,
+            "date": self.date,
+            "currency": self.currency,
+            "prices_include_tax": self.prices_include_tax,
+            "order": {"id": self.order_id, "reference": self.order_reference},
+            "customer": {
+                "id": c.id,
+                "email": c.email,
+                "invoice_email": c.invoice_email,
+                "name": c.name,
+                "company": c.company or None,
+                "phone": c.phone,
+                "vat_id": c.vat_id,
+                "address": dict(c.address),
+            },
+            "lines": [
+                {
+                    "description": line.description,
+                    "product_id": line.product_id,
+                    "quantity": plain(line.quantity),
+                    "unit_price": line.unit_price(),
+                    "amount": money(line.amount),
+                    "tax_rate": percentage_key(line.tax_rate),
+                    "tax": money(line.tax),
+                    "amount_with_tax": money(line.amount_with_tax),
+                }
+                for line in self.lines
+            ],
+            "totals": {
+                "amount": money(self.amount),
+                "tax": money(self.amount_with_tax - self.amount),
+                "amount_with_tax": money(self.amount_with_tax),
+            },
+        }
+
+
+def _line(item: Any, index: int) -> Line:
+    if not isinstance(item, Mapping):
+        raise Permanent(f"order: items[{index}] is not an order line")
+    rate = ((item.get("tax") or {}).get("rate") or {}).get("percentage", 0)
+    quantity = amount(item.get("quantity") or 1, f"items[{index}].quantity")
+    net = amount(item.get("amount"), f"items[{index}].amount")
+    gross = amount(item.get("amount_with_tax", item.get("amount")), f"items[{index}].amount_with_tax")
+    product = item.get("product_id")
+    return Line(
+        description=str(item.get("label") or f"Product {product}"),
+        product_id=None if product is None else str(product),
+        quantity=quantity,
+        amount=net,
+        amount_with_tax=gross,
+        tax_rate=amount(rate, f"items[{index}].tax.rate.percentage"),
+    )
+
+
+def _customer(order: Mapping[str, Any]) -> Customer:
+    billing = order.get("billing") or {}
+    contact = billing.get("contact") or {}
+    return Customer(
+        id=order.get("customer_id") or None,
+        email=contact.get("email") or None,
+        invoice_email=contact.get("invoice_email") or None,
+        firstname=str(contact.get("firstname") or ""),
+        lastname=str(contact.get("lastname") or ""),
+        company=str(contact.get("company") or ""),
+        phone=contact.get("telephone") or None,
+        vat_id=contact.get("vat_id_number") or None,
+        address=billing.get("address") or {},
+    )

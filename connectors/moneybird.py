@@ -1,0 +1,166 @@
+"""Booking an invoice in Moneybird (API v2): the ``moneybird`` flavor of the invoice connector.
+
+Moneybird has no idempotency key, so every step checks before it creates: the contact is found by the
+order's customer id (``GET contacts/customer_id/{id}``) or by e-mail (``GET contacts?query=``) and created
+only when both miss; the sales invoice is looked up by ``reference`` (the Plug&Pay invoice number) and
+created only when missing; it is sent (``send: true``) only while still a draft. A retry after a timeout
+that hid a success therefore finds what the first try made. Moneybird's invoice list defaults to
+``period:this_year``, so the lookup names a period from the invoice date to tomorrow (an invoice made on
+31 December must still be found on 2 January, and sending may move its date to the day it was sent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from connectors.base import Limiter, Permanent, Sent
+from connectors.client import expect_success, make_client, send
+from connectors.invoice_doc import CENT, InvoiceDocument, Line, money, percentage_key, plain
+
+
+class MoneybirdBooks:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float,
+        user_agent: str,
+        limiter: Limiter | None,
+        tax_rates: Mapping[str, str],
+        ledger_accounts: Mapping[str, str],
+        extra: Mapping[str, str],
+    ):
+        self.base = base_url.rstrip("/")
+        self.limiter = limiter
+        self.tax_rates = {percentage_key(k): str(v) for k, v in tax_rates.items()}
+        self.ledger_accounts = dict(ledger_accounts)
+        self.extra = dict(extra)  # workflow_id, document_style_id
+        self._client = make_client(
+            timeout,
+            limiter,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": user_agent},
+        )
+
+    async def call(self, method: str, path: str, what: str, *, json: Any = None, params: Any = None) -> Any:
+        request = self._client.build_request(method, f"{self.base}{path}", json=json, params=params)
+        response = await send(self._client, request, self.limiter, what=what)
+        if response.status_code == 404 and method == "GET":
+            return None
+        expect_success(response, what)
+        return response.json() if response.content else {}
+
+    async def book(self, doc: InvoiceDocument, *, send_invoice: bool) -> Sent:
+        found = await self.find_invoice(doc)
+        made = found is None
+        invoice = found or await self.create_invoice(doc, await self.contact_id(doc))
+        sent = False
+        if send_invoice and invoice.get("state") == "draft":
+            await self.call(
+                "PATCH",
+                f"/sales_invoices/{invoice['id']}/send_invoice.json",
+                "send invoice",
+                json={"sales_invoice_sending": {"delivery_method": "Email"}},
+            )
+            sent = True
+        detail = f"sales invoice {invoice['id']} ({doc.number}) {'created' if made else 'already booked'}"
+        return Sent(201 if made else 200, detail + (", sent" if sent else ""))
+
+    # ---------------------------------------------------------------- invoices
+
+    async def find_invoice(self, doc: InvoiceDocument) -> dict[str, Any] | None:
+        start = dt.date.fromisoformat(doc.date) - dt.timedelta(days=1)
+        end = dt.date.today() + dt.timedelta(days=1)
+        params = {"filter": f"reference:{doc.number},period:{start:%Y%m%d}..{end:%Y%m%d}", "per_page": 100}
+        found = await self.call("GET", "/sales_invoices.json", "find invoice by reference", params=params) or []
+        exact = [inv for inv in found if inv.get("reference") == doc.number]
+        return exact[0] if exact else None
+
+    async def create_invoice(self, doc: InvoiceDocument, contact_id: str) -> dict[str, Any]:
+        invoice: dict[str, Any] = {
+            "reference": doc.number,
+            "contact_id": contact_id,
+            "invoice_date": doc.date,
+            "currency": doc.currency,
+            "prices_are_incl_tax": doc.prices_include_tax,
+            "details_attributes": [self.detail(line, doc.prices_include_tax) for line in doc.lines],
+            **self.extra,
+        }
+        body = await self.call("POST", "/sales_invoices.json", "create invoice", json={"sales_invoice": invoice})
+        if not isinstance(body, dict) or "id" not in body:
+            raise Permanent("create invoice: the answer has no invoice id")
+        return body
+
+    def detail(self, line: Line, incl_tax: bool) -> dict[str, Any]:
+        total = line.amount_with_tax if incl_tax else line.amount
+        description = line.description
+        quantity = line.quantity
+        # Moneybird multiplies amount x price: keep it exact, or book the line total once.
+        if (
+            quantity == quantity.to_integral()
+            and quantity > 0
+            and (total / quantity).quantize(CENT) * quantity == total
+        ):
+            detail: dict[str, Any] = {"amount": str(int(quantity)), "price": money(total / quantity)}
+        else:
+            detail = {"amount": "1", "price": money(total)}
+            description = f"{plain(quantity)} x {description}"
+        detail["description"] = description
+        if self.tax_rates:
+            key = percentage_key(line.tax_rate)
+            if key not in self.tax_rates:
+                known = ", ".join(sorted(self.tax_rates))
+                raise Permanent(f"no Moneybird tax rate for {key}% in tax_rates (known: {known})")
+            detail["tax_rate_id"] = self.tax_rates[key]
+        ledger = self.ledger_accounts.get(line.product_id or "") or self.ledger_accounts.get("default")
+        if ledger:
+            detail["ledger_account_id"] = ledger
+        return detail
+
+    # ---------------------------------------------------------------- contacts
+
+    async def contact_id(self, doc: InvoiceDocument) -> str:
+        customer = doc.customer
+        if customer.id:
+            found = await self.call(
+                "GET", f"/contacts/customer_id/{quote(customer.id, safe='')}.json", "find contact by customer id"
+            )
+            if found:
+                return str(found["id"])
+        emails = {e.lower() for e in (customer.email, customer.invoice_email) if e}
+        for email in emails:
+            found = await self.call("GET", "/contacts.json", "find contact by email", params={"query": email}) or []
+            for contact in found:
+                theirs = {str(contact.get(k) or "").lower() for k in ("email", "send_invoices_to_email")}
+                if theirs & emails:
+                    return str(contact["id"])
+        return await self.create_contact(doc)
+
+    async def create_contact(self, doc: InvoiceDocument) -> str:
+        c = doc.customer
+        if not c.company and not (c.firstname and c.lastname):
+            raise Permanent("the order's billing contact has neither a company nor a first and last name")
+        address = c.address
+        street = " ".join(str(address.get(k) or "") for k in ("street", "housenumber")).strip()
+        contact = {
+            "company_name": c.company,
+            "firstname": c.firstname,
+            "lastname": c.lastname,
+            "address1": street,
+            "zipcode": address.get("zipcode") or "",
+            "city": address.get("city") or "",
+            "country": address.get("country") or "",
+            "phone": c.phone or "",
+            "tax_number": c.vat_id or "",
+            "send_invoices_to_email": c.invoice_email or c.email or "",
+            "customer_id": c.id or "",
+        }
+        body = {"contact": {k: v for k, v in contact.items() if v}}
+        made = await self.call("POST", "/contacts.json", "create contact", json=body)
+        return str(made["id"])
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

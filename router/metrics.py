@@ -1,0 +1,98 @@
+"""Prometheus metrics: what an operator watches at 3 am.
+
+Counters move as events and deliveries flow (received by trigger and outcome, deliveries by connector and
+outcome, attempt latency); gauges that describe the backlog (pending events and deliveries, dead
+deliveries, age of the oldest pending item) are read from the store when ``/metrics`` is scraped, so they
+are true for every instance sharing the store. Each daemon has its own registry, so several can run in
+one test process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from router.store.base import Store
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+BREAKER_STATES = ("closed", "half-open", "open")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_received = Counter(
+            "plugpay_router_events_received",
+            "Webhooks received, by trigger and outcome",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self.events_routed = Counter(
+            "plugpay_router_events_routed",
+            "Events routed, by outcome (routed, retry, failed)",
+            ["outcome"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "plugpay_router_delivery_attempts",
+            "Delivery attempts, by connector and outcome (delivered, retry, dead)",
+            ["connector", "outcome"],
+            registry=r,
+        )
+        self.attempt_seconds = Histogram(
+            "plugpay_router_attempt_duration_seconds",
+            "Duration of one delivery attempt",
+            ["connector"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.pending = Gauge("plugpay_router_pending", "Items waiting in the store", ["kind"], registry=r)
+        self.dead = Gauge("plugpay_router_deliveries_dead", "Deliveries that gave up", registry=r)
+        self.failed = Gauge("plugpay_router_events_failed", "Events that could not be routed", registry=r)
+        self.oldest_pending = Gauge(
+            "plugpay_router_oldest_pending_age_seconds",
+            "Age of the oldest pending event or delivery",
+            registry=r,
+        )
+        self.reloads = Counter("plugpay_router_config_reloads", "Config reloads, by result", ["result"], registry=r)
+        self.config_info = Gauge(
+            "plugpay_router_config_info",
+            "The loaded config (value 1), labelled with its version",
+            ["version"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            "plugpay_router_breaker_state",
+            "Circuit breaker per connector: 1 for the current state",
+            ["connector", "state"],
+            registry=r,
+        )
+
+    def set_config(self, version: str) -> None:
+        self.config_info.clear()
+        self.config_info.labels(version=version).set(1)
+
+    def observe_received(self, trigger: str, outcome: str) -> None:
+        self.events_received.labels(trigger=trigger or "unknown", outcome=outcome).inc()
+
+    def observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
+        self.deliveries.labels(connector=connector, outcome=outcome).inc()
+        self.attempt_seconds.labels(connector=connector).observe(seconds)
+
+    async def render(self, store: Store, breakers: Callable[[], Mapping[str, str]]) -> bytes:
+        """Refresh the store-backed gauges, then the text exposition."""
+        now = time.time()
+        counts = await store.counts(now)
+        self.pending.labels(kind="events").set(counts.events.get("pending", 0))
+        self.pending.labels(kind="deliveries").set(counts.deliveries.get("pending", 0))
+        self.dead.set(counts.deliveries.get("dead", 0))
+        self.failed.set(counts.events.get("failed", 0))
+        self.oldest_pending.set(0 if counts.oldest_pending_at is None else max(0.0, now - counts.oldest_pending_at))
+        for connector, state in breakers().items():
+            for candidate in BREAKER_STATES:
+                self.breaker.labels(connector=connector, state=candidate).set(1 if candidate == state else 0)
+        return generate_latest(self.registry)

@@ -1,0 +1,60 @@
+"""Fixtures for the connector tests: real local servers (SMTP, ActiveCampaign, Moneybird) and helpers.
+
+``build(yaml)`` goes through the real config loader and ``Connectors`` (so settings are typed and checked
+exactly as ``check`` does, and every connector gets its rate limiter) with a fresh set of guards, so
+breaker and limiter state never leaks between tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import ConnectorDefaults, Outgoing
+from connectors.protection import Guards
+from router.config import parse_config
+from router.deliver import Connectors
+from tests.connectors.ac_server import ActiveCampaignServer
+from tests.connectors.mb_server import MoneybirdServer
+from tests.connectors.smtp_server import SmtpServer
+
+FIXTURES = Path(__file__).resolve().parents[2] / "router" / "fixtures"
+
+
+def order(ident: str = "1042") -> dict[str, Any]:
+    return json.loads((FIXTURES / "orders.json").read_text())[ident]
+
+
+def build(connectors_yaml: str, *, timeout: float = 5.0) -> Connectors:
+    """Connectors from the ``connectors:`` section given as YAML (indented by two spaces)."""
+    config = parse_config(f"version: 1\nconnectors:\n{connectors_yaml}", "test.yaml", env={})
+    return Connectors(config.connectors, ConnectorDefaults(timeout=timeout, user_agent="plugpay-router/test"), Guards())
+
+
+def outgoing(request: dict[str, Any], *, key: str = "ppr_0123456789abcdef0123456789abcdef", ident: int = 1) -> Outgoing:
+    return Outgoing(delivery_id=ident, delivery_key=key, event_id=1, request=request)
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def ac() -> AsyncIterator[ActiveCampaignServer]:
+    server = await ActiveCampaignServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def mb() -> AsyncIterator[MoneybirdServer]:
+    server = await MoneybirdServer().start()
+    yield server
+    await server.stop()
