@@ -31,7 +31,9 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -42,10 +44,14 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def body(order_id: int, trigger: str = "order_payment_completed") -> bytes:
-    return json.dumps({
-        "event": {"trigger_type": trigger, "triggerable_type": "order", "triggerable_id": order_id},
-        "rule_id": 318, "tenant_id": 42, "sent_at": "2025-03-14T09:13:41.000000Z",
-    }).encode()
+    return json.dumps(
+        {
+            "event": {"trigger_type": trigger, "triggerable_type": "order", "triggerable_id": order_id},
+            "rule_id": 318,
+            "tenant_id": 42,
+            "sent_at": "2025-03-14T09:13:41.000000Z",
+        }
+    ).encode()
 
 
 @dataclass
@@ -59,8 +65,10 @@ class LoadResult:
         return len(self.latencies) / self.seconds
 
     def summary(self) -> str:
-        return (f"{self.rate:8.0f} req/s   p50 {percentile(self.latencies, 50) * 1000:6.2f} ms   "
-                f"p99 {percentile(self.latencies, 99) * 1000:6.2f} ms   statuses {self.statuses}")
+        return (
+            f"{self.rate:8.0f} req/s   p50 {percentile(self.latencies, 50) * 1000:6.2f} ms   "
+            f"p99 {percentile(self.latencies, 99) * 1000:6.2f} ms   statuses {self.statuses}"
+        )
 
 
 async def fire(url: str, count: int, concurrency: int, *, first_id: int = 1, key: str | None = KEY) -> LoadResult:

@@ -74,12 +74,23 @@ def main() -> None:
         config.write_text(CONFIG.format(port=port, api_port=api_port, sink_port=sink_port, key=KEY, store=store))
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(start(["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],
-                               f"http://127.0.0.1:{api_port}/v2/auth/tenants/me", folder / "sandbox.log"))
-            procs.append(start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count",
-                               folder / "sink.log"))
-            procs.append(start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz",
-                               folder / "daemon.log"))
+            procs.append(
+                start(
+                    ["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],
+                    f"http://127.0.0.1:{api_port}/v2/auth/tenants/me",
+                    folder / "sandbox.log",
+                )
+            )
+            procs.append(
+                start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count", folder / "sink.log")
+            )
+            procs.append(
+                start(
+                    ["-m", "router", "serve", "-c", str(config)],
+                    f"http://127.0.0.1:{port}/healthz",
+                    folder / "daemon.log",
+                )
+            )
             elapsed, ingest = asyncio.run(run(args.count, args.concurrency, port, sink_port))
         finally:
             for proc in procs:

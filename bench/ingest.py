@@ -67,13 +67,18 @@ def main() -> None:
         config = folder / "config.yaml"
         config.write_text(CONFIG.format(port=daemon_port, key=KEY, db=folder / "router.db"))
         bare = start(["-m", "bench.bare", str(bare_port)], f"http://127.0.0.1:{bare_port}/", folder / "bare.log")
-        daemon = start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{daemon_port}/healthz",
-                       folder / "daemon.log")
+        daemon = start(
+            ["-m", "router", "serve", "-c", str(config)],
+            f"http://127.0.0.1:{daemon_port}/healthz",
+            folder / "daemon.log",
+        )
         try:
-            bare_line, bare_rate = asyncio.run(measure(f"http://127.0.0.1:{bare_port}/", args.count,
-                                                       args.concurrency, 1))
-            daemon_line, daemon_rate = asyncio.run(measure(f"http://127.0.0.1:{daemon_port}/webhooks/plugandpay",
-                                                           args.count, args.concurrency, 1))
+            bare_line, bare_rate = asyncio.run(
+                measure(f"http://127.0.0.1:{bare_port}/", args.count, args.concurrency, 1)
+            )
+            daemon_line, daemon_rate = asyncio.run(
+                measure(f"http://127.0.0.1:{daemon_port}/webhooks/plugandpay", args.count, args.concurrency, 1)
+            )
         finally:
             for proc in (bare, daemon):
                 proc.terminate()

@@ -87,7 +87,11 @@ class HttpClient:
             )
         params = None if request.params is None else {k: str(v) for k, v in request.params.items()}
         async with self._session.request(
-            request.method, request.url, headers=request.headers, params=params, data=request.content,
+            request.method,
+            request.url,
+            headers=request.headers,
+            params=params,
+            data=request.content,
             allow_redirects=False,
         ) as response:
             return Response(response.status, response.headers, await response.read())

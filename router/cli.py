@@ -13,11 +13,11 @@ import datetime as dt
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-import httpx
 
 from router import logs, signature
 from router.config import Config, ConfigError, load_config
@@ -84,6 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args.config)
     rules = config.rules.rules
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     return 0
 
@@ -186,12 +188,16 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     headers = {"Content-Type": "application/json"}
     if args.key:
         headers[args.header] = signature.sign(args.key, body, args.encoding)
+    request = urllib.request.Request(args.url, data=body, headers=headers, method="POST")
     try:
-        response = httpx.post(args.url, content=body, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        raise UserError(f"cannot reach {args.url}: {exc}") from None
-    print(f"{response.status_code} {response.text.strip()}")
-    return 0 if response.status_code < 300 else 1
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:  # a 4xx/5xx answer is still an answer: show it
+        status, text = exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        raise UserError(f"cannot reach {args.url}: {getattr(exc, 'reason', exc)}") from None
+    print(f"{status} {text.strip()}")
+    return 0 if status < 300 else 1
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -219,6 +225,26 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot start the sandbox: {exc.strerror or exc}") from None
     return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from router import simulate
+
+    config = _config(args.config)
+    try:
+        print(simulate.run_command(config, args))
+    except simulate.SimulateError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from router import casetest
+
+    config = _config(args.config)
+    report = casetest.run_file(config, args.cases)
+    print(report.text())
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- parsing
@@ -269,6 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--event", type=int, help="every finished delivery of this event")
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("simulate", help="show which rules match an event and what they would send; sends nothing")
+    with_config(p)
+    p.add_argument("trigger", nargs="?", help="a trigger name; with ID, the object is fetched from the API")
+    p.add_argument("id", nargs="?", help="the order, subscription or seller id")
+    p.add_argument("--event", metavar="EVENT.json", help="a webhook body instead of TRIGGER ID")
+    p.add_argument("--data", metavar="DATA.json", help="the object as the API returns it (offline: no API call)")
+    p.add_argument("--type", help="triggerable_type for TRIGGER ID (default: implied by the trigger)")
+    p.add_argument("--rule-id", help="the Plug&Pay rule id the webhook claims (for source_rules)")
+    p.add_argument("--tenant-id", help="the tenant id the webhook claims")
+    p.add_argument("--now", help="the time templates see as now (ISO 8601; default: the current time)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("test", help="run rule tests: given events and data, check matches and rendered actions")
+    with_config(p)
+    p.add_argument("cases", metavar="CASES.yaml", help="a YAML list of test cases")
+    p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("trigger", help="send a correctly signed test webhook")
     p.add_argument("trigger", help=f"a trigger name ({', '.join(TRIGGERS)}) or any wire spelling")

@@ -21,12 +21,13 @@ from typing import Any
 import jinja2
 
 from connectors import CONNECTOR_TYPES
-from connectors.base import Field, check_action
+from connectors.base import Field, action_defaults, check_action, check_settings
+from connectors.protection import BREAKER_FIELDS, check_breaker
 from router import templates
-from router.events import canonical_trigger
+from router.events import TRIGGERS, canonical_trigger
 from router.rules import Action, Rule, RuleSet
 from router.units import Rate, parse_duration, parse_rate
-from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of
+from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of, paused_gc
 from router.yamlsrc import load as load_yaml
 
 DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
@@ -65,6 +66,7 @@ class PlugAndPayConfig:
     timeout: float = 25.0
     concurrency: int = 16
     retry: tuple[float, ...] = DEFAULT_API_RETRY
+    lease: float | None = None  # how long a claimed event stays with its instance; None: timeout * 3 + 30 s
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class DeliveryConfig:
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     timeout: float = 15.0
     concurrency: int = 32
+    lease: float | None = None  # how long a claimed delivery stays with its instance; None: timeout * 2 + 30 s
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class ConnectorConfig:
     settings: Mapping[str, Any]
     schedule: tuple[float, ...] | None = None
     rate_limit: Rate | None = None
+    breaker: Mapping[str, Any] | None = None  # overrides of connectors.protection.BreakerSettings
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Config:
     connectors: Mapping[str, ConnectorConfig]
     rules: RuleSet
     secrets: frozenset[str] = frozenset()
+    warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""
@@ -134,6 +139,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 
 def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
+    with paused_gc():
+        return _parse_config(text, file, env)
+
+
+def _parse_config(text: str, file: str, env: Mapping[str, str] | None) -> Config:
     problems = Problems(file)
     root = load_yaml(text, file)
     if root is None:
@@ -147,12 +157,14 @@ def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | 
 
 
 def _interpolate(node: Any, path: str, env: Mapping[str, str], problems: Problems, secrets: set[str]) -> None:
+    # Assigning to existing keys or indexes does not resize, so iterating the live container is safe; the
+    # key path is only built where it is needed (large rule files have hundreds of thousands of values).
     items: Any = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in list(items):
-        sub = _join(path, key)
+    for key, value in items:
         if isinstance(value, YMap | YList):
-            _interpolate(value, sub, env, problems, secrets)
+            _interpolate(value, _join(path, key), env, problems, secrets)
         elif isinstance(value, str) and "${" in value:
+            sub = _join(path, key)
 
             def replace(match: re.Match[str], key: Any = key, sub: str = sub) -> str:
                 name, default = match.group(1), match.group(2)
@@ -173,6 +185,16 @@ def _join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
+
+
+def _line_at(node: Any, dotted: str) -> int:
+    """The line of a nested key such as ``sign.secret`` inside ``node``, or of its nearest parent."""
+    line = getattr(node, "line", 1)
+    for part in dotted.split("."):
+        if not isinstance(node, YMap) or part not in node:
+            break
+        line, node = line_of(node, part), node[part]
+    return line
 
 
 def _suggest(name: str, known: Any) -> str:
@@ -201,6 +223,10 @@ def coerce(spec: Field, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {value!r}")
         return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
     if kind == "duration":
         return parse_duration(value)
     if kind == "durations":
@@ -254,12 +280,14 @@ PLUGANDPAY_FIELDS = {
     "timeout": Field("duration", default=25.0),
     "concurrency": Field("int", default=16),
     "retry": Field("durations", default=DEFAULT_API_RETRY),
+    "lease": Field("duration"),
 }
 STORE_FIELDS = {"url": Field("str", default="sqlite:///var/lib/plugpay-router/router.db")}
 DELIVERY_FIELDS = {
     "schedule": Field("durations", default=DEFAULT_SCHEDULE),
     "timeout": Field("duration", default=15.0),
     "concurrency": Field("int", default=32),
+    "lease": Field("duration"),
 }
 RETENTION_FIELDS = {
     "events": Field("duration", default=30 * 86400.0),
@@ -269,6 +297,7 @@ CONNECTOR_COMMON = {
     "type": Field("str", required=True),
     "schedule": Field("durations"),
     "rate_limit": Field("rate"),
+    "breaker": Field("any"),  # validated against connectors.protection.BREAKER_FIELDS
 }
 RULE_KEYS = (
     "name",
@@ -324,6 +353,15 @@ class _Builder:
             if value < minimum:
                 section, key = name.split(".")
                 self.problems.add(line_of(root.get(section), key), name, f"must be at least {minimum}")
+        for name, lease, timeout in (
+            ("delivery.lease", delivery.lease, delivery.timeout),
+            ("plugandpay.lease", plugandpay.lease, plugandpay.timeout),
+        ):
+            if lease is not None and lease <= timeout:
+                section, key = name.split(".")
+                self.problems.add(
+                    line_of(root.get(section), key), name, f"must be longer than {section}.timeout ({timeout:g}s)"
+                )
         connectors = self._connectors(root)
         rules = self._rules(root, connectors)
         self.problems.raise_if_any()
@@ -339,6 +377,7 @@ class _Builder:
             connectors=connectors,
             rules=RuleSet(rules),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+            warnings=tuple(self.problems.warnings),
         )
 
     # -- helpers
@@ -448,12 +487,22 @@ class _Builder:
             for key, spec in cls.settings_fields.items():
                 if spec.secret and isinstance(values.get(key), str):
                     self.secrets.add(values[key])
+                elif spec.secret and isinstance(values.get(key), Mapping):  # e.g. sign: {secret: ...}
+                    self.secrets.update(v for k, v in values[key].items() if SECRET_NAME.search(k) and v)
+            if common["breaker"] is not None:
+                common["breaker"] = self._fields(body, "breaker", BREAKER_FIELDS, f"{path}.breaker")
+                for key, message in check_breaker(common["breaker"]):
+                    self.problems.add(line_of(body["breaker"], key), f"{path}.breaker.{key}", message)
+            if not any(p.path.startswith(f"{path}.") for p in self.problems.items):
+                for key, message in check_settings(cls, values):
+                    self.problems.add(_line_at(body, key), f"{path}.{key}", message)
             connectors[name] = ConnectorConfig(
                 name=name,
                 type=str(kind),
                 settings=values,
                 schedule=common["schedule"],
                 rate_limit=common["rate_limit"],
+                breaker=common["breaker"],
             )
         return connectors
 
@@ -503,6 +552,15 @@ class _Builder:
                     scopes[key] = coerce(Field("ids"), body[key])
                 except ValueError as exc:
                     self.problems.add(line_of(body, key), f"{path}.{key}", str(exc))
+                    continue
+                if not scopes[key]:
+                    self.problems.add(
+                        line_of(body, key), f"{path}.{key}", "is empty: list at least one id, or remove the key"
+                    )
+        description = body.get("description")
+        if description is not None and not isinstance(description, str):
+            self.problems.add(line_of(body, "description"), f"{path}.description", "expected text")
+            description = None
         first_only = body.get("first_only", False)
         if not isinstance(first_only, bool):
             self.problems.add(line_of(body, "first_only"), f"{path}.first_only", "expected true or false")
@@ -512,7 +570,9 @@ class _Builder:
             try:
                 when = templates.compile_condition(str(body["when"]), self._where(line_of(body, "when")))
             except jinja2.TemplateSyntaxError as exc:
-                self.problems.add(line_of(body, "when"), f"{path}.when", f"invalid expression: {exc.message}")
+                self.problems.add(
+                    line_of(body, "when"), f"{path}.when", f"invalid expression: {templates.syntax_message(exc)}"
+                )
         schedule = None
         if body.get("schedule") is not None:
             try:
@@ -531,6 +591,7 @@ class _Builder:
             schedule=schedule,
             position=index,
             where=self._where(body.line),
+            description=description,
             **scopes,
         )
 
@@ -544,7 +605,16 @@ class _Builder:
                 "is required: a trigger name such as order_paid, or a list of them",
             )
             return None
-        return tuple(dict.fromkeys(canonical_trigger(str(t)) for t in items))
+        triggers = tuple(dict.fromkeys(canonical_trigger(str(t)) for t in items))
+        for trigger in triggers:
+            if trigger not in TRIGGERS:
+                self.problems.warn(
+                    line_of(body, "trigger"),
+                    f"{path}.trigger",
+                    f"{trigger!r} is not a known Plug&Pay trigger; it matches only webhooks whose trigger_type is"
+                    f" exactly {trigger!r}{_suggest(trigger, TRIGGERS)} (known: {', '.join(TRIGGERS)})",
+                )
+        return triggers
 
     def _actions(self, body: YMap, path: str, connectors: Mapping[str, ConnectorConfig]) -> list[Action]:
         node = body.get("actions")
@@ -579,15 +649,21 @@ class _Builder:
         for key in sorted(cls.required_action_keys - set(node)):
             self.problems.add(node.line, f"{path}.{key}", f"is required by connector type {cls.type}")
         fields = {k: v for k, v in node.items() if k not in ACTION_COMMON and k in cls.action_keys}
+        for key, value in action_defaults(cls).items():
+            fields.setdefault(key, value)
         for key, message in check_action(cls, fields):
             self.problems.add(line_of(node, key), f"{path}.{key}", message)
         for_each = None
         source = node.get("for_each")
         if source is not None:
             try:
-                for_each = templates.ENV.compile_expression(str(source), undefined_to_none=False)
+                for_each = templates.compile_expression(str(source))
             except jinja2.TemplateSyntaxError as exc:
-                self.problems.add(line_of(node, "for_each"), f"{path}.for_each", f"invalid expression: {exc.message}")
+                self.problems.add(
+                    line_of(node, "for_each"),
+                    f"{path}.for_each",
+                    f"invalid expression: {templates.syntax_message(exc)}",
+                )
         compiled = self._compile(fields, node, path)
         return Action(
             connector=name,
@@ -596,6 +672,7 @@ class _Builder:
             for_each=for_each,
             for_each_source=None if source is None else str(source),
             where=self._where(node.line),
+            for_each_where=self._where(line_of(node, "for_each")) if source is not None else "",
         )
 
     def _compile(self, fields: dict[str, Any], node: YMap, path: str) -> Any:
@@ -611,7 +688,7 @@ class _Builder:
             except jinja2.TemplateSyntaxError as exc:
                 key_path = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in sub)
                 line = int(where_of(sub).rsplit(":", 1)[1]) + max(0, (exc.lineno or 1) - 1)
-                self.problems.add(line, key_path, f"template error: {exc.message}")
+                self.problems.add(line, key_path, f"template error: {templates.syntax_message(exc)}")
                 return None
 
         return {key: compile_each(value, (key,)) for key, value in fields.items()}

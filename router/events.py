@@ -10,6 +10,7 @@ far and the legacy V1 form post, and returns one ``Event``; anything it cannot m
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,9 +82,19 @@ def canonical_trigger(raw: str) -> str:
     return TRIGGER_ALIASES.get(key, key)
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def canonical_type(raw: str) -> str | None:
-    """``order`` / ``subscription`` / ``affiliate`` for a triggerable_type spelling, else None."""
-    return TRIGGERABLE_TYPES.get(raw.strip().lower().replace("-", "_").replace(" ", "_"))
+    """``order`` / ``subscription`` / ``affiliate`` for a triggerable_type spelling, else None.
+
+    Accepts the spellings in ``TRIGGERABLE_TYPES`` in any case, with ``-`` or spaces for ``_``, and Laravel
+    morph class names (``App\\Models\\AffiliateSeller`` → ``affiliate_seller`` → ``affiliate``).
+    """
+    text = raw.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    key = _CAMEL.sub("_", text).lower().replace("-", "_").replace(" ", "_")
+    return TRIGGERABLE_TYPES.get(key)
 
 
 class PayloadError(ValueError):
@@ -140,8 +151,8 @@ def _text(value: Any, name: str, *, required: bool) -> str | None:
 def _ident(value: Any, name: str) -> str:
     text = _text(value, name, required=True)
     assert text is not None
-    if not text.isdigit() and not all(c.isalnum() or c in "-_" for c in text):
-        raise PayloadError(f"field '{name}' must be an id, got {text!r}")
+    if not _ID.fullmatch(text) or (text.isdigit() and len(text) > 20):
+        raise PayloadError(f"field '{name}' must be an id (a number, or up to 64 letters, digits, - and _)")
     return text
 
 

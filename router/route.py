@@ -22,11 +22,11 @@ from typing import Any
 import structlog
 
 from router.config import Config
-from router.events import Event
+from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
 from router.rules import Action, Outcome, Rule
 from router.store.base import EventRecord, NewDelivery, Store
-from router.templates import RenderError, render_tree
+from router.templates import RenderError, describe_error, render_tree
 
 log = structlog.get_logger("router.route")
 MAX_RETRY_AFTER = 3600.0
@@ -78,19 +78,58 @@ def _item_key(item: Any, index: int) -> str:
     return f"index:{index}"
 
 
-def plan(event: Event, data: Mapping[str, Any], config: Config, now: dt.datetime | None = None) -> Plan:
-    """Match the rules and render every action of every matching rule. Sends and stores nothing."""
+def plan(
+    event: Event,
+    data: Mapping[str, Any],
+    config: Config,
+    now: dt.datetime | None = None,
+    *,
+    explain: bool = False,
+) -> Plan:
+    """Match the rules and render every action of every matching rule. Sends and stores nothing.
+
+    With ``explain`` the outcomes cover every rule (with the reason for each miss) instead of only the
+    indexed candidates; the matched rules and the deliveries are the same either way.
+    """
     context = base_context(event, data, now)
-    outcomes = config.rules.match(event, data, context)
+    rules = config.rules
+    outcomes = rules.explain(event, data, context) if explain else rules.match(event, data, context)
     deliveries: list[NewDelivery] = []
     for outcome in outcomes:
         if not outcome.matched:
             continue
         rule = outcome.rule
-        rule_context = {**context, "rule": {"name": rule.name}}
+        rule_context = {**context, "rule": rule.context}
         for action in rule.actions:
             deliveries.extend(_render_action(event, rule, action, rule_context, config))
     return Plan(deliveries, outcomes)
+
+
+def extra_includes(event: Event, config: Config) -> tuple[str, ...]:
+    """Includes beyond the defaults: the order's checkout, only when some rule of the trigger needs it."""
+    if event.triggerable_type == "order" and config.rules.needs_checkout(event.trigger):
+        return ("checkout",)
+    return ()
+
+
+_UNKNOWN_TRIGGERS: set[str] = set()
+
+
+def note_unknown_trigger(event: Event) -> None:
+    """Log, once per process and spelling, a trigger that is not one of Plug&Pay's known names.
+
+    Such a trigger matches rules literally; the log line tells the operator to add an alias in
+    ``router.events.TRIGGER_ALIASES`` if it is a new spelling of a known trigger.
+    """
+    if event.trigger in TRIGGERS or event.trigger in _UNKNOWN_TRIGGERS or len(_UNKNOWN_TRIGGERS) >= 1000:
+        return
+    _UNKNOWN_TRIGGERS.add(event.trigger)
+    log.warning(
+        "unknown trigger, matching rules literally",
+        trigger=event.trigger,
+        raw_trigger=event.raw_trigger,
+        hint="add it to TRIGGER_ALIASES in router/events.py if it is a spelling of a known trigger",
+    )
 
 
 def _render_action(
@@ -112,7 +151,8 @@ def _render_action(
         try:
             return NewDelivery(request=build(), **common)  # type: ignore[arg-type]
         except RenderError as exc:
-            return NewDelivery(request=None, status="dead", error=f"render: {exc}", **common)  # type: ignore[arg-type]
+            error = f"render: rule {rule.name!r}: {exc}"
+            return NewDelivery(request=None, status="dead", error=error, **common)  # type: ignore[arg-type]
 
     if action.for_each is None:
         return [make(None, lambda: render_tree(action.fields, context))]
@@ -122,7 +162,7 @@ def _render_action(
             raise TypeError(f"for_each {action.for_each_source!r} is not a list")
         items = list(items)
     except Exception as exc:
-        message = f"{action.where}: for_each {action.for_each_source!r}: {type(exc).__name__}: {exc}"
+        message = f"{action.for_each_where or action.where}: for_each {action.for_each_source!r}: {describe_error(exc)}"
 
         def fail() -> Any:
             raise RenderError(message)
@@ -169,13 +209,13 @@ class Router:
             trigger=event.trigger,
             triggerable=f"{event.triggerable_type}:{event.triggerable_id}",
         )
+        note_unknown_trigger(event)
         if not config.rules.for_trigger(event.trigger):
             await self.store.complete_route(record.id, self.owner, [], [], config.version, time.time())
-            bound.info("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
+            # The receive line already recorded the event; one more info line per unrouted event is noise.
+            bound.debug("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
             return
-        extra = (
-            ("checkout",) if event.triggerable_type == "order" and config.rules.needs_checkout(event.trigger) else ()
-        )
+        extra = extra_includes(event, config)
         try:
             data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
         except NotFound as exc:

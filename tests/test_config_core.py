@@ -77,7 +77,8 @@ def test_every_problem_is_reported_at_once_with_suggestions():
         "shop.yaml:2: sever: unknown key (did you mean 'server'?)",
         "shop.yaml:3: delivery.schedule: expected a duration such as '30s', '5m', '2h' or '7d', got 'soon'",
         "shop.yaml:5: connectors.hook.type: unknown connector type 'htp' (did you mean 'http'?) (known: "
-        + ", ".join(sorted(__import__("connectors").CONNECTOR_TYPES)) + ")",
+        + ", ".join(sorted(__import__("connectors").CONNECTOR_TYPES))
+        + ")",
         "shop.yaml:9: rules[0].prodcts: unknown key (did you mean 'products'?)",
         "shop.yaml:10: rules[0].actions[0].connector: unknown connector 'hook' (known: none configured)",
     ]

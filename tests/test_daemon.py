@@ -31,8 +31,7 @@ async def test_sigkill_in_a_burst_loses_no_acknowledged_webhook(sink, daemon_fac
     sandbox = await SandboxServer(synthesize=True).start()
     try:
         port = free_port()
-        text = order_id_rule(base_config(api_url=sandbox.url, sink_url=sink.url, db=tmp_path / "router.db",
-                                         port=port))
+        text = order_id_rule(base_config(api_url=sandbox.url, sink_url=sink.url, db=tmp_path / "router.db", port=port))
         daemon = daemon_factory(text)
         daemon = DaemonProcess(daemon.config_path, port).start()
         acked: set[int] = set()
@@ -62,8 +61,11 @@ async def test_sigkill_in_a_burst_loses_no_acknowledged_webhook(sink, daemon_fac
                 keys[int(request.json()["order"])].add(request.headers["Idempotency-Key"])
             return keys
 
-        await wait_until(lambda: _true(acked <= set(delivered())), timeout=30,
-                         what="every acknowledged webhook to be delivered after the restart")
+        await wait_until(
+            lambda: _true(acked <= set(delivered())),
+            timeout=30,
+            what="every acknowledged webhook to be delivered after the restart",
+        )
         assert all(len(keys) == 1 for keys in delivered().values())  # copies share one Idempotency-Key
     finally:
         await sandbox.stop()
@@ -114,8 +116,9 @@ async def test_sighup_applies_a_new_rule_and_keeps_the_old_config_on_errors(sand
 
 async def test_check_reports_file_line_and_exits_1(tmp_path):
     good = tmp_path / "good.yaml"
-    good.write_text(base_config(api_url="http://127.0.0.1:9", sink_url="http://127.0.0.1:9",
-                                db=tmp_path / "r.db", port=9999))
+    good.write_text(
+        base_config(api_url="http://127.0.0.1:9", sink_url="http://127.0.0.1:9", db=tmp_path / "r.db", port=9999)
+    )
     result = run_cli("check", "-c", str(good))
     assert result.returncode == 0 and "ok: 1 rules, 1 connectors" in result.stdout
     bad = tmp_path / "bad.yaml"

@@ -8,10 +8,14 @@ from router.events import PayloadError, canonical_trigger, normalise_form, norma
 
 
 def test_nested_v2_payload_is_normalised():
-    event = normalise_json({
-        "event": {"trigger_type": "order_payment_completed", "triggerable_type": "order", "triggerable_id": 1042},
-        "rule_id": 318, "tenant_id": 42, "sent_at": "2025-03-14T09:13:41.000000Z",
-    })
+    event = normalise_json(
+        {
+            "event": {"trigger_type": "order_payment_completed", "triggerable_type": "order", "triggerable_id": 1042},
+            "rule_id": 318,
+            "tenant_id": 42,
+            "sent_at": "2025-03-14T09:13:41.000000Z",
+        }
+    )
     assert (event.trigger, event.raw_trigger) == ("order_paid", "order_payment_completed")
     assert (event.triggerable_type, event.triggerable_id) == ("order", "1042")
     assert (event.rule_id, event.tenant_id, event.sent_at) == ("318", "42", "2025-03-14T09:13:41.000000Z")
@@ -19,10 +23,22 @@ def test_nested_v2_payload_is_normalised():
 
 
 def test_flat_payload_with_string_ids_equals_nested_with_ints():
-    flat = normalise_json({"trigger_type": "order_paid", "triggerable_type": "orders", "triggerable_id": "1042",
-                           "rule_id": "318", "tenant_id": "42"})
-    nested = normalise_json({"event": {"trigger_type": "order_paid", "triggerable_type": "order",
-                                       "triggerable_id": 1042}, "rule_id": 318, "tenant_id": 42})
+    flat = normalise_json(
+        {
+            "trigger_type": "order_paid",
+            "triggerable_type": "orders",
+            "triggerable_id": "1042",
+            "rule_id": "318",
+            "tenant_id": "42",
+        }
+    )
+    nested = normalise_json(
+        {
+            "event": {"trigger_type": "order_paid", "triggerable_type": "order", "triggerable_id": 1042},
+            "rule_id": 318,
+            "tenant_id": 42,
+        }
+    )
     assert flat.dedupe_key == nested.dedupe_key
     assert flat.business_key == nested.business_key
 
@@ -36,9 +52,13 @@ def test_same_order_from_two_plugandpay_rules_is_one_business_event_but_two_webh
 
 @pytest.mark.parametrize(
     ("wire", "name"),
-    [("order_payment_completed", "order_paid"), ("order_invoice_created", "invoice_created"),
-     ("subscription_ended", "subscription_ended"), ("Affiliate_Accepted", "affiliate_accepted"),
-     ("order_created", "order_created")],
+    [
+        ("order_payment_completed", "order_paid"),
+        ("order_invoice_created", "invoice_created"),
+        ("subscription_ended", "subscription_ended"),
+        ("Affiliate_Accepted", "affiliate_accepted"),
+        ("order_created", "order_created"),
+    ],
 )
 def test_wire_spellings_map_to_plugandpay_names_and_unknown_ones_stay(wire, name):
     assert canonical_trigger(wire) == name
@@ -56,10 +76,22 @@ def test_affiliate_type_spellings(spelling):
 
 
 def test_v1_form_post():
-    event = normalise_form({"webhook_event": "order_payment_completed", "id": "1042", "email": "a@b.nl",
-                            "firstname": "A", "total": "121.00", "status": "paid"})
+    event = normalise_form(
+        {
+            "webhook_event": "order_payment_completed",
+            "id": "1042",
+            "email": "a@b.nl",
+            "firstname": "A",
+            "total": "121.00",
+            "status": "paid",
+        }
+    )
     assert (event.trigger, event.triggerable_type, event.triggerable_id, event.source) == (
-        "order_paid", "order", "1042", "v1")
+        "order_paid",
+        "order",
+        "1042",
+        "v1",
+    )
     assert "email" not in event.payload  # customer data from V1 posts is not kept
 
 

@@ -15,8 +15,12 @@ async def test_bad_requests_get_json_errors_and_nothing_is_stored(sandbox, sink,
         (body, {"Content-Type": "application/json"}, 401, "missing signature"),
         (body, {"Content-Type": "application/json", "X-Signature": "00" * 32}, 401, "invalid signature"),
         (b"{not json", signed_headers(b"{not json"), 400, "malformed JSON"),
-        (b'{"event": {"triggerable_id": 1}}', signed_headers(b'{"event": {"triggerable_id": 1}}'), 400,
-         "missing field 'trigger_type'"),
+        (
+            b'{"event": {"triggerable_id": 1}}',
+            signed_headers(b'{"event": {"triggerable_id": 1}}'),
+            400,
+            "missing field 'trigger_type'",
+        ),
         (b"\xff\xfe", signed_headers(b"\xff\xfe"), 400, "not valid UTF-8"),
         (b"x" * 5000, signed_headers(b"x" * 5000), 413, "larger than 4096 bytes"),
         (body, {**signed_headers(body), "Content-Type": "text/plain"}, 415, "unsupported content type"),
@@ -34,8 +38,9 @@ async def test_bad_requests_get_json_errors_and_nothing_is_stored(sandbox, sink,
     assert "00" * 32 not in daemon.log()
 
 
-async def test_duplicate_webhook_answers_200_with_the_original_id_and_delivers_once(sandbox, sink, daemon_factory,
-                                                                                    tmp_path):
+async def test_duplicate_webhook_answers_200_with_the_original_id_and_delivers_once(
+    sandbox, sink, daemon_factory, tmp_path
+):
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
     first = await daemon.post(webhook_body("order_payment_completed", 1042, nested=True))
     again = await daemon.post(webhook_body("order_paid", "1042", nested=False))  # same webhook, other shape
@@ -51,8 +56,9 @@ async def test_duplicate_webhook_answers_200_with_the_original_id_and_delivers_o
 
 async def test_flat_payload_and_v1_form_post_are_accepted(sandbox, sink, daemon_factory):
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, key=None).start()
-    flat = await daemon.post(webhook_body("order_paid", 1042, nested=False, rule_id=1),
-                             {"Content-Type": "application/json"})
+    flat = await daemon.post(
+        webhook_body("order_paid", 1042, nested=False, rule_id=1), {"Content-Type": "application/json"}
+    )
     form = b"webhook_event=order_payment_completed&id=1043&email=anna%40example.nl&status=paid"
     v1 = await daemon.post(form, {"Content-Type": "application/x-www-form-urlencoded"})
     assert (flat.status_code, v1.status_code) == (202, 202)
@@ -91,8 +97,10 @@ async def test_signature_header_and_base64_encoding_are_configurable(sandbox, si
     daemon.start()
     body = webhook_body()
     wrong_header = await daemon.post(body, signed_headers(body))
-    right = await daemon.post(body, {"Content-Type": "application/json",
-                                     "X-Plugandpay-Signature": "sha256=" + sign(WEBHOOK_KEY, body, "base64")})
+    right = await daemon.post(
+        body,
+        {"Content-Type": "application/json", "X-Plugandpay-Signature": "sha256=" + sign(WEBHOOK_KEY, body, "base64")},
+    )
     assert wrong_header.status_code == 401
     assert right.status_code == 202
     assert json.loads(right.text)["event_id"] == 1

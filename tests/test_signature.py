@@ -17,8 +17,14 @@ DIGEST = hmac.new(KEY.encode(), BODY, hashlib.sha256).digest()
 
 @pytest.mark.parametrize(
     "value",
-    [DIGEST.hex(), DIGEST.hex().upper(), f"sha256={DIGEST.hex()}", base64.b64encode(DIGEST).decode(),
-     "sha256=" + base64.b64encode(DIGEST).decode(), base64.b64encode(DIGEST).decode().rstrip("=")],
+    [
+        DIGEST.hex(),
+        DIGEST.hex().upper(),
+        f"sha256={DIGEST.hex()}",
+        base64.b64encode(DIGEST).decode(),
+        "sha256=" + base64.b64encode(DIGEST).decode(),
+        base64.b64encode(DIGEST).decode().rstrip("="),
+    ],
 )
 def test_accepted_encodings(value):
     assert verify(KEY, BODY, value)

@@ -1,0 +1,452 @@
+"""Rule tests (``plugpay-router test -c FILE CASES.yaml``): given events and fetched data, assert which rules
+match and what their actions render.
+
+A cases file is a YAML list; each case gives an event (a webhook body, or the short form ``{trigger, id,
+rule_id}``), the object the API would return (``data`` inline or ``data_file``), and what to expect: the exact
+set of ``matched`` rules, substrings of the ``reasons`` other rules did not match, and the rendered
+``actions`` in order, each compared on the fields it lists. Cases run through ``route.plan``, the function
+the daemon uses, and never touch the network or the store. Mistakes in the cases file are reported like
+config errors, all at once, with file:line and a did-you-mean for misspelt keys and rule names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from router.config import Config
+from router.events import Event
+from router.route import plan
+from router.simulate import SimulateError, data_from_body, event_from_args, event_from_body
+from router.store.base import NewDelivery
+from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of
+from router.yamlsrc import load as load_yaml
+
+CASE_KEYS = ("name", "event", "data", "data_file", "now", "matched", "reasons", "actions")
+SHORT_EVENT_KEYS = ("trigger", "id", "type", "rule_id", "tenant_id")
+ACTION_KEYS = ("rule", "connector", "item", "status", "error", "request")
+STATUSES = ("pending", "dead")
+
+
+@dataclass(frozen=True)
+class ExpectedAction:
+    line: int
+    fields: dict[str, Any]  # rule, connector, item, status, request: compared (request partially)
+    error: str | None = None  # a substring of the render error
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    where: str
+    event: Event
+    data: dict[str, Any]
+    now: dt.datetime | None = None
+    matched: tuple[str, ...] | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
+    actions: tuple[ExpectedAction, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Report:
+    results: list[CaseResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def text(self) -> str:
+        lines = []
+        for result in self.results:
+            if result.ok:
+                lines.append(f"PASS  {result.case.name}")
+                continue
+            lines.append(f"FAIL  {result.case.name} ({result.case.where})")
+            for failure in result.failures:
+                lines.extend(f"      {part}" for part in failure.splitlines())
+        passed = sum(r.ok for r in self.results)
+        failed = len(self.results) - passed
+        lines.append(
+            f"{len(self.results)} case{'s' if len(self.results) != 1 else ''}: {passed} passed, {failed} failed"
+        )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def run_file(config: Config, path: str) -> Report:
+    """Load a cases file (ConfigError listing every problem in it) and run every case."""
+    return Report([run_case(config, case) for case in load_cases(path, config)])
+
+
+def load_cases(path: str, config: Config) -> list[Case]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(path, 0, "", f"cannot read the cases file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(path, 0, "", "the cases file is not UTF-8 text")]) from None
+    return _Loader(Problems(path), Path(path).parent, config).load(text)
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _plain(value: Any) -> Any:
+    """YAML values as JSON-like Python (YMap/YList are dict/list subclasses carrying positions)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class _Loader:
+    problems: Problems
+    base: Path
+    config: Config
+
+    def load(self, text: str) -> list[Case]:
+        root = load_yaml(text, self.problems.file)
+        if not isinstance(root, YList):
+            line = getattr(root, "line", 1)
+            self.problems.add(line, "", "a cases file is a YAML list of cases (each starts with '- name: ...')")
+            self.problems.raise_if_any()
+        cases = []
+        names: dict[str, int] = {}
+        for index, body in enumerate(root):
+            path = f"[{index}]"
+            if not isinstance(body, YMap):
+                self.problems.add(line_of(root, index), path, "expected a case: a mapping with name, event, data")
+                continue
+            name = body.get("name")
+            if isinstance(name, str) and name.strip() in names:
+                first = names[name.strip()]
+                self.problems.add(line_of(body, "name"), f"{path}.name", f"duplicate case name (first at line {first})")
+            elif isinstance(name, str):
+                names[name.strip()] = line_of(body, "name")
+            case = self._case(body, path)
+            if case is not None:
+                cases.append(case)
+        self.problems.raise_if_any()
+        return cases
+
+    def _unknown(self, node: YMap, path: str, known: Sequence[str]) -> None:
+        for key in node:
+            if key not in known:
+                self.problems.add(
+                    line_of(node, key),
+                    f"{path}.{key}",
+                    f"unknown key{_suggest(key, known)} (known: {', '.join(known)})",
+                )
+
+    def _rule_name(self, node: Any, key: Any, path: str, name: Any) -> bool:
+        known = [rule.name for rule in self.config.rules.rules]
+        if not isinstance(name, str) or name not in known:
+            hint = _suggest(str(name), known) if isinstance(name, str) else ""
+            self.problems.add(line_of(node, key), path, f"no rule named {name!r} in the config{hint}")
+            return False
+        return True
+
+    def _case(self, body: YMap, path: str) -> Case | None:
+        self._unknown(body, path, CASE_KEYS)
+        before = len(self.problems.items)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problems.add(line_of(body, "name"), f"{path}.name", "is required: a name for the case")
+        event = self._event(body, path)
+        data = self._data(body, path)
+        now = self._now(body, path)
+        matched = self._matched(body, path)
+        reasons = self._reasons(body, path)
+        actions = self._actions(body, path)
+        if len(self.problems.items) > before or event is None or data is None:
+            return None
+        return Case(
+            name=str(name).strip(),
+            where=f"{self.problems.file}:{body.line}",
+            event=event,
+            data=data,
+            now=now,
+            matched=matched,
+            reasons=reasons,
+            actions=actions,
+        )
+
+    def _event(self, body: YMap, path: str) -> Any:
+        node = body.get("event")
+        where = f"{path}.event"
+        if not isinstance(node, YMap):
+            self.problems.add(
+                line_of(body, "event"),
+                where,
+                "is required: a webhook body, or {trigger: order_paid, id: 1042, rule_id: 318}",
+            )
+            return None
+        try:
+            if "trigger_type" in node or "event" in node:
+                return event_from_body(_plain(node), "event")
+            self._unknown(node, where, SHORT_EVENT_KEYS)
+            if node.get("trigger") is None or node.get("id") is None:
+                missing = "trigger" if node.get("trigger") is None else "id"
+                self.problems.add(node.line, f"{where}.{missing}", "is required (or give a full webhook body)")
+                return None
+            return event_from_args(
+                str(node["trigger"]),
+                str(node["id"]),
+                kind=None if node.get("type") is None else str(node["type"]),
+                rule_id=node.get("rule_id"),
+                tenant_id=node.get("tenant_id"),
+            )
+        except SimulateError as exc:
+            self.problems.add(node.line, where, str(exc))
+            return None
+
+    def _data(self, body: YMap, path: str) -> dict[str, Any] | None:
+        inline, file = body.get("data"), body.get("data_file")
+        if inline is not None and file is not None:
+            self.problems.add(
+                line_of(body, "data_file"), f"{path}.data_file", "give either data or data_file, not both"
+            )
+            return None
+        if inline is None and file is None:
+            self.problems.add(
+                body.line, f"{path}.data", "is required: the object the API returns (data: {...} or data_file: FILE)"
+            )
+            return None
+        if file is not None:
+            return self._data_file(body, path, file)
+        try:
+            return data_from_body(_plain(inline), "data")
+        except SimulateError as exc:
+            self.problems.add(line_of(body, "data"), f"{path}.data", str(exc))
+            return None
+
+    def _data_file(self, body: YMap, path: str, file: Any) -> dict[str, Any] | None:
+        target = self.base / str(file)
+        where = (line_of(body, "data_file"), f"{path}.data_file")
+        try:
+            text = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.add(*where, f"cannot read {target}: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        try:
+            is_yaml = target.suffix in (".yaml", ".yml")
+            loaded = _plain(load_yaml(text, str(target))) if is_yaml else json.loads(text)
+            return data_from_body(loaded, str(target))
+        except ConfigError as exc:
+            self.problems.add(*where, str(exc))
+        except ValueError as exc:
+            self.problems.add(*where, f"{target} is not valid JSON: {exc}")
+        except SimulateError as exc:
+            self.problems.add(*where, str(exc))
+        return None
+
+    def _now(self, body: YMap, path: str) -> dt.datetime | None:
+        value = body.get("now")
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            moment = value
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            except ValueError:
+                self.problems.add(line_of(body, "now"), f"{path}.now", f"not an ISO 8601 time: {value!r}")
+                return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+    def _matched(self, body: YMap, path: str) -> tuple[str, ...] | None:
+        node = body.get("matched")
+        if "matched" not in body:
+            return None
+        if node is None:
+            return ()
+        if not isinstance(node, YList):
+            self.problems.add(
+                line_of(body, "matched"), f"{path}.matched", "expected a list of rule names ([] for none)"
+            )
+            return None
+        for index, name in enumerate(node):
+            self._rule_name(node, index, f"{path}.matched[{index}]", name)
+        return tuple(str(name) for name in node)
+
+    def _reasons(self, body: YMap, path: str) -> dict[str, str]:
+        node = body.get("reasons")
+        if node is None:
+            return {}
+        if not isinstance(node, YMap):
+            self.problems.add(
+                line_of(body, "reasons"), f"{path}.reasons", "expected a mapping: rule name → part of the reason"
+            )
+            return {}
+        for name, text in node.items():
+            self._rule_name(node, name, f"{path}.reasons.{name}", name)
+            if not isinstance(text, str):
+                self.problems.add(line_of(node, name), f"{path}.reasons.{name}", "expected text")
+        return {str(k): str(v) for k, v in node.items()}
+
+    def _actions(self, body: YMap, path: str) -> tuple[ExpectedAction, ...] | None:
+        if "actions" not in body:
+            return None
+        node = body.get("actions")
+        if node is None:
+            return ()
+        if not isinstance(node, YList):
+            self.problems.add(line_of(body, "actions"), f"{path}.actions", "expected a list of expected actions")
+            return None
+        found = []
+        for index, item in enumerate(node):
+            apath = f"{path}.actions[{index}]"
+            if not isinstance(item, YMap):
+                self.problems.add(line_of(node, index), apath, "expected a mapping (rule, connector, request, ...)")
+                continue
+            self._unknown(item, apath, ACTION_KEYS)
+            if "rule" in item:
+                self._rule_name(item, "rule", f"{apath}.rule", item["rule"])
+            if "connector" in item and item["connector"] not in self.config.connectors:
+                known = list(self.config.connectors)
+                self.problems.add(
+                    line_of(item, "connector"),
+                    f"{apath}.connector",
+                    f"no connector named {item['connector']!r} in the config{_suggest(str(item['connector']), known)}",
+                )
+            if "status" in item and item["status"] not in STATUSES:
+                self.problems.add(line_of(item, "status"), f"{apath}.status", "expected pending or dead")
+            fields = {key: _plain(item[key]) for key in ("rule", "connector", "status", "request") if key in item}
+            if "item" in item:
+                fields["item"] = str(item["item"])
+            error = None if item.get("error") is None else str(item["error"])
+            found.append(ExpectedAction(item.line, fields, error))
+        return tuple(found)
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_case(config: Config, case: Case) -> CaseResult:
+    result = plan(case.event, case.data, config, case.now, explain=True)
+    outcomes = {o.rule.name: o for o in result.outcomes}
+    failures: list[str] = []
+    if case.matched is not None:
+        actual = [o.rule.name for o in result.outcomes if o.matched]
+        missing = [name for name in case.matched if name not in actual]
+        unexpected = [name for name in actual if name not in case.matched]
+        if missing or unexpected:
+            lines = ["matched rules differ (- expected, not matched; + matched, not expected):"]
+            lines += [f"  - {name}  ({outcomes[name].reason})" for name in missing]
+            lines += [f"  + {name}" for name in unexpected]
+            failures.append("\n".join(lines))
+    for name, text in case.reasons.items():
+        outcome = outcomes[name]
+        if outcome.matched:
+            failures.append(f"reasons.{name}: expected no match (because of {text!r}), but the rule matched")
+        elif text.lower() not in outcome.reason.lower():
+            failures.append(f"reasons.{name}: expected the reason to mention {text!r}, got: {outcome.reason}")
+    if case.actions is not None:
+        failures.extend(_compare_actions(case.actions, result.deliveries))
+    return CaseResult(case, failures)
+
+
+def _label(delivery: NewDelivery) -> str:
+    item = f" [item {delivery.item_key}]" if delivery.item_key else ""
+    return f"{delivery.rule} -> {delivery.connector}{item}"
+
+
+def _compare_actions(expected: Sequence[ExpectedAction], actual: Sequence[NewDelivery]) -> list[str]:
+    if len(expected) != len(actual):
+        wanted = [
+            " -> ".join(str(e.fields[k]) for k in ("rule", "connector") if k in e.fields)
+            + (f" [item {e.fields['item']}]" if "item" in e.fields else "")
+            for e in expected
+        ]
+        got = [_label(d) for d in actual]
+        count = f"expected {len(expected)} action{'s' if len(expected) != 1 else ''}, rendered {len(actual)}"
+        return [f"{count}:\n" + _diff(wanted, got)]
+    failures = []
+    for index, (want_action, delivery) in enumerate(zip(expected, actual, strict=True)):
+        have = {
+            "rule": delivery.rule,
+            "connector": delivery.connector,
+            "item": delivery.item_key,
+            "status": delivery.status,
+            "request": delivery.request,
+        }
+        want = want_action.fields
+        problems = []
+        if not matches(want, have):
+            problems.append(_diff(want, project(want, have)))
+        if want_action.error is not None and want_action.error.lower() not in (delivery.error or "").lower():
+            problems.append(f"expected the error to mention {want_action.error!r}, got: {delivery.error or 'no error'}")
+        elif delivery.status == "dead" and want.get("status") != "dead" and want_action.error is None:
+            problems.append(f"could not be rendered: {delivery.error}")
+        if problems:
+            failures.append(f"actions[{index}] {_label(delivery)}:\n" + "\n".join(problems))
+    return failures
+
+
+def _same_scalar(want: Any, have: Any) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    if want == have:
+        return True
+    if isinstance(have, str) and isinstance(want, int | float):
+        try:
+            return Decimal(have.strip()) == Decimal(str(want))  # templates render text: 77 matches "77"
+        except InvalidOperation:
+            return False
+    if isinstance(have, str) and isinstance(want, dt.date):
+        return have.startswith(want.isoformat())
+    return False
+
+
+def matches(want: Any, have: Any) -> bool:
+    """``have`` has every field ``want`` lists (mappings partially, lists element by element)."""
+    if isinstance(want, Mapping):
+        return isinstance(have, Mapping) and all(k in have and matches(v, have[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(matches(w, h) for w, h in zip(want, have, strict=True))
+        )
+    return _same_scalar(want, have)
+
+
+def project(want: Any, have: Any) -> Any:
+    """``have`` cut down to the fields ``want`` lists, so a diff shows only what the case checks."""
+    if isinstance(want, Mapping) and isinstance(have, Mapping):
+        return {k: project(v, have[k]) for k, v in want.items() if k in have}
+    if isinstance(want, list) and isinstance(have, list) and len(want) == len(have):
+        return [project(w, h) for w, h in zip(want, have, strict=True)]
+    return want if matches(want, have) else have
+
+
+def _diff(want: Any, have: Any) -> str:
+    def lines(value: Any) -> list[str]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str).splitlines()
+
+    diff = difflib.unified_diff(lines(want), lines(have), "expected", "actual", lineterm="", n=2)
+    return "\n".join(f"  {line}" for line in diff)

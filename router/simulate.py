@@ -1,0 +1,315 @@
+"""``simulate``: show what the daemon would do with one event, without sending or storing anything.
+
+The event comes from the command line (``TRIGGER ID``) or a webhook body (``--event``); the object comes
+from the configured Plug&Pay API, fetched exactly as the route stage fetches it, or from a file
+(``--data``, offline). Matching and rendering go through ``route.plan``, the function the daemon uses, with
+``explain`` so every rule is listed: matched, or why not (the trigger, the scope or the condition that
+failed, or the error the condition raised). Every rendered action is shown with its destination and body,
+with the config's secrets masked. No connector is built and the store is never opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from router.config import SECRET_NAME, Config, masker
+from router.events import TRIGGER_OBJECT, Event, PayloadError, canonical_trigger, normalise_json
+from router.plugandpay import ApiError, PlugAndPayClient, resource_path
+from router.route import extra_includes, plan
+from router.rules import Outcome
+from router.store.base import NewDelivery
+
+
+class SimulateError(Exception):
+    """Bad input for a simulation (unreadable file, malformed event, API error); the message says which."""
+
+
+@dataclass(frozen=True)
+class RenderedAction:
+    """One delivery the daemon would store, described for a person."""
+
+    rule: str
+    connector: str
+    connector_type: str
+    action_index: int
+    item_key: str | None
+    delivery_key: str
+    status: str  # pending, or dead when it could not be rendered
+    error: str | None
+    destination: dict[str, Any]  # method and URL, recipient or operation: where it would go
+    request: dict[str, Any] | None  # the rendered action as the connector would get it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "connector": self.connector,
+            "connector_type": self.connector_type,
+            "action_index": self.action_index,
+            "item_key": self.item_key,
+            "delivery_key": self.delivery_key,
+            "status": self.status,
+            "error": self.error,
+            "destination": self.destination,
+            "request": self.request,
+        }
+
+
+@dataclass(frozen=True)
+class Simulation:
+    event: Event
+    data: Mapping[str, Any]
+    source: str  # where the data came from: "GET /v2/orders/1042?include=..." or a file name
+    outcomes: list[Outcome]
+    actions: list[RenderedAction] = field(default_factory=list)
+
+    @property
+    def matched(self) -> list[str]:
+        return [o.rule.name for o in self.outcomes if o.matched]
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SimulateError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SimulateError(f"{path}: the {what} file is not valid JSON: {exc}") from None
+
+
+def event_from_body(body: Any, where: str = "the event") -> Event:
+    """A webhook body as Plug&Pay sends it (trigger fields flat or nested under ``event``)."""
+    try:
+        return normalise_json(body)
+    except PayloadError as exc:
+        raise SimulateError(f"{where}: not a Plug&Pay webhook: {exc}") from None
+
+
+def event_from_args(
+    trigger: str,
+    ident: str,
+    *,
+    kind: str | None = None,
+    rule_id: str | int | None = None,
+    tenant_id: str | int | None = None,
+) -> Event:
+    """The event a webhook for ``TRIGGER ID`` would carry; the object type follows from the trigger."""
+    canonical = canonical_trigger(trigger)
+    body: dict[str, Any] = {
+        "trigger_type": trigger,
+        "triggerable_type": kind or TRIGGER_OBJECT.get(canonical, "order"),
+        "triggerable_id": ident,
+        "rule_id": rule_id,
+        "tenant_id": tenant_id,
+    }
+    return event_from_body(body, f"{trigger} {ident}")
+
+
+def data_from_body(body: Any, where: str = "the data") -> dict[str, Any]:
+    """The fetched object: the API's ``{"data": {...}}`` answer, or the object itself."""
+    if isinstance(body, Mapping) and isinstance(body.get("data"), Mapping) and "id" not in body:
+        body = body["data"]
+    if not isinstance(body, Mapping):
+        raise SimulateError(f"{where}: expected a JSON object (the order, subscription or seller)")
+    return dict(body)
+
+
+async def fetch(config: Config, event: Event) -> tuple[dict[str, Any], str]:
+    """Fetch the event's object with the configured API, exactly as the route stage does."""
+    extra = extra_includes(event, config)
+    try:
+        path, params = resource_path(event.triggerable_type, event.triggerable_id, extra)
+    except ApiError as exc:
+        raise SimulateError(str(exc)) from None
+    api = PlugAndPayClient(config.plugandpay.api_url, config.plugandpay.api_token, timeout=config.plugandpay.timeout)
+    try:
+        data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
+    except ApiError as exc:
+        raise SimulateError(f"cannot fetch the {event.triggerable_type}: {exc}") from None
+    finally:
+        await api.aclose()
+    return data, f"GET {path}?include={params['include']}"
+
+
+# ---------------------------------------------------------------- the simulation
+
+
+def simulate(
+    config: Config, event: Event, data: Mapping[str, Any], source: str, now: dt.datetime | None = None
+) -> Simulation:
+    """What the daemon would do with this event and data: every rule's outcome and every delivery."""
+    result = plan(event, data, config, now, explain=True)
+    actions = [_describe(config, delivery) for delivery in result.deliveries]
+    return Simulation(event, data, source, result.outcomes, actions)
+
+
+def _describe(config: Config, delivery: NewDelivery) -> RenderedAction:
+    connector = config.connectors.get(delivery.connector)
+    kind = connector.type if connector is not None else "?"
+    settings = connector.settings if connector is not None else {}
+    request = delivery.request
+    return RenderedAction(
+        rule=delivery.rule,
+        connector=delivery.connector,
+        connector_type=kind,
+        action_index=delivery.action_index,
+        item_key=delivery.item_key,
+        delivery_key=delivery.delivery_key,
+        status=delivery.status,
+        error=delivery.error,
+        destination=destination(kind, settings, request) if request is not None else {},
+        request=request,
+    )
+
+
+def destination(kind: str, settings: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a rendered action would go: method and URL for HTTP, else the recipient and operation."""
+    if kind == "http":
+        method = str(request.get("method") or settings.get("method") or "POST").upper()
+        if request.get("url"):
+            url = str(request["url"])
+        else:
+            base = str(settings.get("base_url") or "").rstrip("/")
+            path = str(request.get("path") or "")
+            url = base + (path if not path or path.startswith("/") else "/" + path)
+        headers = {
+            str(name): _mask_header(str(name), str(value))
+            for name, value in {**(settings.get("headers") or {}), **(request.get("headers") or {})}.items()
+        }
+        found: dict[str, Any] = {"method": method, "url": url}
+        if request.get("query"):
+            found["query"] = request["query"]
+        if headers:
+            found["headers"] = headers
+        return found
+    return {key: request[key] for key in ("op", "to", "cc", "bcc", "subject", "method", "url") if key in request}
+
+
+def parse_now(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SimulateError(f"--now: not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def run_command(config: Config, args: Any) -> str:
+    """The ``simulate`` command: its arguments in, its output (text or JSON) out."""
+    if args.event and (args.trigger or args.id):
+        raise SimulateError("give either TRIGGER ID or --event EVENT.json, not both")
+    if args.event:
+        event = event_from_body(read_json(args.event, "event"), args.event)
+    elif args.trigger and args.id:
+        event = event_from_args(args.trigger, args.id, kind=args.type, rule_id=args.rule_id, tenant_id=args.tenant_id)
+    else:
+        raise SimulateError("give TRIGGER ID (for example: order_paid 1042) or --event EVENT.json")
+    now = parse_now(args.now)
+    if args.data:
+        data, source = data_from_body(read_json(args.data, "data"), args.data), f"file {args.data}"
+    else:
+        data, source = asyncio.run(fetch(config, event))
+    sim = simulate(config, event, data, source, now)
+    if args.json:
+        return json.dumps(as_json(sim, config.secrets), indent=2, ensure_ascii=False, default=str)
+    return as_text(sim, config.secrets)
+
+
+def _mask_header(name: str, value: str) -> str:
+    """Credentials written into a header literally (not through ${VAR}) are hidden too."""
+    if not SECRET_NAME.search(name):
+        return value
+    scheme, _, rest = value.partition(" ")
+    return f"{scheme} ***" if rest and scheme.lower() in ("bearer", "basic", "token") else "***"
+
+
+# ---------------------------------------------------------------- output
+
+
+def mask_tree(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {k: mask_tree(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_tree(v, mask) for v in value]
+    return value
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    return {
+        "trigger": event.trigger,
+        "raw_trigger": event.raw_trigger,
+        "triggerable_type": event.triggerable_type,
+        "triggerable_id": event.triggerable_id,
+        "rule_id": event.rule_id,
+        "tenant_id": event.tenant_id,
+    }
+
+
+def as_json(sim: Simulation, secrets: frozenset[str]) -> dict[str, Any]:
+    """The simulation for machines; secrets masked."""
+    out = {
+        "event": event_dict(sim.event),
+        "data_source": sim.source,
+        "matched": sim.matched,
+        "rules": [o.as_dict() for o in sim.outcomes],
+        "actions": [a.as_dict() for a in sim.actions],
+        "sent": False,
+        "stored": False,
+    }
+    masked: dict[str, Any] = mask_tree(out, masker(secrets))
+    return masked
+
+
+def as_text(sim: Simulation, secrets: frozenset[str]) -> str:
+    """The simulation for people; secrets masked."""
+    mask = masker(secrets)
+    e = sim.event
+    lines = [f"Event: {e.trigger} {e.triggerable_type} {e.triggerable_id}"]
+    extra = [f"{label} {value}" for label, value in (("Plug&Pay rule", e.rule_id), ("tenant", e.tenant_id)) if value]
+    if e.raw_trigger.strip().lower() != e.trigger:
+        extra.insert(0, f"sent as {e.raw_trigger}")
+    if extra:
+        lines[0] += f" ({', '.join(extra)})"
+    lines.append(f"Data:  {sim.source}")
+    lines.append("")
+    lines.append(f"Rules: {len(sim.matched)} of {len(sim.outcomes)} matched")
+    width = max((len(o.rule.name) for o in sim.outcomes), default=0)
+    for outcome in sim.outcomes:
+        mark = "MATCH" if outcome.matched else ("ERROR" if outcome.error else "no   ")
+        line = f"  {mark}  {outcome.rule.name.ljust(width)}"
+        if not outcome.matched:
+            line += f"  {outcome.reason}"
+        lines.append(line.rstrip())
+    lines.append("")
+    lines.append(f"Actions: {len(sim.actions)}")
+    for number, action in enumerate(sim.actions, 1):
+        item = f" [item {action.item_key}]" if action.item_key else ""
+        lines.append(f"  {number}. {action.rule} -> {action.connector} ({action.connector_type}){item}")
+        if action.status == "dead":
+            lines.append(f"     NOT RENDERED: {action.error}")
+            continue
+        where = action.destination
+        if "url" in where and "method" in where:
+            lines.append(f"     {where['method']} {where['url']}")
+        for key in ("op", "to", "cc", "bcc", "subject"):
+            if key in where:
+                lines.append(f"     {key}: {where[key]}")
+        if where.get("headers"):
+            lines.append(f"     headers: {json.dumps(where['headers'], ensure_ascii=False)}")
+        body = json.dumps(action.request, indent=2, ensure_ascii=False, default=str)
+        lines.extend(f"     {part}" for part in body.splitlines())
+        lines.append(f"     delivery key: {action.delivery_key}")
+    lines.append("")
+    lines.append("Nothing was sent and nothing was stored.")
+    return mask("\n".join(lines))
