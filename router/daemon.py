@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from router.worker import ClaimLoop
 
 log = structlog.get_logger("router.daemon")
 USER_AGENT = "plugpay-router/0.1"
+# With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
+# so polling only guards against a lost notice.
+NOTIFIED_POLL = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,20 @@ class Daemon:
             lambda: self.store.next_due(time.time()),
             concurrency=config_.delivery.concurrency,
         )
+        if self.store.subscribe(self._on_store_notice):
+            self.route_loop.idle = self.deliver_loop.idle = NOTIFIED_POLL
 
     def _event_lease(self) -> float:
-        return self.state.config.plugandpay.timeout * 3 + 30
+        api = self.state.config.plugandpay
+        return api.lease or api.timeout * 3 + 30
 
     def _delivery_lease(self) -> float:
-        return self.state.config.delivery.timeout * 2 + 30
+        delivery = self.state.config.delivery
+        return delivery.lease or delivery.timeout * 2 + 30
+
+    def _on_store_notice(self, kind: str) -> None:
+        """Another instance (or a CLI command) committed work of ``kind``: wake the stage that takes it."""
+        (self.route_loop if kind == "events" else self.deliver_loop).wake()
 
     def _wake_route(self) -> None:
         self.route_loop.wake()
@@ -101,10 +113,12 @@ class Daemon:
     # ------------------------------------------------------------ HTTP
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.state.config.server.max_body_bytes + 1)
+        # The receiver enforces server.max_body_bytes itself (a reload may change it); this is a backstop.
+        app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_post("/{path:.*}", self._webhook)
+        app.router.add_post(self.state.config.server.path, self._webhook)  # the fast, usual match
+        app.router.add_post("/{path:.*}", self._webhook)  # the path after a reload moved it
         return app
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
@@ -128,6 +142,9 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.state.config
+        # The store's writer thread needs the GIL for a few microseconds per batch; with CPython's default
+        # 5 ms switch interval it waits behind the busy event loop, and every webhook's ack waits with it.
+        sys.setswitchinterval(0.0005)
         await self.store.open()
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await self._runner.setup()

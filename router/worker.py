@@ -97,6 +97,10 @@ class ClaimLoop(Generic[T]):
             await self._handle(item)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:  # the lease brings the item back once the store recovers
+            log.warning(
+                "store unavailable while processing; the item will be claimed again", stage=self.name, error=str(exc)
+            )
         except Exception:
             log.exception("unexpected error while processing", stage=self.name)
 

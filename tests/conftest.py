@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -59,3 +60,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         env={**os.environ, "PLUGANDPAY_API_TOKEN": "test-api-token-7c2e", **(env or {})},
         cwd=cwd,
     )
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL store URL whose search_path is a fresh, empty schema, dropped afterwards.
+
+    Without a reachable server the test is skipped with the reason, except under ``CI=true``, where
+    that is a failure: CI has a server, and a silent skip there would hide the PostgreSQL store.
+    """
+    from tests import pg
+
+    reason = pg.unreachable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(reason)
+    schema = asyncio.run(pg.new_schema())
+    try:
+        yield pg.with_query(pg.SERVER_URL, search_path=schema, application_name=schema)
+    finally:
+        asyncio.run(pg.drop_schema(schema))

@@ -271,3 +271,17 @@ class DaemonProcess:
 
         await wait_until(seen, timeout, f"log line {event!r} {fields or ''}")
         return found
+
+
+async def stored(db: Path) -> tuple[list[Any], list[Any]]:
+    """Every event and delivery in a SQLite store file, read the way the CLI reads it."""
+    from router.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        events = await store.list_events(limit=100_000)
+        deliveries = await store.list_deliveries(limit=100_000)
+    finally:
+        await store.close()
+    return events, deliveries

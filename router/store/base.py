@@ -10,6 +10,7 @@ deliveries under a lease, sends, and commits the attempt and the delivery's new 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -158,6 +159,14 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store can take writes now."""
+
+    def subscribe(self, callback: Callable[[str], None]) -> bool:
+        """Call ``callback("events" | "deliveries")`` whenever any process commits new due work of that kind.
+
+        Call it before ``open``. Returns True when the store does this (PostgreSQL: LISTEN/NOTIFY), so a
+        caller may poll slowly; False when it cannot (SQLite: the daemon wakes itself and sees other
+        processes' work by polling).
+        """
 
     # receive
     async def add_event(self, event: Event, *, dedupe_window: float, now: float) -> Accepted: ...

@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file in WAL mode, written by one thread with group commit.
 
 Every write is a small function run on a single writer thread. The thread takes every write that is
-waiting, runs each inside its own SAVEPOINT (one failing write does not spoil the others) and commits
-them together: many concurrent webhooks cost one fsync, and the event loop never blocks on SQLite.
+waiting and commits them in one transaction (a write that fails on its own is retried alone, so it
+does not spoil the others): many concurrent webhooks cost one fsync, and the event loop never blocks
+on SQLite.
 Reads use a second connection on a reader thread (WAL lets readers run beside the writer). A lease is
 the pair (``lease_owner``, ``next_attempt_at`` = lease expiry), so a claim moves the item out of the due
 set and a dead holder's work falls due again by itself. ``serve`` holds an exclusive lock file beside the
@@ -108,6 +109,15 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# A released item is due at once: its due time goes back from the lease expiry to when it arrived.
+_RELEASE_EVENTS = (
+    "UPDATE events SET lease_owner = NULL, next_attempt_at = min(next_attempt_at, received_at)"
+    " WHERE lease_owner {owner}"
+)
+_RELEASE_DELIVERIES = (
+    "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = min(next_attempt_at, updated_at)"
+    " WHERE lease_owner {owner}"
+)
 _EVENT_COLUMNS = (
     "id, trigger, raw_trigger, triggerable_type, triggerable_id, tenant_id, rule_id, sent_at, source, payload,"
     " status, received_at, attempts, next_attempt_at, last_error, outcomes, config_version, routed_at"
@@ -130,11 +140,11 @@ def sqlite_path(url: str, base: Path | None = None) -> Path:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
 
@@ -143,7 +153,10 @@ def _unavailable(exc: Exception) -> StoreUnavailable:
 
 
 class _Writer:
-    """One thread, one connection; callers' writes are batched into shared transactions."""
+    """One thread, one connection; callers' writes are batched into shared transactions.
+
+    The thread takes every write that is waiting and runs them in one transaction (group commit).
+    """
 
     def __init__(self, path: Path):
         self._path = path
@@ -168,8 +181,8 @@ class _Writer:
         future: asyncio.Future[T] = loop.create_future()
         if not self._thread.is_alive():
             future.set_exception(StoreUnavailable("sqlite: the store is closed"))
-        else:
-            self._queue.put((fn, future, loop))
+            return future
+        self._queue.put([(fn, future, loop)])
         return future
 
     def _run(self) -> None:
@@ -185,9 +198,9 @@ class _Writer:
                 item = self._queue.get()
                 if item is None:
                     return
-                batch = [item]
+                batch = list(item)
                 stop = False
-                while len(batch) < 512:
+                while len(batch) < 1024:
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
@@ -195,44 +208,32 @@ class _Writer:
                     if nxt is None:
                         stop = True
                         break
-                    batch.append(nxt)
+                    batch.extend(nxt)
                 self._deliver(self._apply(conn, batch))
                 if stop:
                     return
         finally:
             conn.close()
 
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[Any, Any, Any, BaseException | None]]:
-        results: list[tuple[Any, Any, Any, BaseException | None]] = []
+    def _apply(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[Any, Any, Any, BaseException | None]]:
+        """Run the batch in one transaction; if one write fails on its own, run each alone so only it fails."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            return [(fut, loop, None, _unavailable(exc)) for _, fut, loop in batch]
-        for fn, fut, loop in batch:
-            conn.execute("SAVEPOINT item")
-            try:
-                value = fn(conn)
-            except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK TO item")
-                results.append((fut, loop, None, exc))
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK TO item")
-                results.append((fut, loop, None, _unavailable(exc)))
-            except Exception as exc:
-                conn.execute("ROLLBACK TO item")
-                results.append((fut, loop, None, exc))
-            else:
-                results.append((fut, loop, value, None))
-            conn.execute("RELEASE item")
-        try:
+            values = [fn(conn) for fn, _, _ in batch]
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            error = _unavailable(exc)
-            return [(fut, loop, None, error) for fut, loop, _, _ in results]
-        return results
+        except Exception as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            store_failure = isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError)
+            if store_failure:  # locked, read-only, disk full: every write of the batch fails alike
+                error: BaseException = _unavailable(exc)
+                return [(fut, loop, None, error) for _, fut, loop in batch]
+            if len(batch) > 1:  # one write's own error: run each alone so only that one fails
+                return [result for item in batch for result in self._apply(conn, [item])]
+            _, fut, loop = batch[0]
+            return [(fut, loop, None, exc)]
+        return [(fut, loop, value, None) for (_, fut, loop), value in zip(batch, values, strict=True)]
 
     @staticmethod
     def _deliver(results: list[tuple[Any, Any, Any, BaseException | None]]) -> None:
@@ -282,8 +283,8 @@ class SqliteStore:
             self._migrate(conn)
             if self.daemon:
                 # We hold the lock: any lease in the file belongs to a daemon that is gone.
-                conn.execute("UPDATE events SET lease_owner = NULL WHERE lease_owner IS NOT NULL")
-                conn.execute("UPDATE deliveries SET lease_owner = NULL WHERE lease_owner IS NOT NULL")
+                conn.execute(_RELEASE_EVENTS.format(owner="IS NOT NULL"))
+                conn.execute(_RELEASE_DELIVERIES.format(owner="IS NOT NULL"))
             conn.close()
             self._reader = _connect(self.path)
         except sqlite3.Error as exc:
@@ -341,6 +342,9 @@ class SqliteStore:
                 raise _unavailable(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._reads, run)
+
+    def subscribe(self, callback: Callable[[str], None]) -> bool:
+        return False  # one daemon per file, and it wakes itself; other processes are seen by polling
 
     async def ping(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
@@ -533,8 +537,8 @@ class SqliteStore:
 
     async def release(self, owner: str) -> None:
         def release(conn: sqlite3.Connection) -> None:
-            for table in ("events", "deliveries"):
-                conn.execute(f"UPDATE {table} SET lease_owner = NULL WHERE lease_owner = ?", (owner,))
+            for sql in (_RELEASE_EVENTS, _RELEASE_DELIVERIES):
+                conn.execute(sql.format(owner="= ?"), (owner,))
 
         await self._write(release)
 

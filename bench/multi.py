@@ -1,0 +1,156 @@
+"""Multi-instance benchmark: end-to-end throughput of one vs two daemons on PostgreSQL, and SQLite for reference.
+
+Same run, same load for every setup: ``--count`` signed webhooks (distinct order ids) spread round-robin
+over the setup's instances at ``--concurrency`` by this process; each is fetched from a local Plug&Pay
+sandbox (``--synthesize``: any order id resolves), rendered, and delivered to a bare HTTP sink. The figure
+is events delivered per second, first webhook sent → last delivery received. The sandbox and the sink
+are shared subprocesses; each setup gets fresh daemons and a fresh store (a new PostgreSQL schema), and
+a short warm-up first. Everything runs on this one machine, so instances compete for the same cores.
+
+    python -m bench.multi [--count 2000] [--concurrency 32] [--postgres postgresql://postgres@127.0.0.1/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.common import machine
+from bench.ingest import start
+from tests.fleet import spread
+from tests.pg import with_query
+from tests.support import WEBHOOK_KEY, free_port
+
+CONFIG = """version: 1
+server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
+plugandpay: {{api_url: "http://127.0.0.1:{api_port}", api_token: sandbox, webhook_key: "{key}"}}
+store: {{url: "{store}"}}
+delivery: {{concurrency: 64}}
+connectors:
+  sink: {{type: http, base_url: "http://127.0.0.1:{sink_port}"}}
+rules:
+  - name: welcome
+    trigger: order_paid
+    actions:
+      - connector: sink
+        path: /welcome
+        json:
+          email: "{{{{ order.billing.contact.email }}}}"
+          order: "{{{{ order.id }}}}"
+"""
+WARMUP = 200
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    instances: int
+    postgres: bool
+
+
+SETUPS = (
+    Setup("SQLite, 1 instance", 1, False),
+    Setup("PostgreSQL, 1 instance", 1, True),
+    Setup("PostgreSQL, 2 instances", 2, True),
+)
+
+
+async def delivered(session: aiohttp.ClientSession, sink_port: int) -> int:
+    async with session.get(f"http://127.0.0.1:{sink_port}/count") as response:
+        return int((await response.json())["received"])
+
+
+async def drive(urls: list[str], sink_port: int, first_id: int, count: int, concurrency: int) -> float:
+    """Spread ``count`` webhooks over ``urls``; seconds until the sink has received all their deliveries."""
+    async with aiohttp.ClientSession() as session:
+        target = await delivered(session, sink_port) + count
+        started = time.perf_counter()
+        await spread(urls, range(first_id, first_id + count), concurrency=concurrency)
+        while await delivered(session, sink_port) < target:
+            await asyncio.sleep(0.01)
+        return time.perf_counter() - started
+
+
+async def schema(server: str, sql: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def run_setup(setup: Setup, folder: Path, ports: tuple[int, int], args: argparse.Namespace, first_id: int) -> float:
+    api_port, sink_port = ports
+    name = f"ppr_bench_{uuid.uuid4().hex[:8]}"
+    if setup.postgres:
+        asyncio.run(schema(args.postgres, f"CREATE SCHEMA {name}"))
+        store = with_query(args.postgres, search_path=name)
+    else:
+        store = f"sqlite:///{folder / (name + '.db')}"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        urls = []
+        for index in range(setup.instances):
+            port = free_port()
+            config = folder / f"{name}-{index}.yaml"
+            config.write_text(
+                CONFIG.format(port=port, api_port=api_port, sink_port=sink_port, key=WEBHOOK_KEY, store=store)
+            )
+            log = folder / f"{name}-{index}.log"
+            procs.append(start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz", log))
+            urls.append(f"http://127.0.0.1:{port}/webhooks/plugandpay")
+        asyncio.run(drive(urls, sink_port, first_id, WARMUP, args.concurrency))
+        return asyncio.run(drive(urls, sink_port, first_id + WARMUP, args.count, args.concurrency))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+        if setup.postgres:
+            asyncio.run(schema(args.postgres, f"DROP SCHEMA {name} CASCADE"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    results: list[tuple[Setup, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        api_port, sink_port = free_port(), free_port()
+        shared = [
+            start(
+                ["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],
+                f"http://127.0.0.1:{api_port}/v2/auth/tenants/me",
+                folder / "sandbox.log",
+            ),
+            start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count", folder / "sink.log"),
+        ]
+        try:
+            for number, setup in enumerate(SETUPS):
+                seconds = run_setup(setup, folder, (api_port, sink_port), args, 1_000_000 * (number + 1))
+                results.append((setup, seconds))
+        finally:
+            for proc in shared:
+                proc.terminate()
+                proc.wait(30)
+    print(f"machine: {machine()}")
+    print(f"{args.count} webhooks per setup (after {WARMUP} warm-up), concurrency {args.concurrency}, round-robin")
+    for setup, seconds in results:
+        print(f"  {setup.name:<26} {args.count / seconds:7.0f} events delivered/s   ({seconds:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

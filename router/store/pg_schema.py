@@ -1,0 +1,114 @@
+"""The PostgreSQL schema and its migrations, applied at start-up under an advisory lock.
+
+Migrations are numbered by their place in ``MIGRATIONS``; ``schema_version`` records one row per applied
+migration. Every instance runs ``migrate`` when it opens the store: the whole run is one transaction that
+first takes a transaction-scoped advisory lock keyed on the schema, so instances starting together take
+turns, and the later ones find the work done. Times are epoch seconds in ``double precision``, exactly as
+the callers pass them (the same values the SQLite store keeps); JSON is kept as ``json`` (the text as
+written), so the records read back the same from both stores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.store.base import StoreUnavailable
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        id bigserial PRIMARY KEY,
+        dedupe_key text NOT NULL,
+        business_key text NOT NULL,
+        trigger text NOT NULL,
+        raw_trigger text NOT NULL,
+        triggerable_type text NOT NULL,
+        triggerable_id text NOT NULL,
+        tenant_id text,
+        rule_id text,
+        sent_at text,
+        source text NOT NULL,
+        payload json NOT NULL,
+        status text NOT NULL DEFAULT 'pending',
+        received_at double precision NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at double precision NOT NULL,
+        lease_owner text,
+        last_error text,
+        outcomes json,
+        config_version text,
+        routed_at double precision
+    );
+    CREATE INDEX events_due ON events (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX events_status ON events (status, id);
+    CREATE INDEX events_received ON events (received_at);
+    CREATE INDEX events_leased ON events (lease_owner) WHERE lease_owner IS NOT NULL;
+    CREATE TABLE dedupe (
+        key text PRIMARY KEY,
+        event_id bigint NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id bigserial PRIMARY KEY,
+        event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        rule text NOT NULL,
+        action_index integer NOT NULL,
+        item_key text,
+        connector text NOT NULL,
+        action_key text NOT NULL UNIQUE,
+        delivery_key text NOT NULL,
+        request json,
+        schedule json NOT NULL,
+        status text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at double precision NOT NULL,
+        lease_owner text,
+        last_error text,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        config_version text
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_event ON deliveries (event_id);
+    CREATE INDEX deliveries_status ON deliveries (status, id);
+    CREATE INDEX deliveries_leased ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+    CREATE TABLE attempts (
+        id bigserial PRIMARY KEY,
+        delivery_id bigint NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        number integer NOT NULL,
+        started_at double precision NOT NULL,
+        duration_ms double precision NOT NULL,
+        outcome text NOT NULL,
+        status_code integer,
+        error text
+    );
+    CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
+    """,
+)
+
+_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )
+"""
+
+
+async def migrate(conn: Any) -> int:
+    """Bring the schema in ``conn``'s search_path up to date; returns the version it is at."""
+    async with conn.transaction():
+        schema = await conn.fetchval("SELECT current_schema()")
+        if schema is None:
+            path = await conn.fetchval("SELECT current_setting('search_path')")
+            raise StoreUnavailable(f"postgresql: no schema of search_path {path!r} exists; create it first")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('plugpay-router:migrate:' || current_schema()))")
+        await conn.execute(_VERSION_TABLE)
+        version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        if version > len(MIGRATIONS):
+            raise StoreUnavailable(
+                f"postgresql: the schema is version {version}, newer than this program ({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.execute(script)
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+        return len(MIGRATIONS)
