@@ -4,7 +4,8 @@ The file is the product's user interface, so errors matter more than anything el
 names the file, line and key path (``config.yaml:31: rules[2].actions[0].connector: unknown connector
 'crn' (known: crm, mail)``), suggests the nearest valid name for typos, and all problems are reported
 at once. Unknown keys are errors. ``${VAR}`` / ``${VAR:-default}`` are read from the environment when the
-file loads; values that look like secrets are remembered so logs and APIs can mask them.
+file loads (a number or true/false setting also takes the text a variable gives, such as
+``port: "${SMTP_PORT:-587}"``); values that look like secrets are remembered so logs and APIs can mask them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class DeliveryConfig:
 class RetentionConfig:
     events: float = 30 * 86400.0
     dedupe_window: float = 7 * 86400.0
+    keep_payloads: bool = False
+    interval: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,22 @@ def _suggest(name: str, known: Any) -> str:
 # ---------------------------------------------------------------- field coercion
 
 
+def _typed_text(text: str, kind: str) -> Any:
+    """Text in a number or true/false setting, as ``${VAR}`` makes it (``port: "${SMTP_PORT:-587}"``).
+
+    Environment variables are always text, so a setting typed int, number or bool also takes the text of
+    one; anything else is returned unchanged and fails the type check with the usual message.
+    """
+    stripped = text.strip()
+    if kind == "int" and re.fullmatch(r"[+-]?[0-9]+", stripped):
+        return int(stripped)
+    if kind == "number" and re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", stripped):
+        return float(stripped)
+    if kind == "bool" and stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    return text
+
+
 def coerce(spec: Field, value: Any) -> Any:
     """Check one value against a Field; returns the typed value or raises ValueError."""
     kind = spec.kind
@@ -215,6 +234,8 @@ def coerce(spec: Field, value: Any) -> Any:
         if spec.choices and value not in spec.choices:
             raise ValueError(f"expected one of {', '.join(spec.choices)}, got {value!r}{_suggest(value, spec.choices)}")
         return value
+    if isinstance(value, str) and kind in ("int", "bool", "number"):
+        value = _typed_text(value, kind)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {value!r}")
@@ -292,6 +313,8 @@ DELIVERY_FIELDS = {
 RETENTION_FIELDS = {
     "events": Field("duration", default=30 * 86400.0),
     "dedupe_window": Field("duration", default=7 * 86400.0),
+    "keep_payloads": Field("bool", default=False),
+    "interval": Field("duration", default=600.0),
 }
 CONNECTOR_COMMON = {
     "type": Field("str", required=True),
@@ -346,6 +369,12 @@ class _Builder:
         store = StoreConfig(**self._fields(root, "store", STORE_FIELDS))
         delivery = DeliveryConfig(**self._fields(root, "delivery", DELIVERY_FIELDS))
         retention = RetentionConfig(**self._fields(root, "retention", RETENTION_FIELDS))
+        if retention.events < retention.dedupe_window:
+            self.problems.add(
+                line_of(root.get("retention"), "events"),
+                "retention.events",
+                "must be at least retention.dedupe_window (a duplicate must find the event it repeats)",
+            )
         for name, value, minimum in (
             ("delivery.concurrency", delivery.concurrency, 1),
             ("plugandpay.concurrency", plugandpay.concurrency, 1),

@@ -25,8 +25,11 @@ from aiohttp import web
 
 from connectors.base import ConnectorDefaults
 from router import logs
+from router.admin import AdminApi
 from router.config import Config, ConfigError, load_config
 from router.deliver import Connectors, Deliverer
+from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
 from router.receive import Receiver, error
 from router.route import Router
@@ -38,6 +41,8 @@ USER_AGENT = "plugpay-router/0.1"
 # With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
 # so polling only guards against a lost notice.
 NOTIFIED_POLL = 5.0
+PURGE_BATCH = 200
+PURGE_PAUSE = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,26 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._retired: set[asyncio.Task[None]] = set()
         config_ = config
+        self.metrics = Metrics()
         self.router = Router(
-            self.store, lambda: (self.state.config, self.state.api), self.owner, on_routed=self._wake_deliver
+            self.store,
+            lambda: (self.state.config, self.state.api),
+            self.owner,
+            on_routed=self._wake_deliver,
+            observe=lambda outcome: self.metrics.events_routed.labels(outcome=outcome).inc(),
         )
-        self.deliverer = Deliverer(self.store, lambda: (self.state.config, self.state.connectors), self.owner)
-        self.receiver = Receiver(self.store, lambda: self.state.config, on_accepted=self._wake_route)
+        self.deliverer = Deliverer(
+            self.store,
+            lambda: (self.state.config, self.state.connectors),
+            self.owner,
+            observe=self.metrics.observe_attempt,
+        )
+        self.receiver = Receiver(
+            self.store, lambda: self.state.config, on_accepted=self._wake_route, observe=self.metrics.observe_received
+        )
+        self.admin = AdminApi(
+            self.store, lambda: self.state.config, on_requeued=self._wake_deliver, on_rerouted=self._wake_route
+        )
         self.route_loop: ClaimLoop = ClaimLoop(
             "route",
             lambda n: self.store.claim_events(self.owner, n, self._event_lease(), time.time()),
@@ -117,6 +137,8 @@ class Daemon:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_routes(self.admin.routes())
         app.router.add_post(self.state.config.server.path, self._webhook)  # the fast, usual match
         app.router.add_post("/{path:.*}", self._webhook)  # the path after a reload moved it
         return app
@@ -129,6 +151,13 @@ class Daemon:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        try:
+            body = await self.metrics.render(self.store, self.state.connectors.breaker_states)
+        except StoreUnavailable as exc:
+            return error(503, f"store unavailable: {exc}")
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _readyz(self, request: web.Request) -> web.Response:
         try:
@@ -153,13 +182,17 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.route_loop.run(), name="route"),
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
+            asyncio.create_task(self._retention(), name="retention"),
         ]
+        self.metrics.set_config(config.version)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         if not config.plugandpay.webhook_key:
             log.warning("plugandpay.webhook_key is not set: webhooks are accepted without verification")
+        if not config.admin.token:
+            log.info("admin API disabled: set admin.token to enable /api")
         log.info(
             "daemon started",
             listen=f"{config.server.host}:{config.server.port}",
@@ -176,6 +209,7 @@ class Daemon:
         try:
             config = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
+            self.metrics.reloads.labels(result="error").inc()
             log.error(
                 "config reload failed, keeping the running config",
                 errors=str(exc).splitlines(),
@@ -196,6 +230,8 @@ class Daemon:
         logs.set_secrets(old.config.secrets | config.secrets)
         self.route_loop.concurrency = config.plugandpay.concurrency
         self.deliver_loop.concurrency = config.delivery.concurrency
+        self.metrics.reloads.labels(result="ok").inc()
+        self.metrics.set_config(config.version)
         retire = asyncio.create_task(self._retire(old, config.delivery.timeout * 2 + 5))
         self._retired.add(retire)
         retire.add_done_callback(self._retired.discard)
@@ -208,6 +244,25 @@ class Daemon:
         self.route_loop.wake()
         self.deliver_loop.wake()
         return True
+
+    async def _retention(self) -> None:
+        """Purge old finished events in small batches, every ``retention.interval``, without blocking ingest."""
+        while True:
+            retention = self.state.config.retention
+            total = 0
+            try:
+                while True:
+                    now = time.time()
+                    deleted = await self.store.purge(now - retention.events, now, PURGE_BATCH)
+                    total += deleted
+                    if deleted < PURGE_BATCH:
+                        break
+                    await asyncio.sleep(PURGE_PAUSE)  # let webhooks and deliveries in between batches
+            except StoreUnavailable as exc:
+                log.warning("retention purge postponed, store unavailable", error=str(exc))
+            if total:
+                log.info("retention purge", events=total, older_than_days=round(retention.events / 86400, 2))
+            await asyncio.sleep(retention.interval)
 
     @staticmethod
     async def _retire(state: State, grace: float) -> None:

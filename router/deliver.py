@@ -73,10 +73,17 @@ def _truncate(text: str) -> str:
 
 
 class Deliverer:
-    def __init__(self, store: Store, state: Callable[[], tuple[Config, Connectors]], owner: str):
+    def __init__(
+        self,
+        store: Store,
+        state: Callable[[], tuple[Config, Connectors]],
+        owner: str,
+        observe: Callable[[str, str, float], None] | None = None,
+    ):
         self.store = store
         self.state = state
         self.owner = owner
+        self.observe = observe or (lambda connector, outcome, seconds: None)
 
     async def handle(self, record: DeliveryRecord) -> None:
         config, connectors = self.state()
@@ -143,6 +150,7 @@ class Deliverer:
             error=None if error is None else _truncate(error),
         )
         await self.store.finish_attempt(record.id, self.owner, attempt, next_at)
+        self.observe(record.connector, outcome, duration_ms / 1000)
         if outcome == "delivered":
             bound.info("delivered", status=status_code, ms=round(duration_ms, 1))
         elif outcome == "retry":

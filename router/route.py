@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ import structlog
 from router.config import Config
 from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
-from router.rules import Action, Outcome, Rule
+from router.rules import Action, Outcome, Rule, product_ids
 from router.store.base import EventRecord, NewDelivery, Store
 from router.templates import RenderError, describe_error, render_tree
 
@@ -186,6 +187,22 @@ def api_retry_delay(config: Config, attempts: int, retry_after: float | None) ->
     return delay
 
 
+SUMMARY_FIELDS = ("id", "status", "mode", "source", "invoice_number", "invoice_status", "is_first", "amount_with_tax")
+
+
+def fetched_record(kind: str, data: Mapping[str, Any], *, keep_all: bool) -> dict[str, Any]:
+    """What the event keeps of the fetched object: a summary and a hash (no customer data), or all of it
+    when ``retention.keep_payloads`` is set."""
+    if keep_all:
+        return {"type": kind, "data": dict(data)}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    summary = {key: data[key] for key in SUMMARY_FIELDS if key in data and not isinstance(data[key], dict | list)}
+    products = sorted(product_ids(kind, data))
+    if products:
+        summary["products"] = products
+    return {"type": kind, "sha256": hashlib.sha256(canonical).hexdigest(), "summary": summary}
+
+
 class Router:
     """Routes one claimed event. ``state()`` gives the current config and API client (reloads swap them)."""
 
@@ -195,11 +212,13 @@ class Router:
         state: Callable[[], tuple[Config, PlugAndPayClient]],
         owner: str,
         on_routed: Callable[[], None],
+        observe: Callable[[str], None] | None = None,
     ):
         self.store = store
         self.state = state
         self.owner = owner
         self.on_routed = on_routed
+        self.observe = observe or (lambda outcome: None)
 
     async def handle(self, record: EventRecord) -> None:
         config, api = self.state()
@@ -212,23 +231,22 @@ class Router:
         note_unknown_trigger(event)
         if not config.rules.for_trigger(event.trigger):
             await self.store.complete_route(record.id, self.owner, [], [], config.version, time.time())
+            self.observe("routed")
             # The receive line already recorded the event; one more info line per unrouted event is noise.
             bound.debug("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
             return
         extra = extra_includes(event, config)
         try:
             data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
-        except NotFound as exc:
+        except (NotFound, ApiRejected) as exc:
             await self.store.fail_event(record.id, self.owner, str(exc), time.time())
-            bound.warning("event failed", reason=str(exc))
-            return
-        except ApiRejected as exc:
-            await self.store.fail_event(record.id, self.owner, str(exc), time.time())
+            self.observe("failed")
             bound.warning("event failed", reason=str(exc))
             return
         except ApiUnavailable as exc:
             delay = api_retry_delay(config, record.attempts, exc.retry_after)
             await self.store.retry_event(record.id, self.owner, time.time() + delay, str(exc))
+            self.observe("retry")
             bound.warning(
                 "event fetch failed, will retry",
                 reason=str(exc),
@@ -238,9 +256,11 @@ class Router:
             return
         result = plan(event, data, config)
         outcomes = [o.as_dict() for o in result.outcomes]
+        kept = fetched_record(event.triggerable_type, data, keep_all=config.retention.keep_payloads)
         inserted = await self.store.complete_route(
-            record.id, self.owner, result.deliveries, outcomes, config.version, time.time()
+            record.id, self.owner, result.deliveries, outcomes, config.version, time.time(), kept
         )
+        self.observe("routed")
         matched = [o.rule.name for o in result.outcomes if o.matched]
         for outcome in result.outcomes:
             if outcome.reason.startswith("error:"):

@@ -1,11 +1,12 @@
-"""Human units used in the config: durations (``5s``, ``30m``, ``2h``, ``7d``) and rates (``5/s``, ``150/5m``).
+"""Human units: durations (``5s``, ``30m``, ``2h``, ``7d``), rates (``5/s``, ``150/5m``) and points in time.
 
 Kept apart from config.py because the delivery schedule, retention, timeouts and connector rate limits
-all read them, and the CLI prints them back.
+all read them, the CLI and the admin API take times as dates or ages, and the CLI prints them back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -59,3 +60,25 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def parse_timestamp(value: str, now: float) -> float:
+    """Epoch seconds from ``1735689600``, ``2025-01-01``, ``2025-01-01T10:00:00Z`` or an age (``2h`` = two
+    hours before ``now``). Naive times are UTC. Raises ValueError."""
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if match and match.group(2):
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"expected a time (2025-01-01, 2025-01-01T10:00:00Z, epoch seconds) or an age (2h), got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from router.events import Event
-from router.store.base import Attempt, NewDelivery, Store
+from router.store.base import Attempt, DeliveryFilter, EventFilter, NewDelivery, Store
 from router.store.postgres import PostgresStore
 from router.store.sqlite import SqliteStore
 
@@ -93,7 +93,7 @@ async def routed(store: Store, ident: int, keys: list[str], now: float = T) -> l
     [claimed] = await store.claim_events("router", 10, LEASE, now)
     assert claimed.id == accepted.event_id
     await store.complete_route(claimed.id, "router", [delivery(k) for k in keys], [], "v1", now)
-    return sorted(d.id for d in await store.list_deliveries(event_id=claimed.id))
+    return sorted(d.id for d in await store.list_deliveries(DeliveryFilter(event_id=claimed.id)))
 
 
 def attempt(outcome: str, started: float = T, status: int | None = 200, error: str | None = None) -> Attempt:
@@ -198,7 +198,7 @@ async def test_complete_route_marks_routed_and_stores_the_deliveries(store: Stor
         "cfg-1",
         T + 1,
     )
-    stored = sorted(await store.list_deliveries(event_id=accepted.event_id), key=lambda d: d.id)
+    stored = sorted(await store.list_deliveries(DeliveryFilter(event_id=accepted.event_id)), key=lambda d: d.id)
     assert [d.action_key for d in stored] == ["action-one", "action-two", "action-broken"]
     one, two, broken = stored
     assert (one.status, one.attempts, one.next_attempt_at, one.created_at) == ("pending", 0, T + 1, T + 1)
@@ -216,7 +216,9 @@ async def test_an_action_key_already_stored_is_skipped(store: Store) -> None:
         accepted.event_id, "a", [delivery("shared"), delivery("own-2"), delivery("own-2")], [], "v1", T
     )
     assert inserted == 1
-    assert [d.action_key for d in await store.list_deliveries(event_id=accepted.event_id)] == ["action-own-2"]
+    assert [d.action_key for d in await store.list_deliveries(DeliveryFilter(event_id=accepted.event_id))] == [
+        "action-own-2"
+    ]
     assert len(await store.list_deliveries()) == 3
 
 
@@ -367,17 +369,21 @@ async def test_listing_is_newest_first_with_filters_and_limit(store: Store) -> N
 
     events = await store.list_events()
     assert [e.id for e in events] == sorted((e.id for e in events), reverse=True) and len(events) == 4
-    assert [e.id for e in await store.list_events(status="pending")] == [pending.event_id]
-    assert [e.id for e in await store.list_events(status="failed")] == [failed.event_id]
-    assert len(await store.list_events(status="routed")) == 2
+    assert [e.id for e in await store.list_events(EventFilter(status="pending"))] == [pending.event_id]
+    assert [e.id for e in await store.list_events(EventFilter(status="failed"))] == [failed.event_id]
+    assert len(await store.list_events(EventFilter(status="routed"))) == 2
     assert len(await store.list_events(limit=3)) == 3
 
     assert [d.id for d in await store.list_deliveries()] == sorted(first + second, reverse=True)
-    assert [d.id for d in await store.list_deliveries(event_id=events[-1].id)] == sorted(first, reverse=True)
+    assert [d.id for d in await store.list_deliveries(DeliveryFilter(event_id=events[-1].id))] == sorted(
+        first, reverse=True
+    )
     await store.claim_deliveries("a", 10, LEASE, T)
     await store.finish_attempt(first[0], "a", attempt("delivered"), None)
-    assert [d.id for d in await store.list_deliveries(status="delivered")] == [first[0]]
-    assert [d.id for d in await store.list_deliveries(status="pending", event_id=events[-1].id)] == [first[1]]
+    assert [d.id for d in await store.list_deliveries(DeliveryFilter(status="delivered"))] == [first[0]]
+    assert [d.id for d in await store.list_deliveries(DeliveryFilter(status="pending", event_id=events[-1].id))] == [
+        first[1]
+    ]
     assert len(await store.list_deliveries(limit=1)) == 1
     assert await store.get_delivery(max(first + second) + 1) is None
 
@@ -426,3 +432,95 @@ async def test_a_reopened_store_keeps_everything_and_ping_answers(store: Store, 
     record = await again.get_delivery(ident)
     assert record is not None and record.action_key == "action-kept"
     assert (await again.add_event(event(1), dedupe_window=WINDOW, now=T + 1)).duplicate
+
+
+async def test_filters_by_trigger_object_connector_rule_and_time(store: Store) -> None:
+    await store.add_event(event(1), dedupe_window=WINDOW, now=T)
+    await store.add_event(event(2, trigger="invoice_created"), dedupe_window=WINDOW, now=T + 10)
+    await store.add_event(event(3), dedupe_window=WINDOW, now=T + 20)
+    by = store.list_events
+    assert [e.event.triggerable_id for e in await by(EventFilter(trigger="order_paid"))] == ["3", "1"]
+    assert [e.event.triggerable_id for e in await by(EventFilter(triggerable_id="2"))] == ["2"]
+    assert [e.event.triggerable_id for e in await by(EventFilter(since=T + 10))] == ["3", "2"]
+    assert [e.event.triggerable_id for e in await by(EventFilter(since=T + 5, until=T + 20))] == ["2"]
+    assert await by(EventFilter(trigger="order_paid", triggerable_id="2")) == []
+
+    accepted = await store.add_event(event(9), dedupe_window=WINDOW, now=T + 30)
+    [claimed] = await store.claim_events("a", 1, LEASE, T + 30)
+    assert claimed.id == 1  # the oldest due first; route the others too
+    await store.complete_route(claimed.id, "a", [delivery("c1")], [], "v1", T + 30)
+    other = NewDelivery(
+        rule="audit",
+        action_index=0,
+        connector="crm",
+        action_key="action-c2",
+        delivery_key="ppr_c2",
+        request={"op": "add_tag"},
+        schedule=(5.0,),
+    )
+    for _ in range(3):
+        [nxt] = await store.claim_events("a", 1, LEASE, T + 40)
+        news = [other] if nxt.id == accepted.event_id else []
+        await store.complete_route(nxt.id, "a", news, [], "v1", T + 40)
+    assert [d.connector for d in await store.list_deliveries(DeliveryFilter(connector="crm"))] == ["crm"]
+    assert [d.rule for d in await store.list_deliveries(DeliveryFilter(rule="welcome"))] == ["welcome"]
+    assert [d.connector for d in await store.list_deliveries(DeliveryFilter(since=T + 35))] == ["crm"]
+    assert len(await store.delivery_ids(DeliveryFilter(status="pending"))) == 2
+    assert await store.delivery_ids(DeliveryFilter(status="dead")) == []
+
+
+async def test_fetched_summary_is_kept_with_the_routed_event(store: Store) -> None:
+    accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
+    await store.claim_events("a", 1, LEASE, T)
+    summary = {"type": "order", "id": 1042, "sha256": "ab" * 32}
+    await store.complete_route(accepted.event_id, "a", [], [{"rule": "r", "matched": False}], "v1", T, summary)
+    record = await store.get_event(accepted.event_id)
+    assert record is not None and record.fetched == summary
+
+
+async def test_reroute_supersedes_dead_deliveries_and_routes_again(store: Store) -> None:
+    accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
+    await store.claim_events("a", 10, LEASE, T)
+    await store.complete_route(accepted.event_id, "a", [delivery("ok"), delivery("bad", status="dead")], [], "v1", T)
+    ok, bad = sorted(d.id for d in await store.list_deliveries())
+    await store.claim_deliveries("a", 10, LEASE, T)
+    await store.finish_attempt(ok, "a", attempt("delivered"), None)
+
+    assert await store.reroute_event(accepted.event_id, T + 100)
+    assert not await store.reroute_event(999_999, T + 100)
+    old = await store.get_delivery(bad)
+    assert old is not None and old.status == "superseded"
+    [again] = await store.claim_events("b", 10, LEASE, T + 100)
+    assert again.id == accepted.event_id and again.attempts == 0
+    fresh = [delivery("ok"), delivery("bad")]  # rendered again with fresh data
+    assert await store.complete_route(again.id, "b", fresh, [], "v2", T + 100) == 1
+    statuses = {d.action_key: d.status for d in await store.list_deliveries()}
+    assert statuses["action-ok"] == "delivered" and statuses["action-bad"] == "pending"
+    assert [d.id for d in await store.list_deliveries(DeliveryFilter(status="superseded"))] == [bad]
+
+
+async def test_purge_removes_old_finished_events_in_batches_but_never_pending_work(store: Store) -> None:
+    old_done = await routed(store, 1, ["o1"], now=T)  # routed, delivery pending
+    await store.claim_deliveries("a", 10, LEASE, T)
+    await store.finish_attempt(old_done[0], "a", attempt("delivered"), None)
+    await routed(store, 2, ["o2"], now=T)  # routed, delivery still pending: kept
+    await store.add_event(event(3), dedupe_window=WINDOW, now=T)  # not routed yet: kept
+    for ident in (4, 5, 6):
+        await store.add_event(event(ident), dedupe_window=WINDOW, now=T + 1)
+    for claimed in await store.claim_events("a", 10, LEASE, T + 1):
+        if claimed.event.triggerable_id in ("4", "5", "6"):
+            await store.fail_event(claimed.id, "a", "gone", T + 1)
+        else:
+            await store.retry_event(claimed.id, "a", T + 1, "later")
+    await store.add_event(event(7), dedupe_window=WINDOW, now=T + 500)  # recent: kept
+
+    assert await store.purge(T + 100, T + 100, batch=2) == 2
+    assert await store.purge(T + 100, T + 100, batch=2) == 2
+    assert await store.purge(T + 100, T + 100, batch=2) == 0
+    left = sorted(e.event.triggerable_id for e in await store.list_events())
+    assert left == ["2", "3", "7"]
+    assert await store.get_delivery(old_done[0]) is None
+    assert await store.list_attempts(old_done[0]) == []
+    # Dedupe keys outlive nothing: once expired they are purged, and the webhook is new again.
+    await store.purge(T, T + WINDOW + 600, batch=100)
+    assert not (await store.add_event(event(7), dedupe_window=WINDOW, now=T + WINDOW + 600)).duplicate

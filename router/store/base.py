@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from router.events import Event
 
 EVENT_STATUSES = ("pending", "routed", "failed")
-DELIVERY_STATUSES = ("pending", "delivered", "dead")
+# "superseded": a dead delivery replaced by a fresh rendering when its event was re-routed (kept for history).
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "superseded")
 
 
 class StoreUnavailable(Exception):
@@ -42,6 +43,7 @@ class EventRecord:
     outcomes: list[dict[str, Any]] | None = None
     config_version: str | None = None
     routed_at: float | None = None
+    fetched: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         e = self.event
@@ -63,6 +65,7 @@ class EventRecord:
             "outcomes": self.outcomes,
             "config_version": self.config_version,
             "routed_at": self.routed_at,
+            "fetched": self.fetched,
         }
 
 
@@ -145,6 +148,60 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class EventFilter:
+    """Which events to list; every field given must hold. Times are epoch seconds of ``received_at``."""
+
+    status: str | None = None
+    trigger: str | None = None
+    triggerable_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def clauses(self) -> list[tuple[str, Any]]:
+        return _present(
+            ("status = {}", self.status),
+            ("trigger = {}", self.trigger),
+            ("triggerable_id = {}", self.triggerable_id),
+            ("received_at >= {}", self.since),
+            ("received_at < {}", self.until),
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to list or replay; every field given must hold. Times are of ``created_at``."""
+
+    status: str | None = None
+    event_id: int | None = None
+    connector: str | None = None
+    rule: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def clauses(self) -> list[tuple[str, Any]]:
+        return _present(
+            ("status = {}", self.status),
+            ("event_id = {}", self.event_id),
+            ("connector = {}", self.connector),
+            ("rule = {}", self.rule),
+            ("created_at >= {}", self.since),
+            ("created_at < {}", self.until),
+        )
+
+
+def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
+    return [(sql, value) for sql, value in pairs if value is not None]
+
+
+def where(clauses: list[tuple[str, Any]], mark: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """``WHERE a = ? AND …`` for a filter's clauses; ``mark(n)`` spells the n-th parameter (1-based)."""
+    if not clauses:
+        return "", []
+    parts = [sql.format(mark(number)) for number, (sql, _) in enumerate(clauses, start=1)]
+    return "WHERE " + " AND ".join(parts), [value for _, value in clauses]
+
+
+@dataclass(frozen=True)
 class Counts:
     events: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)
@@ -182,9 +239,11 @@ class Store(Protocol):
         outcomes: list[dict[str, Any]],
         config_version: str,
         now: float,
+        fetched: dict[str, Any] | None = None,
     ) -> int:
         """Mark the event routed and insert its deliveries (skipping action keys already stored).
 
+        ``fetched`` is what is kept of the fetched object (a summary, or all of it with keep_payloads).
         Returns how many deliveries were inserted.
         """
 
@@ -212,17 +271,29 @@ class Store(Protocol):
     # reading and operating
     async def get_event(self, event_id: int) -> EventRecord | None: ...
 
-    async def list_events(self, *, status: str | None = None, limit: int = 50) -> list[EventRecord]: ...
+    async def list_events(self, flt: EventFilter | None = None, *, limit: int = 50) -> list[EventRecord]:
+        """Newest first."""
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None: ...
 
-    async def list_deliveries(
-        self, *, status: str | None = None, event_id: int | None = None, limit: int = 50
-    ) -> list[DeliveryRecord]: ...
+    async def list_deliveries(self, flt: DeliveryFilter | None = None, *, limit: int = 50) -> list[DeliveryRecord]:
+        """Newest first."""
+
+    async def delivery_ids(self, flt: DeliveryFilter) -> list[int]:
+        """Every matching delivery id, oldest first (for bulk replay)."""
 
     async def list_attempts(self, delivery_id: int) -> list[Attempt]: ...
 
     async def replay_deliveries(self, ids: list[int], now: float) -> int:
         """Make these delivered/dead deliveries pending again (same request, same key)."""
+
+    async def reroute_event(self, event_id: int, now: float) -> bool:
+        """Route the event again with fresh data: its dead deliveries become ``superseded`` (their action
+        keys freed, so a fresh rendering takes their place), delivered and pending ones stay, and the event
+        is pending now. False when there is no such event."""
+
+    async def purge(self, before: float, now: float, batch: int) -> int:
+        """Delete up to ``batch`` finished events received before ``before`` (with their deliveries and
+        attempts; never one with pending work) and expired dedupe keys. Returns the events deleted."""
 
     async def counts(self, now: float) -> Counts: ...

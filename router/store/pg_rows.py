@@ -14,7 +14,7 @@ from router.store.base import Attempt, DeliveryRecord, EventRecord
 
 EVENT_COLUMNS = (
     "id, trigger, raw_trigger, triggerable_type, triggerable_id, tenant_id, rule_id, sent_at, source, payload,"
-    " status, received_at, attempts, next_attempt_at, last_error, outcomes, config_version, routed_at"
+    " status, received_at, attempts, next_attempt_at, last_error, outcomes, config_version, routed_at, fetched"
 )
 DELIVERY_COLUMNS = (
     "id, event_id, rule, action_index, item_key, connector, action_key, delivery_key, request, schedule,"
@@ -50,6 +50,7 @@ def event_record(row: Any) -> EventRecord:
         outcomes=_json(row["outcomes"]),
         config_version=row["config_version"],
         routed_at=row["routed_at"],
+        fetched=_json(row["fetched"]),
     )
 
 

@@ -84,6 +84,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
     """,
+    """
+    ALTER TABLE events ADD COLUMN fetched json;
+    CREATE INDEX deliveries_created ON deliveries (created_at);
+    CREATE INDEX dedupe_expiry ON dedupe (expires_at);
+    """,
 )
 
 _VERSION_TABLE = """

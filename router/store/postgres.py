@@ -22,10 +22,13 @@ from router.store.base import (
     Accepted,
     Attempt,
     Counts,
+    DeliveryFilter,
     DeliveryRecord,
+    EventFilter,
     EventRecord,
     NewDelivery,
     StoreUnavailable,
+    where,
 )
 from router.store.pg_listen import Listener, notify_sql
 from router.store.pg_pool import Pool
@@ -59,7 +62,7 @@ SELECT id, {notify} FROM inserted
 _COMPLETE_ROUTE = """
 WITH routed AS (
     UPDATE events SET status = 'routed', lease_owner = NULL, outcomes = $3::json, config_version = $4,
-                      routed_at = $5, last_error = NULL
+                      routed_at = $5, last_error = NULL, fetched = $16::json
     WHERE id = $1 AND lease_owner = $2
     RETURNING id
 ), inserted AS (
@@ -131,6 +134,31 @@ WITH replayed AS (
     RETURNING id
 )
 SELECT count(*) AS replayed, CASE WHEN count(*) > 0 THEN {notify_sql("deliveries")} END FROM replayed
+"""
+
+_REROUTE = f"""
+WITH superseded AS (
+    UPDATE deliveries SET status = 'superseded', action_key = action_key || ':superseded:' || id, updated_at = $2
+    WHERE event_id = $1 AND status = 'dead'
+), rerouted AS (
+    UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_owner = NULL, last_error = NULL
+    WHERE id = $1 RETURNING id
+)
+SELECT count(*) AS found, CASE WHEN count(*) > 0 THEN {notify_sql("events")} END FROM rerouted
+"""
+
+_PURGE = """
+WITH doomed AS (
+    SELECT e.id FROM events e
+    WHERE e.received_at < $1 AND e.status <> 'pending'
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+    ORDER BY e.received_at LIMIT $3 FOR UPDATE SKIP LOCKED
+), deleted AS (
+    DELETE FROM events WHERE id IN (SELECT id FROM doomed) RETURNING id
+), expired AS (
+    DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)
+)
+SELECT count(*) AS deleted FROM deleted
 """
 
 _NEXT_DUE = """
@@ -256,7 +284,9 @@ class PostgresStore:
         outcomes: list[dict[str, Any]],
         config_version: str,
         now: float,
+        fetched: dict[str, Any] | None = None,
     ) -> int:
+        kept = None if fetched is None else json.dumps(fetched, ensure_ascii=False, default=str)
         columns: tuple[list[Any], ...] = tuple([] for _ in range(10))
         for d in deliveries:
             request = None if d.request is None else json.dumps(d.request, ensure_ascii=False)
@@ -276,7 +306,7 @@ class PostgresStore:
                 column.append(value)
         sql = _COMPLETE_ROUTE_SQL[self._notice_due("deliveries")]
         row = await self._pool.run(
-            lambda conn: conn.fetchrow(sql, event_id, owner, json.dumps(outcomes), config_version, now, *columns)
+            lambda conn: conn.fetchrow(sql, event_id, owner, json.dumps(outcomes), config_version, now, *columns, kept)
         )
         # No row routed: our lease was taken over, the new holder routes it.
         return int(row["inserted"]) if row["routed"] else 0
@@ -359,15 +389,10 @@ class PostgresStore:
         )
         return None if row is None else event_record(row)
 
-    async def list_events(self, *, status: str | None = None, limit: int = 50) -> list[EventRecord]:
-        rows = await self._pool.run(
-            lambda conn: conn.fetch(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
-                status or None,
-                limit,
-            ),
-            retries=1,
-        )
+    async def list_events(self, flt: EventFilter | None = None, *, limit: int = 50) -> list[EventRecord]:
+        clause, args = where((flt or EventFilter()).clauses(), lambda n: f"${n}")
+        sql = f"SELECT {EVENT_COLUMNS} FROM events {clause} ORDER BY id DESC LIMIT ${len(args) + 1}"
+        rows = await self._pool.run(lambda conn: conn.fetch(sql, *args, limit), retries=1)
         return [event_record(row) for row in rows]
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
@@ -377,20 +402,26 @@ class PostgresStore:
         )
         return None if row is None else delivery_record(row)
 
-    async def list_deliveries(
-        self, *, status: str | None = None, event_id: int | None = None, limit: int = 50
-    ) -> list[DeliveryRecord]:
-        rows = await self._pool.run(
-            lambda conn: conn.fetch(
-                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1::text IS NULL OR status = $1)"
-                " AND ($2::bigint IS NULL OR event_id = $2) ORDER BY id DESC LIMIT $3",
-                status or None,
-                event_id,
-                limit,
-            ),
-            retries=1,
-        )
+    async def list_deliveries(self, flt: DeliveryFilter | None = None, *, limit: int = 50) -> list[DeliveryRecord]:
+        clause, args = where((flt or DeliveryFilter()).clauses(), lambda n: f"${n}")
+        sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries {clause} ORDER BY id DESC LIMIT ${len(args) + 1}"
+        rows = await self._pool.run(lambda conn: conn.fetch(sql, *args, limit), retries=1)
         return [delivery_record(row) for row in rows]
+
+    async def delivery_ids(self, flt: DeliveryFilter) -> list[int]:
+        clause, args = where(flt.clauses(), lambda n: f"${n}")
+        rows = await self._pool.run(
+            lambda conn: conn.fetch(f"SELECT id FROM deliveries {clause} ORDER BY id", *args), retries=1
+        )
+        return [int(row["id"]) for row in rows]
+
+    async def reroute_event(self, event_id: int, now: float) -> bool:
+        row = await self._pool.run(lambda conn: conn.fetchrow(_REROUTE, event_id, now))
+        return bool(row["found"])
+
+    async def purge(self, before: float, now: float, batch: int) -> int:
+        row = await self._pool.run(lambda conn: conn.fetchrow(_PURGE, before, now, batch))
+        return int(row["deleted"])
 
     async def list_attempts(self, delivery_id: int) -> list[Attempt]:
         rows = await self._pool.run(

@@ -31,10 +31,13 @@ from router.store.base import (
     Accepted,
     Attempt,
     Counts,
+    DeliveryFilter,
     DeliveryRecord,
+    EventFilter,
     EventRecord,
     NewDelivery,
     StoreUnavailable,
+    where,
 )
 
 T = TypeVar("T")
@@ -107,6 +110,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX attempts_delivery ON attempts (delivery_id);
     """,
+    """
+    ALTER TABLE events ADD COLUMN fetched TEXT;
+    CREATE INDEX deliveries_created ON deliveries (created_at);
+    CREATE INDEX dedupe_expiry ON dedupe (expires_at);
+    """,
 )
 
 # A released item is due at once: its due time goes back from the lease expiry to when it arrived.
@@ -120,7 +128,7 @@ _RELEASE_DELIVERIES = (
 )
 _EVENT_COLUMNS = (
     "id, trigger, raw_trigger, triggerable_type, triggerable_id, tenant_id, rule_id, sent_at, source, payload,"
-    " status, received_at, attempts, next_attempt_at, last_error, outcomes, config_version, routed_at"
+    " status, received_at, attempts, next_attempt_at, last_error, outcomes, config_version, routed_at, fetched"
 )
 _DELIVERY_COLUMNS = (
     "id, event_id, rule, action_index, item_key, connector, action_key, delivery_key, request, schedule,"
@@ -415,12 +423,15 @@ class SqliteStore:
         outcomes: list[dict[str, Any]],
         config_version: str,
         now: float,
+        fetched: dict[str, Any] | None = None,
     ) -> int:
+        kept = None if fetched is None else json.dumps(fetched, ensure_ascii=False, default=str)
+
         def complete(conn: sqlite3.Connection) -> int:
             updated = conn.execute(
                 "UPDATE events SET status = 'routed', lease_owner = NULL, outcomes = ?, config_version = ?,"
-                " routed_at = ?, last_error = NULL WHERE id = ? AND lease_owner = ?",
-                (json.dumps(outcomes), config_version, now, event_id, owner),
+                " routed_at = ?, last_error = NULL, fetched = ? WHERE id = ? AND lease_owner = ?",
+                (json.dumps(outcomes), config_version, now, kept, event_id, owner),
             ).rowcount
             if not updated:
                 return 0  # our lease was taken over: the new holder routes it
@@ -550,11 +561,11 @@ class SqliteStore:
         )
         return None if row is None else _event(row)
 
-    async def list_events(self, *, status: str | None = None, limit: int = 50) -> list[EventRecord]:
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+    async def list_events(self, flt: EventFilter | None = None, *, limit: int = 50) -> list[EventRecord]:
+        clause, args = where((flt or EventFilter()).clauses(), lambda _: "?")
         rows = await self._read(
             lambda conn: conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?", (*args, limit)
+                f"SELECT {_EVENT_COLUMNS} FROM events {clause} ORDER BY id DESC LIMIT ?", (*args, limit)
             ).fetchall()
         )
         return [_event(row) for row in rows]
@@ -567,24 +578,55 @@ class SqliteStore:
         )
         return None if row is None else _delivery(row)
 
-    async def list_deliveries(
-        self, *, status: str | None = None, event_id: int | None = None, limit: int = 50
-    ) -> list[DeliveryRecord]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        if status:
-            clauses.append("status = ?")
-            args.append(status)
-        if event_id is not None:
-            clauses.append("event_id = ?")
-            args.append(event_id)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    async def list_deliveries(self, flt: DeliveryFilter | None = None, *, limit: int = 50) -> list[DeliveryRecord]:
+        clause, args = where((flt or DeliveryFilter()).clauses(), lambda _: "?")
         rows = await self._read(
             lambda conn: conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*args, limit)
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {clause} ORDER BY id DESC LIMIT ?", (*args, limit)
             ).fetchall()
         )
         return [_delivery(row) for row in rows]
+
+    async def delivery_ids(self, flt: DeliveryFilter) -> list[int]:
+        clause, args = where(flt.clauses(), lambda _: "?")
+        rows = await self._read(
+            lambda conn: conn.execute(f"SELECT id FROM deliveries {clause} ORDER BY id", args).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def reroute_event(self, event_id: int, now: float) -> bool:
+        def reroute(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
+                return False
+            conn.execute(
+                "UPDATE deliveries SET status = 'superseded', action_key = action_key || ':superseded:' || id,"
+                " updated_at = ? WHERE event_id = ? AND status = 'dead'",
+                (now, event_id),
+            )
+            conn.execute(
+                "UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL,"
+                " last_error = NULL WHERE id = ?",
+                (now, event_id),
+            )
+            return True
+
+        return await self._write(reroute)
+
+    async def purge(self, before: float, now: float, batch: int) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            deleted = conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.received_at < ?"
+                " AND e.status != 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                " WHERE d.event_id = e.id AND d.status = 'pending') ORDER BY e.received_at LIMIT ?)",
+                (before, batch),
+            ).rowcount
+            conn.execute(
+                "DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= ? LIMIT ?)",
+                (now, batch),
+            )
+            return deleted
+
+        return await self._write(purge)
 
     async def list_attempts(self, delivery_id: int) -> list[Attempt]:
         rows = await self._read(
@@ -660,6 +702,7 @@ def _event(row: tuple[Any, ...]) -> EventRecord:
         outcomes,
         version,
         routed_at,
+        fetched,
     ) = row
     event = Event(
         trigger=trigger,
@@ -683,6 +726,7 @@ def _event(row: tuple[Any, ...]) -> EventRecord:
         outcomes=None if outcomes is None else json.loads(outcomes),
         config_version=version,
         routed_at=routed_at,
+        fetched=None if fetched is None else json.loads(fetched),
     )
 
 

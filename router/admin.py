@@ -1,0 +1,212 @@
+"""The admin API under ``/api``: look at events and deliveries, replay them, re-route events.
+
+Every request needs ``Authorization: Bearer <admin.token>`` (constant-time compare); without a token in
+the config the API is disabled and answers 404 saying so. Answers never contain a secret: rendered
+requests and errors pass through the config's masker, and attempt errors are already truncated when
+stored. Filters are query parameters (``status``, ``trigger``, ``triggerable_id``, ``connector``,
+``rule``, ``event_id``, ``since``, ``until`` as ISO-8601 or epoch seconds, ``limit``); bulk replay takes
+the same filters as a JSON body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from router.config import Config, masker
+from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
+from router.units import parse_timestamp
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_LIMIT = 1000
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def parse_time(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_timestamp(value, time.time())
+    except ValueError as exc:
+        raise BadQuery(f"{name}: {exc}") from None
+
+
+def _int(value: Any, name: str, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadQuery(f"{name}: expected a whole number, got {value!r}") from None
+
+
+def _choice(value: str | None, name: str, choices: tuple[str, ...]) -> str | None:
+    if value and value not in choices:
+        raise BadQuery(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value or None
+
+
+def event_filter(query: Mapping[str, Any]) -> EventFilter:
+    return EventFilter(
+        status=_choice(query.get("status"), "status", EVENT_STATUSES),
+        trigger=query.get("trigger") or None,
+        triggerable_id=query.get("triggerable_id") or None,
+        since=parse_time(query.get("since"), "since"),
+        until=parse_time(query.get("until"), "until"),
+    )
+
+
+def delivery_filter(query: Mapping[str, Any]) -> DeliveryFilter:
+    return DeliveryFilter(
+        status=_choice(query.get("status"), "status", DELIVERY_STATUSES),
+        connector=query.get("connector") or None,
+        rule=query.get("rule") or None,
+        event_id=_int(query.get("event_id"), "event_id"),
+        since=parse_time(query.get("since"), "since"),
+        until=parse_time(query.get("until"), "until"),
+    )
+
+
+def _limit(query: Mapping[str, Any]) -> int:
+    value = _int(query.get("limit"), "limit", 50) or 50
+    return max(1, min(value, MAX_LIMIT))
+
+
+class AdminApi:
+    def __init__(
+        self,
+        store: Store,
+        config: Callable[[], Config],
+        on_requeued: Callable[[], None],
+        on_rerouted: Callable[[], None],
+    ):
+        self.store = store
+        self.config = config
+        self.on_requeued = on_requeued
+        self.on_rerouted = on_rerouted
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/events", self._guard(self.list_events)),
+            web.get("/api/events/{id}", self._guard(self.get_event)),
+            web.post("/api/events/{id}/reroute", self._guard(self.reroute)),
+            web.get("/api/deliveries", self._guard(self.list_deliveries)),
+            web.get("/api/deliveries/{id}", self._guard(self.get_delivery)),
+            web.post("/api/deliveries/{id}/replay", self._guard(self.replay_one)),
+            web.post("/api/replay", self._guard(self.replay_bulk)),
+        ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            token = self.config().admin.token
+            if not token:
+                return _error(404, "the admin API is disabled: set admin.token in the config")
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return _error(401, "missing or wrong admin token (Authorization: Bearer <admin.token>)")
+            try:
+                return await handler(request)
+            except BadQuery as exc:
+                return _error(400, str(exc))
+
+        return guarded
+
+    def _json(self, data: Any, status: int = 200) -> web.Response:
+        mask = masker(self.config().secrets)
+        return web.Response(text=mask(json.dumps(data, default=str)), status=status, content_type="application/json")
+
+    # ------------------------------------------------------------ events
+
+    async def list_events(self, request: web.Request) -> web.Response:
+        records = await self.store.list_events(event_filter(request.query), limit=_limit(request.query))
+        return self._json({"events": [r.as_dict() for r in records]})
+
+    async def get_event(self, request: web.Request) -> web.Response:
+        event_id = _int(request.match_info["id"], "id")
+        assert event_id is not None
+        record = await self.store.get_event(event_id)
+        if record is None:
+            return _error(404, f"no event {event_id}")
+        deliveries = await self.store.list_deliveries(DeliveryFilter(event_id=event_id), limit=MAX_LIMIT)
+        body = record.as_dict()
+        body["payload"] = dict(record.event.payload)
+        body["deliveries"] = [await self._delivery_detail(d.id) for d in deliveries]
+        return self._json(body)
+
+    async def reroute(self, request: web.Request) -> web.Response:
+        event_id = _int(request.match_info["id"], "id")
+        assert event_id is not None
+        if not await self.store.reroute_event(event_id, time.time()):
+            return _error(404, f"no event {event_id}")
+        self.on_rerouted()
+        return self._json({"event_id": event_id, "rerouting": True}, status=202)
+
+    # ------------------------------------------------------------ deliveries
+
+    async def list_deliveries(self, request: web.Request) -> web.Response:
+        records = await self.store.list_deliveries(delivery_filter(request.query), limit=_limit(request.query))
+        return self._json({"deliveries": [r.as_dict() for r in records]})
+
+    async def _delivery_detail(self, delivery_id: int) -> dict[str, Any] | None:
+        record = await self.store.get_delivery(delivery_id)
+        if record is None:
+            return None
+        body = record.as_dict()
+        body["request"] = record.request
+        body["attempts"] = [a.as_dict() for a in await self.store.list_attempts(delivery_id)]
+        return body
+
+    async def get_delivery(self, request: web.Request) -> web.Response:
+        delivery_id = _int(request.match_info["id"], "id")
+        assert delivery_id is not None
+        body = await self._delivery_detail(delivery_id)
+        if body is None:
+            return _error(404, f"no delivery {delivery_id}")
+        return self._json(body)
+
+    async def replay_one(self, request: web.Request) -> web.Response:
+        delivery_id = _int(request.match_info["id"], "id")
+        assert delivery_id is not None
+        record = await self.store.get_delivery(delivery_id)
+        if record is None:
+            return _error(404, f"no delivery {delivery_id}")
+        if record.status not in ("dead", "delivered") or record.request is None:
+            return _error(
+                409,
+                f"delivery {delivery_id} is {record.status}; only rendered dead or delivered "
+                "deliveries can be replayed (re-route the event to render it again)",
+            )
+        count = await self.store.replay_deliveries([delivery_id], time.time())
+        self.on_requeued()
+        return self._json({"replayed": count}, status=202)
+
+    async def replay_bulk(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return _error(400, 'the body must be JSON: {"status": "dead", "connector": ..., "since": ...}')
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object of filters")
+        query = {k: None if v is None else str(v) for k, v in body.items()}
+        query.setdefault("status", "dead")
+        flt = delivery_filter(query)
+        if flt.status not in ("dead", "delivered"):
+            return _error(400, "status: bulk replay takes dead or delivered deliveries")
+        ids = await self.store.delivery_ids(flt)
+        count = await self.store.replay_deliveries(ids, time.time())
+        if count:
+            self.on_requeued()
+        return self._json({"replayed": count}, status=202)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
