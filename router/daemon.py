@@ -41,6 +41,8 @@ USER_AGENT = "plugpay-router/0.1"
 # With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
 # so polling only guards against a lost notice.
 NOTIFIED_POLL = 5.0
+# Wake-ups of the claim loops are gathered for this long, so a burst of webhooks is claimed in a few batches.
+COALESCE = 0.005
 PURGE_BATCH = 200
 PURGE_PAUSE = 0.05
 
@@ -101,6 +103,7 @@ class Daemon:
             self.router.handle,
             lambda: self.store.next_due(time.time()),
             concurrency=config_.plugandpay.concurrency,
+            coalesce=COALESCE,
         )
         self.deliver_loop: ClaimLoop = ClaimLoop(
             "deliver",
@@ -108,6 +111,7 @@ class Daemon:
             self.deliverer.handle,
             lambda: self.store.next_due(time.time()),
             concurrency=config_.delivery.concurrency,
+            coalesce=COALESCE,
         )
         if self.store.subscribe(self._on_store_notice):
             self.route_loop.idle = self.deliver_loop.idle = NOTIFIED_POLL
@@ -171,8 +175,8 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.state.config
-        # The store's writer thread needs the GIL for a few microseconds per batch; with CPython's default
-        # 5 ms switch interval it waits behind the busy event loop, and every webhook's ack waits with it.
+        # A store's helper thread (SQLite's commit, after its fsync) needs the GIL back to hand over the result;
+        # with CPython's default 5 ms switch interval it waits behind the busy loop, and every ack waits too.
         sys.setswitchinterval(0.0005)
         await self.store.open()
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)

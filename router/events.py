@@ -9,6 +9,7 @@ far and the legacy V1 form post, and returns one ``Event``; anything it cannot m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -86,6 +87,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+@functools.lru_cache(maxsize=256)  # a shop sends a handful of spellings, over and over
 def canonical_type(raw: str) -> str | None:
     """``order`` / ``subscription`` / ``affiliate`` for a triggerable_type spelling, else None.
 

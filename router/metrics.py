@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -72,12 +73,20 @@ class Metrics:
             registry=r,
         )
 
+        self._received: dict[tuple[str, str], Any] = {}
+
     def set_config(self, version: str) -> None:
         self.config_info.clear()
         self.config_info.labels(version=version).set(1)
 
     def observe_received(self, trigger: str, outcome: str) -> None:
-        self.events_received.labels(trigger=trigger or "unknown", outcome=outcome).inc()
+        # Called for every webhook: keep the labelled children instead of looking them up each time.
+        child = self._received.get((trigger, outcome))
+        if child is None:
+            child = self._received[(trigger, outcome)] = self.events_received.labels(
+                trigger=trigger or "unknown", outcome=outcome
+            )
+        child.inc()
 
     def observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(connector=connector, outcome=outcome).inc()

@@ -128,7 +128,7 @@ class Receiver:
         bound.info("webhook accepted", source=event.source)
         self.observe(event.trigger, "accepted")
         self.on_accepted()
-        return web.json_response({"event_id": accepted.event_id}, status=202)
+        return web.Response(body=b'{"event_id": %d}' % accepted.event_id, status=202, content_type="application/json")
 
     @staticmethod
     def _parse(body: bytes, content_type: str) -> Event:

@@ -10,7 +10,6 @@ claimable again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -33,6 +32,7 @@ class ClaimLoop(Generic[T]):
         *,
         concurrency: int,
         idle: float = 1.0,
+        coalesce: float = 0.0,
     ):
         self.name = name
         self._claim = claim
@@ -40,6 +40,7 @@ class ClaimLoop(Generic[T]):
         self._next_due = next_due
         self.concurrency = concurrency
         self.idle = idle
+        self.coalesce = coalesce
         self._wake = asyncio.Event()
         self._slot = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -74,10 +75,16 @@ class ClaimLoop(Generic[T]):
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
             if not batch:
-                await self._sleep(await self._until_due())
+                woken = await self._sleep(await self._until_due())
             elif len(batch) < free:
                 # Drained for now: new work wakes us; items due later are found by the next empty claim.
-                await self._sleep(self.idle)
+                woken = await self._sleep(self.idle)
+            else:
+                continue
+            if woken and self.coalesce:
+                # Work trickles in one webhook at a time; gathering it for a moment turns many tiny claims
+                # (each a store round trip) into a few larger ones. It costs at most ``coalesce`` of latency.
+                await asyncio.sleep(self.coalesce)
 
     async def _until_due(self) -> float:
         try:
@@ -88,9 +95,13 @@ class ClaimLoop(Generic[T]):
             return self.idle
         return min(self.idle, max(0.005, due - time.time()))
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep until woken (True) or for ``seconds`` (False)."""
+        try:
             await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _run_one(self, item: T) -> None:
         try:
