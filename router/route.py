@@ -260,6 +260,9 @@ class Router:
         inserted = await self.store.complete_route(
             record.id, self.owner, result.deliveries, outcomes, config.version, time.time(), kept
         )
+        if inserted is None:
+            bound.warning("event lease lost before the route was stored; the instance holding it routes it")
+            return
         self.observe("routed")
         matched = [o.rule.name for o in result.outcomes if o.matched]
         for outcome in result.outcomes:

@@ -168,7 +168,7 @@ async def test_a_claimed_event_is_not_claimable_until_its_lease_expires(store: S
     # The holder died: after the lease another owner takes it over, and the old holder's commit is refused.
     [taken] = await store.claim_events("b", 10, LEASE, T + LEASE)
     assert taken.id == accepted.event_id
-    assert await store.complete_route(taken.id, "a", [delivery("x")], [], "v1", T + LEASE) == 0
+    assert await store.complete_route(taken.id, "a", [delivery("x")], [], "v1", T + LEASE) is None
     assert await store.list_deliveries() == []
     assert await store.complete_route(taken.id, "b", [delivery("x")], [], "v1", T + LEASE) == 1
 

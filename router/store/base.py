@@ -240,11 +240,12 @@ class Store(Protocol):
         config_version: str,
         now: float,
         fetched: dict[str, Any] | None = None,
-    ) -> int:
+    ) -> int | None:
         """Mark the event routed and insert its deliveries (skipping action keys already stored).
 
         ``fetched`` is what is kept of the fetched object (a summary, or all of it with keep_payloads).
-        Returns how many deliveries were inserted.
+        Returns how many deliveries were inserted, or None when ``owner`` no longer holds the event's lease
+        (another instance took it over and routes it; nothing was written).
         """
 
     async def retry_event(self, event_id: int, owner: str, at: float, error: str) -> None: ...

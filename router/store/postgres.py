@@ -285,7 +285,7 @@ class PostgresStore:
         config_version: str,
         now: float,
         fetched: dict[str, Any] | None = None,
-    ) -> int:
+    ) -> int | None:
         kept = None if fetched is None else json.dumps(fetched, ensure_ascii=False, default=str)
         columns: tuple[list[Any], ...] = tuple([] for _ in range(10))
         for d in deliveries:
@@ -309,7 +309,7 @@ class PostgresStore:
             lambda conn: conn.fetchrow(sql, event_id, owner, json.dumps(outcomes), config_version, now, *columns, kept)
         )
         # No row routed: our lease was taken over, the new holder routes it.
-        return int(row["inserted"]) if row["routed"] else 0
+        return int(row["inserted"]) if row["routed"] else None
 
     async def retry_event(self, event_id: int, owner: str, at: float, error: str) -> None:
         await self._pool.run(

@@ -429,17 +429,17 @@ class SqliteStore:
         config_version: str,
         now: float,
         fetched: dict[str, Any] | None = None,
-    ) -> int:
+    ) -> int | None:
         kept = None if fetched is None else json.dumps(fetched, ensure_ascii=False, default=str)
 
-        def complete(conn: sqlite3.Connection) -> int:
+        def complete(conn: sqlite3.Connection) -> int | None:
             updated = conn.execute(
                 "UPDATE events SET status = 'routed', lease_owner = NULL, outcomes = ?, config_version = ?,"
                 " routed_at = ?, last_error = NULL, fetched = ? WHERE id = ? AND lease_owner = ?",
                 (json.dumps(outcomes), config_version, now, kept, event_id, owner),
             ).rowcount
             if not updated:
-                return 0  # our lease was taken over: the new holder routes it
+                return None  # our lease was taken over: the new holder routes it
             inserted = 0
             for d in deliveries:
                 inserted += conn.execute(
