@@ -26,28 +26,12 @@ import aiohttp
 import asyncpg
 
 from bench.common import machine
+from bench.e2e import CONFIG  # the same pipeline and rule as the single-instance benchmark
 from bench.ingest import start
 from tests.fleet import spread
 from tests.pg import with_query
 from tests.support import WEBHOOK_KEY, free_port
 
-CONFIG = """version: 1
-server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-plugandpay: {{api_url: "http://127.0.0.1:{api_port}", api_token: sandbox, webhook_key: "{key}"}}
-store: {{url: "{store}"}}
-delivery: {{concurrency: 64}}
-connectors:
-  sink: {{type: http, base_url: "http://127.0.0.1:{sink_port}"}}
-rules:
-  - name: welcome
-    trigger: order_paid
-    actions:
-      - connector: sink
-        path: /welcome
-        json:
-          email: "{{{{ order.billing.contact.email }}}}"
-          order: "{{{{ order.id }}}}"
-"""
 WARMUP = 200
 
 
