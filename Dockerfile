@@ -1,20 +1,28 @@
 # plugpay-router: slim Python, non-root, the SQLite store on a volume, health checked on /healthz.
+#   docker build -t plugpay-router .
+#   docker run --rm plugpay-router demo                       # the example shop against local stand-ins
+#   docker run -d -p 8080:8080 -v $PWD/config:/etc/plugpay-router:ro -v router-data:/var/lib/plugpay-router \
+#     --env-file ./env plugpay-router                          # serve -c /etc/plugpay-router/config.yaml
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY router ./router
 COPY connectors ./connectors
-RUN pip install . && useradd --system --uid 10001 --home /var/lib/plugpay-router router \
+RUN pip install . && rm -rf /app \
+    && useradd --system --uid 10001 --home-dir /var/lib/plugpay-router --no-create-home router \
     && mkdir -p /var/lib/plugpay-router /etc/plugpay-router \
     && chown router /var/lib/plugpay-router
 
 USER router
+WORKDIR /var/lib/plugpay-router
 VOLUME ["/var/lib/plugpay-router"]
 EXPOSE 8080
+# /healthz on the default listen address; set ROUTER_HEALTH_URL when the config listens elsewhere.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(os.environ.get('ROUTER_HEALTH_URL', 'http://127.0.0.1:8080/healthz'), timeout=2)"
+# SIGTERM drains: in-flight deliveries finish (give it time: docker stop -t 30).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["plugpay-router"]
 CMD ["serve", "-c", "/etc/plugpay-router/config.yaml"]

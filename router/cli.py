@@ -23,7 +23,8 @@ from router import logs, signature
 from router.config import Config, ConfigError, load_config
 from router.events import TRIGGER_OBJECT, TRIGGERS
 from router.store import Store, StoreUnavailable, make_store
-from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
+from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter
+from router.units import format_duration, parse_duration, parse_timestamp
 
 T = TypeVar("T")
 
@@ -90,8 +91,57 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value, time.time())
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _event_filter(args: argparse.Namespace) -> EventFilter:
+    return EventFilter(
+        status=args.status,
+        trigger=args.trigger,
+        triggerable_id=args.triggerable_id,
+        since=_time(args.since),
+        until=_time(args.until),
+    )
+
+
+def _delivery_filter(args: argparse.Namespace, status: str | None) -> DeliveryFilter:
+    return DeliveryFilter(
+        status=status,
+        event_id=args.event,
+        connector=args.connector,
+        rule=args.rule,
+        since=_time(args.since),
+        until=_time(args.until),
+    )
+
+
+class Progress:
+    """``done/total`` on one rewritten line, only when stderr is a terminal."""
+
+    def __init__(self, what: str, total: int | None = None):
+        self.what, self.total, self.done = what, total, 0
+        self.shown = sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.shown:
+            of = f"/{self.total}" if self.total is not None else ""
+            print(f"\r{self.what} {self.done}{of}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
 def cmd_events(args: argparse.Namespace) -> int:
-    records = asyncio.run(_with_store(args, lambda s: s.list_events(status=args.status, limit=args.limit)))
+    flt = _event_filter(args)
+    records = asyncio.run(_with_store(args, lambda s: s.list_events(flt, limit=args.limit)))
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
         return 0
@@ -113,9 +163,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    records = asyncio.run(
-        _with_store(args, lambda s: s.list_deliveries(status=args.status, event_id=args.event, limit=args.limit))
-    )
+    flt = _delivery_filter(args, args.status)
+    records = asyncio.run(_with_store(args, lambda s: s.list_deliveries(flt, limit=args.limit)))
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
         return 0
@@ -142,26 +191,74 @@ def cmd_replay(args: argparse.Namespace) -> int:
             record = await store.get_delivery(args.delivery)
             if record is None:
                 raise UserError(f"no delivery {args.delivery}")
-            if record.status == "pending":
-                raise UserError(f"delivery {args.delivery} is still pending; nothing to replay")
+            if record.status not in ("dead", "delivered"):
+                raise UserError(f"delivery {args.delivery} is {record.status}; nothing to replay")
             if record.request is None:
                 raise UserError(
                     f"delivery {args.delivery} was never rendered ({record.last_error}); "
                     "fix the rule and re-route its event instead"
                 )
-            ids = [record.id]
-        else:
-            status = "dead" if args.dead else None
-            event_id = args.event
-            if event_id is not None and await store.get_event(event_id) is None:
-                raise UserError(f"no event {event_id}")
-            found = await store.list_deliveries(status=status, event_id=event_id, limit=1_000_000)
-            ids = [r.id for r in found if r.status != "pending" and r.request is not None]
-        return await store.replay_deliveries(ids, time.time())
+            return await store.replay_deliveries([record.id], time.time())
+        if args.event is not None and await store.get_event(args.event) is None:
+            raise UserError(f"no event {args.event}")
+        # --dead: dead ones; --event alone: every finished one of that event (the store skips pending ones).
+        ids = await store.delivery_ids(_delivery_filter(args, "dead" if args.dead else None))
+        progress = Progress("requeued", len(ids))
+        count = 0
+        for start in range(0, len(ids), 500):
+            done = await store.replay_deliveries(ids[start : start + 500], time.time())
+            count += done
+            progress.add(done)
+        progress.close()
+        return count
 
+    if args.delivery is None and not args.dead and args.event is None:
+        raise UserError("say what to replay: a DELIVERY_ID, --event ID or --dead (with optional filters)")
     count = asyncio.run(_with_store(args, work))
     print(f"requeued {count} deliver{'y' if count == 1 else 'ies'}; a running daemon sends them now")
     return 0
+
+
+def cmd_reroute(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> bool:
+        return await store.reroute_event(args.event_id, time.time())
+
+    if not asyncio.run(_with_store(args, work)):
+        raise UserError(f"no event {args.event_id}")
+    print(f"event {args.event_id} will be routed again with fresh data; a running daemon does it now")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    age = config.retention.events if args.older_than is None else _duration(args.older_than)
+
+    async def work(store: Store) -> int:
+        progress = Progress("purged events")
+        total = 0
+        while True:
+            now = time.time()
+            deleted = await store.purge(now - age, now, args.batch)
+            total += deleted
+            progress.add(deleted)
+            if deleted < args.batch:
+                break
+        progress.close()
+        return total
+
+    total = asyncio.run(_with_store(args, work))
+    print(
+        f"purged {total} event{'' if total == 1 else 's'} older than {format_duration(age)} "
+        "(with their deliveries and attempts)"
+    )
+    return 0
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_payload(
@@ -227,6 +324,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from router import demo
+
+    try:
+        return demo.run(demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout))
+    except demo.DemoError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot start the demo: {exc.strerror or exc}") from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from router import simulate
 
@@ -273,28 +381,52 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("events", help="list stored events")
+    def with_time(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--since", help=f"{what} at or after this time (2025-03-01, ISO time, epoch) or age (2h)")
+        p.add_argument("--until", help=f"{what} before this time or age")
+
+    p = sub.add_parser("events", help="list stored events, newest first")
     with_config(p)
     p.add_argument("--status", choices=EVENT_STATUSES)
+    p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
+    p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
+    with_time(p, "received")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_events)
 
-    p = sub.add_parser("deliveries", help="list stored deliveries")
+    def with_delivery_filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--connector", help="only deliveries through this connector")
+        p.add_argument("--rule", help="only deliveries of this rule")
+        with_time(p, "created")
+
+    p = sub.add_parser("deliveries", help="list stored deliveries, newest first")
     with_config(p)
     p.add_argument("--status", choices=DELIVERY_STATUSES)
     p.add_argument("--event", type=int, help="only the deliveries of this event")
+    with_delivery_filters(p)
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_deliveries)
 
-    p = sub.add_parser("replay", help="requeue deliveries (same request, same delivery key)")
+    p = sub.add_parser("replay", help="requeue finished deliveries (same request, same delivery key)")
     with_config(p)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("delivery", nargs="?", type=int, help="a delivery id")
-    which.add_argument("--event", type=int, help="every finished delivery of this event")
-    which.add_argument("--dead", action="store_true", help="every dead delivery")
+    p.add_argument("delivery", nargs="?", type=int, help="a delivery id")
+    p.add_argument("--event", type=int, help="the finished deliveries of this event")
+    p.add_argument("--dead", action="store_true", help="dead deliveries (narrow with the filters below)")
+    with_delivery_filters(p)
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("reroute", help="route an event again with fresh data (replaces its dead deliveries)")
+    with_config(p)
+    p.add_argument("event_id", type=int)
+    p.set_defaults(func=cmd_reroute)
+
+    p = sub.add_parser("purge", help="delete old finished events now (the daemon also does this by itself)")
+    with_config(p)
+    p.add_argument("--older-than", help="age such as 30d (default: retention.events)")
+    p.add_argument("--batch", type=_positive, default=500, help="events deleted per transaction")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("simulate", help="show which rules match an event and what they would send; sends nothing")
     with_config(p)
@@ -334,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="require this Bearer token")
     p.add_argument("--synthesize", action="store_true", help="answer any numeric id with a copy of a fixture")
     p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser(
+        "demo", help="run the example shop end to end on this machine: local sandbox, mail and HTTP stand-ins"
+    )
+    p.add_argument("--keep-running", action="store_true", help="leave everything up and print what to try by hand")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the deliveries (default 60)")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -7,9 +7,9 @@ follows config reloads.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -21,27 +21,18 @@ _mask: Masker = masker(frozenset())
 
 def set_secrets(secrets: frozenset[str]) -> None:
     global _mask
-    _mask = masker(secrets)
+    # Lines are masked after rendering, so a secret is also looked for in its JSON-escaped spelling.
+    escaped = {json.dumps(secret)[1:-1] for secret in secrets}
+    _mask = masker(frozenset(secrets) | escaped)
 
 
 def mask(text: str) -> str:
     return _mask(text)
 
 
-def _mask_values(value: Any) -> Any:
-    if isinstance(value, str):
-        return _mask(value)
-    if isinstance(value, list | tuple):
-        return [_mask_values(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _mask_values(v) for k, v in value.items()}
-    return value
-
-
-def _mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key, value in event_dict.items():
-        event_dict[key] = _mask_values(value)
-    return event_dict
+def _mask_rendered(_: Any, __: str, line: Any) -> Any:
+    """The last processor: one pass over the finished line covers every value, nested ones included."""
+    return _mask(line)
 
 
 def configure(level: str = "info", *, json: bool | None = None) -> None:
@@ -54,8 +45,8 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            _mask_processor,
             renderer,
+            _mask_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DaemonProcess, SandboxServer, Sink, base_config, free_port
+from tests.support import STARTED, DaemonProcess, SandboxServer, Sink, base_config, free_port
 
 
 @pytest.fixture
@@ -26,6 +26,18 @@ async def sink() -> AsyncIterator[Sink]:
     server = await Sink().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test() -> Iterator[None]:
+    """Kill every daemon subprocess a test started (restarted ones included) once the test is over."""
+    first = len(STARTED)
+    yield
+    for proc in STARTED[first:]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    del STARTED[first:]
 
 
 @pytest.fixture
@@ -44,10 +56,6 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
         return daemon
 
     yield make
-    for daemon in started:
-        if daemon.proc is not None and daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -29,6 +29,8 @@ from router import signature
 from router.sandbox import Sandbox, load_fixtures, make_app
 
 WEBHOOK_KEY = "test-webhook-key-4f9a"
+# Every daemon process a test started; conftest kills the ones still running when the test ends.
+STARTED: list[subprocess.Popen[bytes]] = []
 API_TOKEN = "test-api-token-7c2e"
 
 
@@ -218,6 +220,7 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             env=self.env,
         )
+        STARTED.append(self.proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

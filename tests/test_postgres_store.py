@@ -17,8 +17,8 @@ import pytest
 
 from router.events import Event
 from router.store.base import Attempt, NewDelivery, StoreUnavailable
-from router.store.postgres import PostgresStore
 from router.store.pg_schema import MIGRATIONS
+from router.store.postgres import PostgresStore
 from tests import pg
 from tests.support import free_port, wait_until
 from tests.tcp_proxy import TcpProxy

@@ -1,4 +1,4 @@
-"""A small ActiveCampaign API v3 simulator (aiohttp, real socket) for the connector tests.
+"""A small ActiveCampaign API v3 simulator (aiohttp, real socket) for the demo and the connector tests.
 
 It mimics the documented behaviour the connector relies on (research/connectors.md §1): the ``Api-Token``
 check (403 ``{"message":"Forbidden"}``), ids as strings, ``contact/sync`` as an upsert by lower-cased
@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support import free_port
+from router.standins import serve_app
 
 TOKEN = "ac-test-token-91d3"
 
@@ -71,7 +71,7 @@ class ActiveCampaignServer:
 
     # ------------------------------------------------------------ server
 
-    async def start(self) -> ActiveCampaignServer:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> ActiveCampaignServer:
         app = web.Application(middlewares=[self._gate])
         r = app.router
         r.add_post("/api/3/contact/sync", self._sync)
@@ -83,11 +83,7 @@ class ActiveCampaignServer:
         r.add_delete("/api/3/contactTags/{id}", self._untag)
         r.add_post("/api/3/contactLists", self._list)
         r.add_get("/api/3/fields", self._fields)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_app(app, host, port)
         return self
 
     async def stop(self) -> None:

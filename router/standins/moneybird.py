@@ -1,4 +1,4 @@
-"""A small Moneybird API v2 simulator (aiohttp, real socket) for the invoice connector tests.
+"""A small Moneybird API v2 simulator (aiohttp, real socket) for the demo and the invoice connector tests.
 
 It mimics what the connector relies on (research/connectors.md §3.1): Bearer auth (401), ids as 18-digit
 strings, contacts (create needs a company or first and last name → 422; lookup by ``customer_id``;
@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support import free_port
+from router.standins import serve_app
 
 TOKEN = "mb-test-token-55a0"
 ADMINISTRATION = "123456789012345678"
@@ -46,7 +46,7 @@ class MoneybirdServer:
         self.contacts[ident] = {"id": ident, **values}
         return ident
 
-    async def start(self) -> MoneybirdServer:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> MoneybirdServer:
         app = web.Application(middlewares=[self._gate])
         prefix = f"/api/v2/{ADMINISTRATION}"
         r = app.router
@@ -56,11 +56,7 @@ class MoneybirdServer:
         r.add_get(prefix + "/sales_invoices.json", self._list_invoices)
         r.add_post(prefix + "/sales_invoices.json", self._create_invoice)
         r.add_patch(prefix + "/sales_invoices/{id}/send_invoice.json", self._send_invoice)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_app(app, host, port)
         return self
 
     async def stop(self) -> None:

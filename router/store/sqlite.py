@@ -373,13 +373,12 @@ class SqliteStore:
 
         def insert(conn: sqlite3.Connection) -> Accepted:
             key = event.dedupe_key
-            row = conn.execute("SELECT event_id, expires_at FROM dedupe WHERE key = ?", (key,)).fetchone()
-            if row is not None and row[1] > now:
-                return Accepted(row[0], duplicate=True)
-            cursor = conn.execute(
+            # One statement inserts the event unless a live dedupe key says it is a repeat.
+            row = conn.execute(
                 "INSERT INTO events (dedupe_key, business_key, trigger, raw_trigger, triggerable_type,"
                 " triggerable_id, tenant_id, rule_id, sent_at, source, payload, received_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM dedupe WHERE key = ? AND expires_at > ?) RETURNING id",
                 (
                     key,
                     event.business_key,
@@ -394,15 +393,18 @@ class SqliteStore:
                     payload,
                     now,
                     now,
+                    key,
+                    now,
                 ),
-            )
-            event_id = cursor.lastrowid
-            assert event_id is not None
+            ).fetchone()
+            if row is None:
+                original = conn.execute("SELECT event_id FROM dedupe WHERE key = ?", (key,)).fetchone()
+                return Accepted(original[0], duplicate=True)
             conn.execute(
                 "INSERT OR REPLACE INTO dedupe (key, event_id, expires_at) VALUES (?, ?, ?)",
-                (key, event_id, now + dedupe_window),
+                (key, row[0], now + dedupe_window),
             )
-            return Accepted(event_id)
+            return Accepted(row[0])
 
         return await self._write(insert)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the connector tests: real local servers (SMTP, ActiveCampaign, Moneybird) and helpers.
+"""Fixtures for the connector tests: real local servers (``router.standins``: SMTP, ActiveCampaign, Moneybird).
 
 ``build(yaml)`` goes through the real config loader and ``Connectors`` (so settings are typed and checked
 exactly as ``check`` does, and every connector gets its rate limiter) with a fresh set of guards, so
@@ -18,9 +18,9 @@ from connectors.base import ConnectorDefaults, Outgoing
 from connectors.protection import Guards
 from router.config import parse_config
 from router.deliver import Connectors
-from tests.connectors.ac_server import ActiveCampaignServer
-from tests.connectors.mb_server import MoneybirdServer
-from tests.connectors.smtp_server import SmtpServer
+from router.standins.activecampaign import ActiveCampaignServer
+from router.standins.moneybird import MoneybirdServer
+from router.standins.smtp import SmtpServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "router" / "fixtures"
 
@@ -41,9 +41,9 @@ def outgoing(request: dict[str, Any], *, key: str = "ppr_0123456789abcdef0123456
 
 @pytest.fixture
 async def smtp() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer().start()
+    server = await SmtpServer().start()
     yield server
-    server.stop()
+    await server.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from connectors.base import Permanent, Retryable
-from tests.connectors.ac_server import TOKEN
+from router.standins.activecampaign import TOKEN
 from tests.connectors.conftest import build, outgoing
 
 

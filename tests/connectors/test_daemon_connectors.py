@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.connectors.ac_server import TOKEN as AC_TOKEN
+from router.standins.activecampaign import TOKEN as AC_TOKEN
 from tests.support import DaemonProcess, free_port, webhook_body
 
 

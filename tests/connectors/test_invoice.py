@@ -10,8 +10,8 @@ from connectors.base import Permanent, Retryable
 from router.config import parse_config
 from router.events import Event
 from router.route import plan
+from router.standins.moneybird import TOKEN
 from tests.connectors.conftest import build, order, outgoing
-from tests.connectors.mb_server import TOKEN
 
 TAX_21 = "496081523100000021"
 LEDGER_COURSES = "496081523200000077"

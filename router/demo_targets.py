@@ -1,0 +1,150 @@
+"""The demo's world: the Plug&Pay sandbox and a local stand-in for every destination of the example config.
+
+``DemoTargets.start`` runs them on 127.0.0.1 (free ports) in the caller's event loop: the Plug&Pay API
+simulator with its fixtures, an SMTP catcher that checks the SMTP login and saves every mail, an HTTP sink
+for the course platform (bearer token and Standard Webhooks signature checked) and Slack, and the
+ActiveCampaign and Moneybird simulators. Every credential is a fresh random value that the stand-in
+requires, so a delivery only counts when the router really authenticated. ``environment`` gives the
+variables that point ``config.example.yaml`` at them (addresses and secrets, nothing else), and
+``arrivals`` what each destination received, keyed by delivery key (or invoice reference).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from router.sandbox import Sandbox, load_fixtures, make_app
+from router.standins import serve_app
+from router.standins.activecampaign import ActiveCampaignServer
+from router.standins.moneybird import MoneybirdServer
+from router.standins.sink import HttpSink
+from router.standins.smtp import SmtpServer
+
+HOST = "127.0.0.1"
+LMS_PREFIX = "/lms"
+SLACK_PREFIX = "/slack"
+
+
+def _token(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class DemoSecrets:
+    """Fresh credentials for one demo run; every stand-in insists on its own."""
+
+    api_token: str = field(default_factory=lambda: _token("demo-api"))
+    webhook_key: str = field(default_factory=lambda: _token("demo-webhook-key"))
+    smtp_username: str = "shop@example.nl"
+    smtp_password: str = field(default_factory=lambda: _token("demo-smtp"))
+    ac_token: str = field(default_factory=lambda: _token("demo-ac"))
+    lms_token: str = field(default_factory=lambda: _token("demo-lms"))
+    lms_secret: str = field(default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
+    mb_token: str = field(default_factory=lambda: _token("demo-mb"))
+    slack_path: str = field(default_factory=lambda: f"/services/T0DEMO/B0DEMO/{secrets.token_hex(12)}")
+
+
+@dataclass
+class DemoTargets:
+    folder: Path
+    keys: DemoSecrets
+    sandbox: Sandbox
+    sandbox_url: str
+    smtp: SmtpServer
+    sink: HttpSink
+    ac: ActiveCampaignServer
+    mb: MoneybirdServer
+    _sandbox_runner: web.AppRunner
+
+    @classmethod
+    async def start(cls, folder: Path, keys: DemoSecrets | None = None) -> DemoTargets:
+        keys = keys or DemoSecrets()
+        sandbox = Sandbox(load_fixtures(), token=keys.api_token)
+        runner, sandbox_url = await serve_app(make_app(sandbox), HOST)
+        smtp = await SmtpServer(
+            host=HOST, credentials=(keys.smtp_username, keys.smtp_password), save_to=folder / "mail"
+        ).start()
+        sink = await HttpSink(
+            host=HOST,
+            text_replies={SLACK_PREFIX: "ok"},
+            verify={LMS_PREFIX: keys.lms_secret},
+            bearer={LMS_PREFIX: keys.lms_token},
+        ).start()
+        ac = await ActiveCampaignServer(token=keys.ac_token).start(HOST)
+        mb = await MoneybirdServer(token=keys.mb_token).start(HOST)
+        return cls(folder, keys, sandbox, sandbox_url, smtp, sink, ac, mb, runner)
+
+    async def stop(self) -> None:
+        await self.smtp.stop()
+        await self.sink.stop()
+        await self.ac.stop()
+        await self.mb.stop()
+        await self._sandbox_runner.cleanup()
+
+    @property
+    def slack_url(self) -> str:
+        return self.sink.url + SLACK_PREFIX + self.keys.slack_path
+
+    def environment(self, listen: str, store_url: str) -> dict[str, str]:
+        """The variables of config.example.yaml, pointing it at these stand-ins."""
+        k = self.keys
+        return {
+            "ROUTER_LISTEN": listen,
+            "ROUTER_STORE_URL": store_url,
+            "PLUGANDPAY_API_URL": self.sandbox_url,
+            "PLUGANDPAY_API_TOKEN": k.api_token,
+            "PLUGANDPAY_WEBHOOK_KEY": k.webhook_key,
+            "SMTP_HOST": HOST,
+            "SMTP_PORT": str(self.smtp.port),
+            "SMTP_STARTTLS": "false",
+            "SMTP_USERNAME": k.smtp_username,
+            "SMTP_PASSWORD": k.smtp_password,
+            "AC_URL": self.ac.url,
+            "AC_API_TOKEN": k.ac_token,
+            "LMS_URL": self.sink.url + LMS_PREFIX,
+            "LMS_TOKEN": k.lms_token,
+            "LMS_WEBHOOK_SECRET": k.lms_secret,
+            "MONEYBIRD_URL": self.mb.base_url,
+            "MONEYBIRD_TOKEN": k.mb_token,
+            "SLACK_WEBHOOK_SECRET": self.slack_url,
+        }
+
+    def arrivals(self) -> dict[str, str]:
+        """What the destinations received: delivery key (or ``invoice:<reference>``) → a short description."""
+        found: dict[str, str] = {}
+        for mail in self.smtp.received:
+            key = mail.message_id.strip("<>").partition("@")[0]
+            subject = " ".join(str(mail.message.get("Subject") or "").split())
+            found[key] = f'mail to {", ".join(mail.rcpt_tos)}: "{subject}"'
+        for request in self.sink.requests:
+            if request.path.startswith(SLACK_PREFIX):
+                text = " ".join(str(_json_text(request.body)).split())
+                found[request.key] = f'Slack message: "{text}"'
+            else:
+                checked = " (token and signature verified)" if request.signed else ""
+                found[request.key] = f"{request.method} {request.path}{checked}"
+        for invoice in self.mb.invoices.values():
+            contact = self.mb.contacts.get(str(invoice.get("contact_id")), {})
+            who = (
+                contact.get("company_name")
+                or " ".join(str(contact.get(k) or "") for k in ("firstname", "lastname")).strip()
+            )
+            lines = len(invoice.get("details_attributes") or [])
+            found[f"invoice:{invoice.get('reference')}"] = (
+                f"Moneybird {invoice.get('state')} sales invoice {invoice.get('reference')} for {who}, {lines} lines"
+            )
+        return found
+
+
+def _json_text(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+    return str(data.get("text", data)) if isinstance(data, dict) else str(data)
