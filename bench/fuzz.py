@@ -50,7 +50,7 @@ def cases(rng: random.Random) -> list[Callable[[], Case]]:
         return "malformed json", body, _signed(body)
 
     def wrong_types() -> Case:
-        value = rng.choice([[], {}, True, None, 1.5, "", "x" * 300, {"a": [1]}])
+        value = rng.choice([[], {}, True, 1.5, "x" * 300, {"a": [1]}])  # each one wrong for every field
         body = json.dumps(_event(**{rng.choice(["trigger_type", "triggerable_id", "triggerable_type"]): value}))
         return "wrong types", body.encode(), _signed(body.encode())
 
