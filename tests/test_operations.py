@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import re
 import sqlite3
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import run_cli
 from tests.support import (
@@ -350,3 +354,38 @@ async def test_repeated_sigkill_under_steady_load_loses_no_acknowledged_webhook(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_disk_full_answers_503_and_recovers_when_space_returns(sandbox, sink, daemon_factory, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(  # noqa: ASYNC221 - a one-off set-up step before the daemon starts
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        reason = f"cannot mount a small tmpfs to fill up: {mounted.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
+        daemon.config_path.write_text(
+            daemon.config_path.read_text().replace(str(tmp_path / "router.db"), str(disk / "r.db"))
+        )
+        daemon.start()
+        assert (await daemon.post(webhook_body(ident=1042))).status_code == 202
+        filler = disk / "filler"
+        with filler.open("wb") as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        response = await daemon.post(webhook_body(ident=1043))
+        assert response.status_code == 503 and "retry later" in response.json()["error"]
+        assert (await get(f"{daemon.url}/readyz")).status_code == 503
+        filler.unlink()
+        assert (await daemon.post(webhook_body(ident=1043))).status_code == 202
+        assert (await get(f"{daemon.url}/readyz")).status_code == 200
+        await sink.wait_for(2, path="/welcome")
+        assert daemon.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)  # noqa: ASYNC221 - teardown

@@ -114,6 +114,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_created ON deliveries (created_at);
     CREATE INDEX dedupe_expiry ON dedupe (expires_at);
     """,
+    """
+    CREATE TABLE health (id INTEGER PRIMARY KEY, checked_at REAL NOT NULL);
+    """,
 )
 
 # A released item is due at once: its due time goes back from the lease expiry to when it arrived.
@@ -361,8 +364,8 @@ class SqliteStore:
 
     async def ping(self) -> None:
         def probe(conn: sqlite3.Connection) -> None:
-            # A write that changes nothing still needs the write lock and a writable file.
-            conn.execute("UPDATE dedupe SET expires_at = expires_at WHERE key = ''")
+            # A real write: it needs the write lock, a writable file and room on the disk, like a webhook.
+            conn.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (time.time(),))
 
         await self._write(probe)
 
