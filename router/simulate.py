@@ -21,7 +21,7 @@ from typing import Any
 from router.config import SECRET_NAME, Config, masker
 from router.events import TRIGGER_OBJECT, Event, PayloadError, canonical_trigger, normalise_json
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
-from router.route import extra_includes, plan
+from router.route import event_context, extra_includes, plan
 from router.rules import Outcome
 from router.store.base import NewDelivery
 
@@ -245,21 +245,10 @@ def mask_tree(value: Any, mask: Callable[[str], str]) -> Any:
     return value
 
 
-def event_dict(event: Event) -> dict[str, Any]:
-    return {
-        "trigger": event.trigger,
-        "raw_trigger": event.raw_trigger,
-        "triggerable_type": event.triggerable_type,
-        "triggerable_id": event.triggerable_id,
-        "rule_id": event.rule_id,
-        "tenant_id": event.tenant_id,
-    }
-
-
 def as_json(sim: Simulation, secrets: frozenset[str]) -> dict[str, Any]:
     """The simulation for machines; secrets masked."""
     out = {
-        "event": event_dict(sim.event),
+        "event": event_context(sim.event),
         "data_source": sim.source,
         "matched": sim.matched,
         "rules": [o.as_dict() for o in sim.outcomes],
