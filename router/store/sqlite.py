@@ -154,6 +154,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # A bigger page cache and a memory map keep a store of millions of rows from paying a read per page.
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA mmap_size=268435456")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
