@@ -25,7 +25,7 @@ from router.events import Event
 from router.route import plan
 from router.simulate import SimulateError, data_from_body, event_from_args, event_from_body
 from router.store.base import NewDelivery
-from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of
+from router.yamlsrc import ConfigError, Problems, YList, YMap, line_of, read_source, suggest
 from router.yamlsrc import load as load_yaml
 
 CASE_KEYS = ("name", "event", "data", "data_file", "now", "matched", "reasons", "actions")
@@ -97,18 +97,8 @@ def run_file(config: Config, path: str) -> Report:
 
 
 def load_cases(path: str, config: Config) -> list[Case]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(path, 0, "", f"cannot read the cases file: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(path, 0, "", "the cases file is not UTF-8 text")]) from None
+    text = read_source(path, "cases file")
     return _Loader(Problems(path), Path(path).parent, config).load(text)
-
-
-def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _plain(value: Any) -> Any:
@@ -157,13 +147,13 @@ class _Loader:
                 self.problems.add(
                     line_of(node, key),
                     f"{path}.{key}",
-                    f"unknown key{_suggest(key, known)} (known: {', '.join(known)})",
+                    f"unknown key{suggest(key, known)} (known: {', '.join(known)})",
                 )
 
     def _rule_name(self, node: Any, key: Any, path: str, name: Any) -> bool:
         known = [rule.name for rule in self.config.rules.rules]
         if not isinstance(name, str) or name not in known:
-            hint = _suggest(str(name), known) if isinstance(name, str) else ""
+            hint = suggest(str(name), known) if isinstance(name, str) else ""
             self.problems.add(line_of(node, key), path, f"no rule named {name!r} in the config{hint}")
             return False
         return True
@@ -329,7 +319,7 @@ class _Loader:
                 self.problems.add(
                     line_of(item, "connector"),
                     f"{apath}.connector",
-                    f"no connector named {item['connector']!r} in the config{_suggest(str(item['connector']), known)}",
+                    f"no connector named {item['connector']!r} in the config{suggest(str(item['connector']), known)}",
                 )
             if "status" in item and item["status"] not in STATUSES:
                 self.problems.add(line_of(item, "status"), f"{apath}.status", "expected pending or dead")

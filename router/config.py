@@ -10,13 +10,11 @@ file loads (a number or true/false setting also takes the text a variable gives,
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -28,7 +26,7 @@ from router import templates
 from router.events import TRIGGERS, canonical_trigger
 from router.rules import Action, Rule, RuleSet
 from router.units import Rate, parse_duration, parse_rate
-from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of, paused_gc
+from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of, paused_gc, read_source, suggest
 from router.yamlsrc import load as load_yaml
 
 DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
@@ -132,13 +130,7 @@ class Config:
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file. Raises ConfigError listing every problem."""
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(file, 0, "", f"cannot read the config: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(file, 0, "", "the config is not UTF-8 text")]) from None
-    return parse_config(text, file, os.environ if env is None else env)
+    return parse_config(read_source(file, "config"), file, os.environ if env is None else env)
 
 
 def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
@@ -200,11 +192,6 @@ def _line_at(node: Any, dotted: str) -> int:
     return line
 
 
-def _suggest(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 # ---------------------------------------------------------------- field coercion
 
 
@@ -232,7 +219,7 @@ def coerce(spec: Field, value: Any) -> Any:
             raise ValueError(f"expected text, got {type(value).__name__}")
         value = str(value)
         if spec.choices and value not in spec.choices:
-            raise ValueError(f"expected one of {', '.join(spec.choices)}, got {value!r}{_suggest(value, spec.choices)}")
+            raise ValueError(f"expected one of {', '.join(spec.choices)}, got {value!r}{suggest(value, spec.choices)}")
         return value
     if isinstance(value, str) and kind in ("int", "bool", "number"):
         value = _typed_text(value, kind)
@@ -414,7 +401,7 @@ class _Builder:
     def _unknown(self, node: YMap, path: str, known: Any) -> None:
         for key in node:
             if key not in known:
-                self.problems.add(line_of(node, key), _join(path, key), f"unknown key{_suggest(key, known)}")
+                self.problems.add(line_of(node, key), _join(path, key), f"unknown key{suggest(key, known)}")
 
     def _mapping(self, parent: Any, key: Any, path: str) -> YMap | None:
         value = parent.get(key) if isinstance(parent, dict) else None
@@ -507,7 +494,7 @@ class _Builder:
                 self.problems.add(
                     line_of(body, "type"),
                     f"{path}.type",
-                    f"unknown connector type {kind!r}{_suggest(str(kind), CONNECTOR_TYPES)}"
+                    f"unknown connector type {kind!r}{suggest(str(kind), CONNECTOR_TYPES)}"
                     f" (known: {', '.join(sorted(CONNECTOR_TYPES))})",
                 )
                 continue
@@ -641,7 +628,7 @@ class _Builder:
                     line_of(body, "trigger"),
                     f"{path}.trigger",
                     f"{trigger!r} is not a known Plug&Pay trigger; it matches only webhooks whose trigger_type is"
-                    f" exactly {trigger!r}{_suggest(trigger, TRIGGERS)} (known: {', '.join(TRIGGERS)})",
+                    f" exactly {trigger!r}{suggest(trigger, TRIGGERS)} (known: {', '.join(TRIGGERS)})",
                 )
         return triggers
 
@@ -668,7 +655,7 @@ class _Builder:
             message = (
                 "is required"
                 if name is None
-                else (f"unknown connector {name!r}{_suggest(str(name), connectors)} (known: {known})")
+                else (f"unknown connector {name!r}{suggest(str(name), connectors)} (known: {known})")
             )
             self.problems.add(line_of(node, "connector"), f"{path}.connector", message)
             return None

@@ -9,7 +9,6 @@ finds syntax errors and rendering an event only evaluates.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import json
 import re
@@ -23,6 +22,8 @@ import jinja2
 from jinja2 import nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
+
+from router.yamlsrc import suggest
 
 
 class RenderError(Exception):
@@ -250,9 +251,7 @@ def syntax_message(exc: jinja2.TemplateSyntaxError) -> str:
     found = _UNKNOWN_NAME.search(message)
     if found:
         known = ENV.filters if found.group(1) == "filter" else ENV.tests
-        close = difflib.get_close_matches(found.group(2), list(known), n=1, cutoff=0.6)
-        if close:
-            message += f" (did you mean '{close[0]}'?)"
+        message += suggest(found.group(2), known)
     return message
 
 

@@ -10,9 +10,11 @@ those positions to the user. Nothing here knows the config schema; the cases fil
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -266,3 +268,19 @@ def line_of(container: Any, key: str | int, default: int = 1) -> int:
     if isinstance(container, YList) and isinstance(key, int) and key < len(container.lines):
         return container.lines[key]
     return getattr(container, "line", default)
+
+
+def read_source(path: str, what: str) -> str:
+    """The text of a YAML file the user gave us; a ConfigError naming it when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(path, 0, "", f"cannot read the {what}: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(path, 0, "", f"the {what} is not UTF-8 text")]) from None
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
