@@ -138,6 +138,22 @@ _DELIVERY_COLUMNS = (
 )
 
 
+# The due work is found through the partial "due" indexes only. Left to itself, SQLite's planner (without
+# statistics) prefers the (status, id) index and sorts every pending row: with a backlog of 30,000 events a
+# claim took 9 ms instead of 30 µs, and the route stage fell further behind the more it lagged.
+CLAIM = {
+    table: f"UPDATE {table} SET lease_owner = ?, next_attempt_at = ? WHERE id IN (SELECT id FROM {table}"
+    f" INDEXED BY {table}_due WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)"
+    f" RETURNING {columns}"
+    for table, columns in (("events", _EVENT_COLUMNS), ("deliveries", _DELIVERY_COLUMNS))
+}
+NEXT_DUE = (
+    "SELECT min(t) FROM (SELECT min(next_attempt_at) AS t FROM events INDEXED BY events_due"
+    " WHERE status = 'pending' UNION ALL SELECT min(next_attempt_at) FROM deliveries"
+    " INDEXED BY deliveries_due WHERE status = 'pending')"
+)
+
+
 def sqlite_path(url: str, base: Path | None = None) -> Path:
     """``sqlite:///abs/path.db`` → /abs/path.db; ``sqlite://data/router.db`` → relative to ``base``."""
     rest = url.removeprefix("sqlite://").removeprefix("sqlite:")
@@ -418,12 +434,7 @@ class SqliteStore:
 
     async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]:
         def claim(conn: sqlite3.Connection) -> list[EventRecord]:
-            rows = conn.execute(
-                f"UPDATE events SET lease_owner = ?, next_attempt_at = ? WHERE id IN ("
-                "SELECT id FROM events WHERE status = 'pending' AND next_attempt_at <= ?"
-                f" ORDER BY next_attempt_at LIMIT ?) RETURNING {_EVENT_COLUMNS}",
-                (owner, now + lease, now, limit),
-            ).fetchall()
+            rows = conn.execute(CLAIM["events"], (owner, now + lease, now, limit)).fetchall()
             return [_event(row) for row in rows]
 
         return await self._write(claim)
@@ -499,12 +510,7 @@ class SqliteStore:
 
     async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float) -> list[DeliveryRecord]:
         def claim(conn: sqlite3.Connection) -> list[DeliveryRecord]:
-            rows = conn.execute(
-                "UPDATE deliveries SET lease_owner = ?, next_attempt_at = ? WHERE id IN ("
-                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
-                f" ORDER BY next_attempt_at LIMIT ?) RETURNING {_DELIVERY_COLUMNS}",
-                (owner, now + lease, now, limit),
-            ).fetchall()
+            rows = conn.execute(CLAIM["deliveries"], (owner, now + lease, now, limit)).fetchall()
             return [_delivery(row) for row in rows]
 
         return await self._write(claim)
@@ -551,11 +557,7 @@ class SqliteStore:
 
     async def next_due(self, now: float) -> float | None:
         def query(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT min(t) FROM (SELECT min(next_attempt_at) AS t FROM events WHERE status = 'pending'"
-                " UNION ALL SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending')"
-            ).fetchone()
-            return row[0]
+            return conn.execute(NEXT_DUE).fetchone()[0]
 
         return await self._read(query)
 
