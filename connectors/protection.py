@@ -192,10 +192,25 @@ class Guard:
 
 @dataclass
 class Guards:
-    """Guards by connector name; a reload that keeps a connector's type and settings keeps its guard."""
+    """Guards by connector name; a reload that keeps a connector's type and settings keeps its guard.
+
+    The rate limit belongs to the destination, not to the connector: connectors of one type pointing at
+    the same account (``base_url`` or SMTP ``host``) with the same rate share one limiter, because the
+    destination counts their requests together (ActiveCampaign's 5/s is per account).
+    """
 
     max_wait: float = 5.0
     by_name: dict[str, Guard] = field(default_factory=dict)
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def limiter(self, name: str, kind: str, settings: Mapping[str, Any], rate: Any | None) -> RateLimiter:
+        account = settings.get("base_url") or settings.get("host")
+        destination = f"{kind}:{str(account).rstrip('/')}" if account else f"connector:{name}"
+        key = f"{destination}|{rate}"
+        found = self.limiters.get(key)
+        if found is None:
+            found = self.limiters[key] = RateLimiter(rate, max_wait=self.max_wait)
+        return found
 
     def guard(
         self,
@@ -210,7 +225,7 @@ class Guards:
         current = self.by_name.get(name)
         if current is None or current.fingerprint != fingerprint:
             current = Guard(
-                RateLimiter(rate, max_wait=self.max_wait), CircuitBreaker(name, breaker), fingerprint=fingerprint
+                self.limiter(name, kind, settings, rate), CircuitBreaker(name, breaker), fingerprint=fingerprint
             )
             self.by_name[name] = current
         return current

@@ -132,3 +132,21 @@ async def test_six_quick_deliveries_never_exceed_five_requests_in_any_second(ac)
     assert all(h.status < 400 for h in ac.hits)  # the simulator never had to answer 429
     assert all(later - first >= 1.0 for first, later in zip(arrivals, arrivals[5:], strict=False))
     assert len(ac.contact_tags) == 6
+
+
+async def test_two_connectors_on_one_account_share_its_five_requests_per_second(ac):
+    connectors = build(
+        f'  crm: {{type: activecampaign, base_url: "{ac.url}", api_token: "{TOKEN}"}}\n'
+        f'  crm_tags: {{type: activecampaign, base_url: "{ac.url}/", api_token: "{TOKEN}"}}'
+    )
+    assert connectors.guards["crm"].limiter is connectors.guards["crm_tags"].limiter
+    assert connectors.guards["crm"].breaker is not connectors.guards["crm_tags"].breaker
+    sends = [
+        connectors.get(name).send(outgoing({"op": "sync_contact", "email": f"{name}{i}@example.nl"}, ident=i))
+        for i in range(4)
+        for name in ("crm", "crm_tags")
+    ]
+    await asyncio.gather(*sends)
+    arrivals = sorted(h.at for h in ac.hits)
+    assert len(arrivals) == 8 and all(h.status < 400 for h in ac.hits)
+    assert all(later - first >= 1.0 for first, later in zip(arrivals, arrivals[5:], strict=False))
