@@ -27,10 +27,6 @@ def set_secrets(secrets: frozenset[str]) -> None:
     _mask = masker(frozenset(secrets) | escaped)
 
 
-def mask(text: str) -> str:
-    return _mask(text)
-
-
 _second: list[Any] = [-1, ""]
 
 
