@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from router import signature
+from router import verify
 
 KEY = "bench-webhook-key"
 
@@ -86,7 +86,7 @@ async def fire(url: str, count: int, concurrency: int, *, first_id: int = 1, key
                 next_index += 1
                 headers = {"Content-Type": "application/json"}
                 if key:
-                    headers["X-Signature"] = signature.sign(key, data)
+                    headers["X-Signature"] = verify.sign(key, data)
                 started = time.perf_counter()
                 async with session.post(url, data=data, headers=headers) as response:
                     await response.read()

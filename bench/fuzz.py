@@ -26,14 +26,14 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import KEY, machine
-from router import signature
+from router import verify
 from tests.support import free_port
 
 Case = tuple[str, bytes, dict[str, str]]
 
 
 def _signed(body: bytes, content_type: str = "application/json") -> dict[str, str]:
-    return {"Content-Type": content_type, "X-Signature": signature.sign(KEY, body)}
+    return {"Content-Type": content_type, "X-Signature": verify.sign(KEY, body)}
 
 
 def _event(**fields: object) -> dict[str, object]:
@@ -71,7 +71,7 @@ def cases(rng: random.Random) -> list[Callable[[], Case]]:
         body = json.dumps(_event(triggerable_id=rng.randint(1, 10**6))).encode()
         headers = {"Content-Type": "application/json"}
         if rng.random() < 0.7:
-            headers["X-Signature"] = rng.choice(["", "00" * 32, "sha256=zz", signature.sign("wrong", body), "x" * 500])
+            headers["X-Signature"] = rng.choice(["", "00" * 32, "sha256=zz", verify.sign("wrong", body), "x" * 500])
         return "bad signature", body, headers
 
     def wrong_content_type() -> Case:

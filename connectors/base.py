@@ -137,7 +137,7 @@ def action_defaults(cls: type) -> Mapping[str, Any]:
 
 
 def default_rate(cls: type, settings: Mapping[str, Any]) -> Any:
-    """The connector type's own rate limit (a ``router.units.Rate``) when the config sets none."""
+    """The connector type's own rate limit (a ``connectors.units.Rate``) when the config sets none."""
     rate = getattr(cls, "default_rate", None)
     return rate(settings) if callable(rate) else rate
 

@@ -4,7 +4,7 @@ Settings give the destination (``base_url``, default ``headers``, ``timeout``); 
 request (``method``, ``path`` or ``url``, ``query``, ``headers`` and one of ``json`` / ``form`` / ``body``).
 Every request carries ``Idempotency-Key: <delivery key>``, the same on every attempt and replay, so the
 destination can drop duplicates. With ``sign:`` the exact body bytes are signed (Standard Webhooks or a
-plain HMAC header, see ``connectors.signing``). One pooled client per connector (``connectors.client``),
+plain HMAC header, see ``connectors.signer``). One pooled client per connector (``connectors.client``),
 rate limited per request; redirects are not followed.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent, classify_status
 from connectors.client import Request, make_client, send
-from connectors.signing import check_sign, make_signer
+from connectors.signer import check_sign, make_signer
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -25,8 +25,8 @@ from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permane
 from connectors.client import make_client, send
 from connectors.invoice_doc import InvoiceDocument, parse_order
 from connectors.moneybird import MoneybirdBooks
-from connectors.signing import check_sign, make_signer
-from router.units import Rate
+from connectors.signer import check_sign, make_signer
+from connectors.units import Rate
 
 FLAVORS = ("moneybird", "generic")
 OPS = ("create_invoice",)

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.units import parse_timestamp
 from router.config import Config, masker
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
-from router.units import parse_timestamp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 1000

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from router import logs, signature
+from connectors.units import format_duration, parse_duration, parse_timestamp
+from router import logs, verify
 from router.config import Config, ConfigError, load_config
-from router.events import TRIGGER_OBJECT, TRIGGERS
+from router.events import TRIGGERS, webhook_body
 from router.store import Store, StoreUnavailable, make_store
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter
-from router.units import format_duration, parse_duration, parse_timestamp
 
 T = TypeVar("T")
 
@@ -261,30 +261,14 @@ def _duration(value: str) -> float:
         raise UserError(str(exc)) from None
 
 
-def build_payload(
-    trigger: str, ident: str, *, kind: str | None, rule_id: int | None, tenant_id: int | None, flat: bool
-) -> dict[str, Any]:
-    event = {
-        "trigger_type": trigger,
-        "triggerable_type": kind or TRIGGER_OBJECT.get(trigger, "order"),
-        "triggerable_id": int(ident) if ident.isdigit() else ident,
-    }
-    envelope = {
-        "rule_id": rule_id,
-        "tenant_id": tenant_id,
-        "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-    }
-    return {**event, **envelope} if flat else {"event": event, **envelope}
-
-
 def cmd_trigger(args: argparse.Namespace) -> int:
-    payload = build_payload(
+    payload = webhook_body(
         args.trigger, args.id, kind=args.type, rule_id=args.rule_id, tenant_id=args.tenant_id, flat=args.flat
     )
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     if args.key:
-        headers[args.header] = signature.sign(args.key, body, args.encoding)
+        headers[args.header] = verify.sign(args.key, body, args.encoding)
     request = urllib.request.Request(args.url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -298,7 +282,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from router.sandbox import Sandbox, load_fixtures, serve_sandbox
+    from router.demo.sandbox import Sandbox, load_fixtures, serve_sandbox
 
     sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize)
 
@@ -325,7 +309,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from router import demo
+    from router.demo import run as demo
 
     try:
         return demo.run(demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout))

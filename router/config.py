@@ -22,10 +22,10 @@ import jinja2
 from connectors import CONNECTOR_TYPES
 from connectors.base import Field, action_defaults, check_action, check_settings
 from connectors.protection import BREAKER_FIELDS, check_breaker
+from connectors.units import Rate, parse_duration, parse_rate
 from router import templates
 from router.events import TRIGGERS, canonical_trigger
 from router.rules import Action, Rule, RuleSet
-from router.units import Rate, parse_duration, parse_rate
 from router.yamlsrc import ConfigError, Problem, Problems, YList, YMap, line_of, paused_gc, read_source, suggest
 from router.yamlsrc import load as load_yaml
 

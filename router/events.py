@@ -9,6 +9,7 @@ far and the legacy V1 form post, and returns one ``Event``; anything it cannot m
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import re
@@ -218,3 +219,21 @@ def _resolve_type(raw_type: str | None, trigger: str) -> str:
     if kind is None:
         raise PayloadError("missing field 'triggerable_type' (and the trigger does not imply one)")
     return kind
+
+
+def webhook_body(
+    trigger: str, ident: str, *, kind: str | None, rule_id: int | None, tenant_id: int | None, flat: bool
+) -> dict[str, Any]:
+    """The one Webhooks V2 body builder (``trigger``, ``simulate``, the demo and the tests): nested under
+    ``event`` as Plug&Pay sends it, or ``flat``."""
+    event = {
+        "trigger_type": trigger,
+        "triggerable_type": kind or TRIGGER_OBJECT.get(trigger, "order"),
+        "triggerable_id": int(ident) if ident.isdigit() else ident,
+    }
+    envelope = {
+        "rule_id": rule_id,
+        "tenant_id": tenant_id,
+        "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+    return {**event, **envelope} if flat else {"event": event, **envelope}

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 import structlog
 from aiohttp import web
 
-from router import signature
+from router import verify
 from router.config import Config
 from router.events import TRIGGERS, Event, PayloadError, canonical_type, normalise_form, normalise_json
 from router.store.base import Store, StoreUnavailable
@@ -76,7 +76,7 @@ class Receiver:
         key = config.plugandpay.webhook_key
         if key:
             header = config.plugandpay.signature.header
-            if not signature.verify(key, body, request.headers.get(header)):
+            if not verify.verify(key, body, request.headers.get(header)):
                 reason = "missing" if header not in request.headers else "invalid"
                 log.warning(
                     f"webhook signature {reason}",

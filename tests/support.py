@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from router import signature
-from router.sandbox import Sandbox, load_fixtures, make_app
+from router import verify
+from router.demo.sandbox import Sandbox, load_fixtures, make_app
 
 WEBHOOK_KEY = "test-webhook-key-4f9a"
 # Every daemon process a test started; conftest kills the ones still running when the test ends.
@@ -127,7 +127,7 @@ class Sink:
 
 
 class SandboxServer:
-    """The Plug&Pay API simulator (router.sandbox) on a free port."""
+    """The Plug&Pay API simulator (router.demo.sandbox) on a free port."""
 
     def __init__(self, *, token: str | None = API_TOKEN, synthesize: bool = False):
         self.state = Sandbox(load_fixtures(), token=token, synthesize=synthesize)
@@ -143,7 +143,7 @@ class SandboxServer:
             await self._runner.cleanup()
 
     def fail(self, path: str, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
-        from router.sandbox import Fault
+        from router.demo.sandbox import Fault
 
         self.state.faults.setdefault(path, []).append(Fault(status, times, retry_after))
 
@@ -166,7 +166,7 @@ def webhook_body(
 
 
 def signed_headers(body: bytes, key: str = WEBHOOK_KEY) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Signature": signature.sign(key, body)}
+    return {"Content-Type": "application/json", "X-Signature": verify.sign(key, body)}
 
 
 def base_config(

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from router.demo import WEBHOOKS, config_variables
-from router.demo_targets import DemoTargets
+from router.demo.run import WEBHOOKS, config_variables
+from router.demo.targets import DemoTargets
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

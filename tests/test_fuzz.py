@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.signature import sign
+from router.verify import sign
 from tests.support import WEBHOOK_KEY, DaemonProcess, free_port
 
 json_values = st.recursive(

@@ -37,7 +37,7 @@ import yaml
 
 from router.cli import main
 from router.config import load_config
-from router.demo import config_variables
+from router.demo.run import config_variables
 from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
 from tests.support import Sink, free_port, wait_until

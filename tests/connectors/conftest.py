@@ -1,4 +1,4 @@
-"""Fixtures for the connector tests: real local servers (``router.standins``: SMTP, ActiveCampaign, Moneybird).
+"""Fixtures for the connector tests: real local servers (``router.demo.standins``: SMTP, ActiveCampaign, Moneybird).
 
 ``build(yaml)`` goes through the real config loader and ``Connectors`` (so settings are typed and checked
 exactly as ``check`` does, and every connector gets its rate limiter) with a fresh set of guards, so
@@ -18,11 +18,11 @@ from connectors.base import ConnectorDefaults, Outgoing
 from connectors.protection import Guards
 from router.config import parse_config
 from router.deliver import Connectors
-from router.standins.activecampaign import ActiveCampaignServer
-from router.standins.moneybird import MoneybirdServer
-from router.standins.smtp import SmtpServer
+from router.demo.standins.activecampaign import ActiveCampaignServer
+from router.demo.standins.moneybird import MoneybirdServer
+from router.demo.standins.smtp import SmtpServer
 
-FIXTURES = Path(__file__).resolve().parents[2] / "router" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "router" / "demo" / "fixtures"
 
 
 def order(ident: str = "1042") -> dict[str, Any]:

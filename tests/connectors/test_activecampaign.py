@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from connectors.base import Permanent, Retryable
-from router.standins.activecampaign import TOKEN
+from router.demo.standins.activecampaign import TOKEN
 from tests.connectors.conftest import build, outgoing
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.standins.activecampaign import TOKEN as AC_TOKEN
+from router.demo.standins.activecampaign import TOKEN as AC_TOKEN
 from tests.support import DaemonProcess, free_port, webhook_body
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from connectors.base import Permanent, Retryable
 from router.config import parse_config
+from router.demo.standins.moneybird import TOKEN
 from router.events import Event
 from router.route import plan
-from router.standins.moneybird import TOKEN
 from tests.connectors.conftest import build, order, outgoing
 
 TAX_21 = "496081523100000021"

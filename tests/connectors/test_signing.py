@@ -8,7 +8,7 @@ import hmac
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from connectors.signing import decode_whsec, standard_webhooks_signature
+from connectors.signer import decode_whsec, standard_webhooks_signature
 from router.config import ConfigError, parse_config
 from tests.connectors.conftest import build, outgoing
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.signing import decode_whsec, standard_webhooks_signature
-from router.standins import serve_app
+from connectors.signer import decode_whsec, standard_webhooks_signature
+from router.demo.standins import serve_app
 
 
 @dataclass(frozen=True)

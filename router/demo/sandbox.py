@@ -81,7 +81,7 @@ def load_fixtures(folder: str | Path | None = None) -> dict[str, dict[str, dict[
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for kind in RELATIONS:
         if folder is None:
-            text = resources.files("router").joinpath("fixtures", f"{kind}.json").read_text(encoding="utf-8")
+            text = resources.files("router.demo").joinpath("fixtures", f"{kind}.json").read_text(encoding="utf-8")
         else:
             path = Path(folder) / f"{kind}.json"
             text = path.read_text(encoding="utf-8") if path.exists() else "{}"

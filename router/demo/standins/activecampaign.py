@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.standins import serve_app
+from router.demo.standins import serve_app
 
 TOKEN = "ac-test-token-91d3"
 

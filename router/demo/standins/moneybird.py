@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.standins import serve_app
+from router.demo.standins import serve_app
 
 TOKEN = "mb-test-token-55a0"
 ADMINISTRATION = "123456789012345678"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.config import Config
-from router.demo_report import Row, Screen, build_rows, connector_kinds
-from router.demo_targets import DemoTargets
+from router.demo.report import Row, Screen, build_rows, connector_kinds
+from router.demo.targets import DemoTargets
 from router.store import Store
 from router.store.base import DeliveryFilter
 

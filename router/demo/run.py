@@ -33,13 +33,13 @@ import aiohttp
 import structlog
 import yaml
 
-from router import logs, signature
-from router.cli import build_payload
+from router import logs, verify
 from router.config import Config, load_config
 from router.daemon import Daemon
-from router.demo_live import Live
-from router.demo_report import Row, Screen, build_rows, connector_kinds, render_table
-from router.demo_targets import DemoTargets
+from router.demo.live import Live
+from router.demo.report import Row, Screen, build_rows, connector_kinds, render_table
+from router.demo.targets import DemoTargets
+from router.events import webhook_body
 from router.store.base import DeliveryFilter, DeliveryRecord, EventRecord
 
 # One webhook per trigger, about the sandbox's fixtures: orders 1042/1043, subscription 901, sellers 14/15.
@@ -224,7 +224,7 @@ async def _fire_all(config: Config, url: str, key: str, screen: Screen) -> list[
     sig = config.plugandpay.signature
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         for number, (trigger, ident) in enumerate(WEBHOOKS):
-            payload = build_payload(
+            payload = webhook_body(
                 trigger,
                 ident,
                 kind=None,
@@ -233,7 +233,7 @@ async def _fire_all(config: Config, url: str, key: str, screen: Screen) -> list[
                 flat=False,
             )
             body = json.dumps(payload).encode()
-            headers = {"Content-Type": "application/json", sig.header: signature.sign(key, body, sig.encoding)}
+            headers = {"Content-Type": "application/json", sig.header: verify.sign(key, body, sig.encoding)}
             async with session.post(url, data=body, headers=headers) as response:
                 answer = (await response.text()).strip()
             event_id = None

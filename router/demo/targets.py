@@ -19,12 +19,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from router.sandbox import Sandbox, load_fixtures, make_app
-from router.standins import serve_app
-from router.standins.activecampaign import ActiveCampaignServer
-from router.standins.moneybird import MoneybirdServer
-from router.standins.sink import HttpSink
-from router.standins.smtp import SmtpServer
+from router.demo.sandbox import Sandbox, load_fixtures, make_app
+from router.demo.standins import serve_app
+from router.demo.standins.activecampaign import ActiveCampaignServer
+from router.demo.standins.moneybird import MoneybirdServer
+from router.demo.standins.sink import HttpSink
+from router.demo.standins.smtp import SmtpServer
 
 HOST = "127.0.0.1"
 LMS_PREFIX = "/lms"
