@@ -4,7 +4,7 @@ A connector type is a class with a ``type`` name, a declarative description of i
 keys (so ``check`` can validate a config without building anything), and ``send``, which either returns a
 ``Sent`` or raises ``Retryable`` (try again later: connection errors, timeouts, 408/425/429/5xx) or
 ``Permanent`` (never succeeds as is: other 4xx, bad input). Waiting between attempts is not the
-connector's business: the deliver stage keeps every wait in the store. ``classify_status`` is the one
+connector's business: the deliver stage keeps every wait in the store. ``connectors.status`` is the one
 place that turns an HTTP status into that decision. A connector gets a ``Limiter`` (its rate limit) and
 takes one slot per request it makes; ``Throttled`` means "no slot soon", and the delivery waits in the
 store without spending an attempt. Optional class hooks (``check_action``, ``check_settings``,
@@ -13,13 +13,9 @@ store without spending an attempt. Optional class hooks (``check_action``, ``che
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
-
-TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -140,31 +136,3 @@ def default_rate(cls: type, settings: Mapping[str, Any]) -> Any:
     """The connector type's own rate limit (a ``connectors.units.Rate``) when the config sets none."""
     rate = getattr(cls, "default_rate", None)
     return rate(settings) if callable(rate) else rate
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def classify_status(status: int, body: str, retry_after: str | None = None) -> Sent:
-    """Turn an HTTP response into Sent, or raise Retryable / Permanent as DESIGN §2 says."""
-    excerpt = " ".join(body.split())[:300]
-    if 200 <= status < 300:
-        return Sent(status, excerpt)
-    message = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
-    if status in TRANSIENT_STATUSES or status >= 500:
-        raise Retryable(message, status_code=status, retry_after=parse_retry_after(retry_after))
-    if 300 <= status < 400:
-        raise Permanent(f"{message} (redirects are not followed)", status_code=status)
-    raise Permanent(message, status_code=status)

@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from connectors.base import DeliveryError, Limiter, Retryable, classify_status, parse_retry_after
+from connectors.base import DeliveryError, Limiter, Retryable
+from connectors.status import classify_status, parse_retry_after
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent, classify_status
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import Request, make_client, send
 from connectors.signer import check_sign, make_signer
+from connectors.status import classify_status
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -21,11 +21,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent, classify_status
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import make_client, send
 from connectors.invoice_doc import InvoiceDocument, parse_order
 from connectors.moneybird import MoneybirdBooks
 from connectors.signer import check_sign, make_signer
+from connectors.status import classify_status
 from connectors.units import Rate
 
 FLAVORS = ("moneybird", "generic")

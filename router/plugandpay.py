@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.base import parse_retry_after
+from connectors.status import is_transient, parse_retry_after
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order": ("/v2/orders/{id}", ("billing", "items", "payment", "discounts", "taxes", "tags")),
@@ -105,7 +105,7 @@ class PlugAndPayClient:
     def _data(path: str, status: int, retry_after: str | None, body: bytes) -> dict[str, Any]:
         if status == 404:
             raise NotFound(f"Plug&Pay API: {path} not found (404)")
-        if status in (408, 425, 429) or status >= 500:
+        if is_transient(status):
             raise ApiUnavailable(f"Plug&Pay API answered {status} on GET {path}", parse_retry_after(retry_after))
         if status in (401, 403):
             # An operator fixes the token and reloads; the events wait for that instead of failing.
