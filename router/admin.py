@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from connectors.units import parse_timestamp
-from router.config import Config, masker
+from router.config import Config
+from router.secrets import masker
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from router.config import Config
+from router.config.source import ConfigError, Problems, YList, YMap, line_of, read_source, suggest
+from router.config.source import load as load_yaml
 from router.events import Event
 from router.route import plan
 from router.simulate import SimulateError, data_from_body, event_from_args, event_from_body
 from router.store.base import NewDelivery
-from router.yamlsrc import ConfigError, Problems, YList, YMap, line_of, read_source, suggest
-from router.yamlsrc import load as load_yaml
 
 CASE_KEYS = ("name", "event", "data", "data_file", "now", "matched", "reasons", "actions")
 SHORT_EVENT_KEYS = ("trigger", "id", "type", "rule_id", "tenant_id")

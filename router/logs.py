@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from router.config import Masker, masker
+from router.secrets import Masker, masker
 
 _mask: Masker = masker(frozenset())
 

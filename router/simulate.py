@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.config import SECRET_NAME, Config, masker
+from router.config import Config
 from router.events import TRIGGER_OBJECT, Event, PayloadError, canonical_trigger, normalise_json
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
 from router.route import event_context, extra_includes, plan
 from router.rules import Outcome
+from router.secrets import SECRET_NAME, masker
 from router.store.base import NewDelivery
 
 

@@ -23,7 +23,7 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.yamlsrc import suggest
+from router.config.source import suggest
 
 
 class RenderError(Exception):

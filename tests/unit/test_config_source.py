@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from router.yamlsrc import ConfigError, YList, YMap, load
+from router.config.source import ConfigError, YList, YMap, load
 
 TEXT = """\
 text: hello

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,12 @@ class Problems:
         """Not an error: the file loads, but ``check`` shows it."""
         self.warnings.append(Problem(self.file, line, path, message))
 
+    def unknown_keys(self, node: YMap, path: str, known: Collection[str]) -> None:
+        """Report every key of ``node`` that is not in ``known``, with the nearest known name."""
+        for key in node:
+            if key not in known:
+                self.add(line_of(node, key), key_path(path, key), f"unknown key{suggest(key, known)}")
+
     def raise_if_any(self) -> None:
         if self.items:
             raise ConfigError(sorted(self.items, key=lambda p: p.line))
@@ -278,6 +284,13 @@ def read_source(path: str, what: str) -> str:
         raise ConfigError([Problem(path, 0, "", f"cannot read the {what}: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem(path, 0, "", f"the {what} is not UTF-8 text")]) from None
+
+
+def key_path(path: str, key: str | int) -> str:
+    """The key path of ``key`` inside ``path``: ``rules[2]``, ``server.listen``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
 
 
 def suggest(name: str, known: Iterable[str]) -> str:

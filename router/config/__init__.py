@@ -1,0 +1,35 @@
+"""The YAML config: read a file, interpolate ``${VAR}``, validate every key, and build typed, immutable objects.
+
+``model`` holds the dataclasses (and every default), ``source`` the YAML reader that keeps line numbers,
+``env`` the ``${VAR}`` interpolation, ``coerce`` the typing of one value, ``build`` the sections and
+connectors, and ``rules`` the compiled rules. Every problem in a file is reported at once, each with its
+file:line and key path.
+
+The builder is imported when a config is first parsed, not here: it compiles templates, and
+``router.templates`` itself imports ``router.config.source``, so a top-level import would make
+``import router.templates`` circular.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from router.config.model import Config, ConnectorConfig
+from router.config.source import ConfigError, paused_gc, read_source
+
+__all__ = ["Config", "ConfigError", "ConnectorConfig", "load_config", "parse_config"]
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file. Raises ConfigError listing every problem."""
+    file = str(path)
+    return parse_config(read_source(file, "config"), file, os.environ if env is None else env)
+
+
+def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
+    """Validate the config in ``text`` (``file`` names it in problems). Raises ConfigError listing every problem."""
+    from router.config.build import build
+
+    with paused_gc():
+        return build(text, file, os.environ if env is None else env)

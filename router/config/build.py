@@ -1,0 +1,276 @@
+"""The YAML tree of a config file turned into the model: every section and connector checked and typed.
+
+The file is the product's user interface, so errors matter more than anything else here: every problem
+names the file, line and key path (``config.yaml:31: rules[2].actions[0].connector: unknown connector
+'crn' (known: crm, mail)``), suggests the nearest valid name for typos, and all problems are reported
+at once. Unknown keys are errors. The ``*_FIELDS`` specs give each key's type only: a key the file leaves
+out is not passed on, so the model's dataclasses fill in their own defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors import CONNECTOR_TYPES
+from connectors.base import Field, check_settings
+from connectors.protection import BREAKER_FIELDS, check_breaker
+from router.config.coerce import coerce, parse_listen
+from router.config.env import interpolate, secret_values
+from router.config.model import (
+    AdminConfig,
+    Config,
+    ConnectorConfig,
+    DeliveryConfig,
+    PlugAndPayConfig,
+    RetentionConfig,
+    ServerConfig,
+    SignatureConfig,
+    StoreConfig,
+)
+from router.config.rules import RuleCompiler
+from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
+from router.config.source import load as load_yaml
+from router.rules import RuleSet
+
+SERVER_FIELDS = {"listen": Field("any"), "path": Field("str"), "max_body_bytes": Field("int")}
+ADMIN_FIELDS = {"token": Field("str", secret=True)}
+SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
+PLUGANDPAY_FIELDS = {
+    "api_url": Field("str"),
+    "api_token": Field("str", secret=True),
+    "webhook_key": Field("str", secret=True),
+    "signature": Field("any"),  # validated against SIGNATURE_FIELDS
+    "timeout": Field("duration"),
+    "concurrency": Field("int"),
+    "retry": Field("durations"),
+    "lease": Field("duration"),
+}
+STORE_FIELDS = {"url": Field("str")}
+DELIVERY_FIELDS = {
+    "schedule": Field("durations"),
+    "timeout": Field("duration"),
+    "concurrency": Field("int"),
+    "lease": Field("duration"),
+}
+RETENTION_FIELDS = {
+    "events": Field("duration"),
+    "dedupe_window": Field("duration"),
+    "keep_payloads": Field("bool"),
+    "interval": Field("duration"),
+}
+CONNECTOR_COMMON = {
+    "type": Field("str", required=True),
+    "schedule": Field("durations"),
+    "rate_limit": Field("rate"),
+    "breaker": Field("any"),  # validated against connectors.protection.BREAKER_FIELDS
+}
+SECTIONS = (
+    "version",
+    "server",
+    "admin",
+    "plugandpay",
+    "store",
+    "delivery",
+    "retention",
+    "connectors",
+    "rules",
+)
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def build(text: str, file: str, env: Mapping[str, str]) -> Config:
+    """The config in ``text``; raises ConfigError listing every problem."""
+    problems = Problems(file)
+    root = load_yaml(text, file)
+    if root is None:
+        root = YMap()
+        root.line, root.lines = 1, {}
+    if not isinstance(root, YMap):
+        raise ConfigError([Problem(file, 1, "", "the config must be a mapping of sections")])
+    secrets: set[str] = set()
+    interpolate(root, "", env, problems, secrets)
+    return _Builder(problems, hashlib.sha256(text.encode()).hexdigest()[:12], secrets).build(root)
+
+
+def _line_at(node: Any, dotted: str) -> int:
+    """The line of a nested key such as ``sign.secret`` inside ``node``, or of its nearest parent."""
+    line = getattr(node, "line", 1)
+    for part in dotted.split("."):
+        if not isinstance(node, YMap) or part not in node:
+            break
+        line, node = line_of(node, part), node[part]
+    return line
+
+
+@dataclass
+class _Builder:
+    problems: Problems
+    version: str
+    secrets: set[str]
+
+    def build(self, root: YMap) -> Config:
+        self.problems.unknown_keys(root, "", SECTIONS)
+        version = root.get("version", 1)
+        if version != 1:
+            self.problems.add(line_of(root, "version"), "version", f"unsupported config version {version!r} (use 1)")
+        server = self._server(root)
+        admin = AdminConfig(**self._fields(root, "admin", ADMIN_FIELDS))
+        plugandpay = self._plugandpay(root)
+        store = StoreConfig(**self._fields(root, "store", STORE_FIELDS))
+        delivery = DeliveryConfig(**self._fields(root, "delivery", DELIVERY_FIELDS))
+        retention = RetentionConfig(**self._fields(root, "retention", RETENTION_FIELDS))
+        self._check_limits(root, plugandpay, delivery, retention)
+        connectors = self._connectors(root)
+        rules = RuleCompiler(self.problems, connectors).rules(root)
+        self.problems.raise_if_any()
+        return Config(
+            file=self.problems.file,
+            version=self.version,
+            server=server,
+            admin=admin,
+            plugandpay=plugandpay,
+            store=store,
+            delivery=delivery,
+            retention=retention,
+            connectors=connectors,
+            rules=RuleSet(rules),
+            secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+            warnings=tuple(self.problems.warnings),
+        )
+
+    # -- helpers
+
+    def _mapping(self, parent: Any, key: Any, path: str) -> YMap | None:
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if value is None:
+            return None
+        if not isinstance(value, YMap):
+            self.problems.add(line_of(parent, key), path, f"expected a mapping, got {type(value).__name__}")
+            return None
+        return value
+
+    def _fields(
+        self,
+        parent: Any,
+        key: str,
+        fields: Mapping[str, Field],
+        path: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate ``parent[key]`` against Field specs; the typed values given, and the specs' defaults."""
+        path = path or key
+        node = self._mapping(parent, key, path)
+        out: dict[str, Any] = {}
+        if node is not None:
+            self.problems.unknown_keys(node, path, fields)
+        for name, spec in fields.items():
+            if node is not None and name in node and node[name] is not None:
+                try:
+                    out[name] = coerce(spec, node[name])
+                except ValueError as exc:
+                    self.problems.add(line_of(node, name), key_path(path, name), str(exc))
+            elif spec.required:
+                where = node if node is not None else parent
+                self.problems.add(line_of(where, key if node is None else name), key_path(path, name), "is required")
+            elif spec.default is not None:
+                out[name] = spec.default
+        self.secrets.update(secret_values(fields, out))
+        return out
+
+    def _problem_at(self, root: YMap, dotted: str, message: str) -> None:
+        section, key = dotted.split(".")
+        self.problems.add(line_of(root.get(section), key), dotted, message)
+
+    # -- sections
+
+    def _server(self, root: YMap) -> ServerConfig:
+        values = self._fields(root, "server", SERVER_FIELDS)
+        if "listen" in values:
+            try:
+                values["host"], values["port"] = parse_listen(values["listen"])
+            except ValueError as exc:
+                self._problem_at(root, "server.listen", str(exc))
+            del values["listen"]
+        server = ServerConfig(**values)
+        if not server.path.startswith("/"):
+            self._problem_at(root, "server.path", "must start with '/'")
+        if server.path in RESERVED_PATHS or server.path.startswith("/api"):
+            self._problem_at(root, "server.path", f"{server.path} is reserved")
+        if server.max_body_bytes < 1:
+            self._problem_at(root, "server.max_body_bytes", "must be positive")
+        return server
+
+    def _plugandpay(self, root: YMap) -> PlugAndPayConfig:
+        values = self._fields(root, "plugandpay", PLUGANDPAY_FIELDS)
+        values.pop("signature", None)
+        signature = SignatureConfig(
+            **self._fields(root.get("plugandpay") or {}, "signature", SIGNATURE_FIELDS, "plugandpay.signature")
+        )
+        plugandpay = PlugAndPayConfig(signature=signature, **values)
+        if not plugandpay.api_url.startswith(("http://", "https://")):
+            self._problem_at(root, "plugandpay.api_url", "must be an http:// or https:// URL")
+        return plugandpay
+
+    def _check_limits(
+        self, root: YMap, plugandpay: PlugAndPayConfig, delivery: DeliveryConfig, retention: RetentionConfig
+    ) -> None:
+        if retention.events < retention.dedupe_window:
+            self._problem_at(
+                root,
+                "retention.events",
+                "must be at least retention.dedupe_window (a duplicate must find the event it repeats)",
+            )
+        for name, value in (
+            ("delivery.concurrency", delivery.concurrency),
+            ("plugandpay.concurrency", plugandpay.concurrency),
+        ):
+            if value < 1:
+                self._problem_at(root, name, "must be at least 1")
+        for name, lease, timeout in (
+            ("delivery.lease", delivery.lease, delivery.timeout),
+            ("plugandpay.lease", plugandpay.lease, plugandpay.timeout),
+        ):
+            if lease is not None and lease <= timeout:
+                self._problem_at(root, name, f"must be longer than {name.split('.')[0]}.timeout ({timeout:g}s)")
+
+    def _connectors(self, root: YMap) -> dict[str, ConnectorConfig]:
+        node = self._mapping(root, "connectors", "connectors")
+        connectors: dict[str, ConnectorConfig] = {}
+        for name, body in (node or {}).items():
+            path = f"connectors.{name}"
+            if not isinstance(body, YMap):
+                self.problems.add(line_of(node, name), path, "expected a mapping with at least 'type'")
+                continue
+            kind = body.get("type")
+            cls = CONNECTOR_TYPES.get(str(kind)) if kind is not None else None
+            if kind is None:
+                self.problems.add(line_of(node, name), f"{path}.type", "is required")
+                continue
+            if cls is None:
+                self.problems.add(
+                    line_of(body, "type"),
+                    f"{path}.type",
+                    f"unknown connector type {kind!r}{suggest(str(kind), CONNECTOR_TYPES)}"
+                    f" (known: {', '.join(sorted(CONNECTOR_TYPES))})",
+                )
+                continue
+            values = self._fields(node, name, {**CONNECTOR_COMMON, **cls.settings_fields}, path)
+            common = {k: values.pop(k, None) for k in CONNECTOR_COMMON}
+            if common["breaker"] is not None:
+                common["breaker"] = self._fields(body, "breaker", BREAKER_FIELDS, f"{path}.breaker")
+                for key, message in check_breaker(common["breaker"]):
+                    self.problems.add(line_of(body["breaker"], key), f"{path}.breaker.{key}", message)
+            if not any(p.path.startswith(f"{path}.") for p in self.problems.items):
+                for key, message in check_settings(cls, values):
+                    self.problems.add(_line_at(body, key), f"{path}.{key}", message)
+            connectors[name] = ConnectorConfig(
+                name=name,
+                type=str(kind),
+                settings=values,
+                schedule=common["schedule"],
+                rate_limit=common["rate_limit"],
+                breaker=common["breaker"],
+            )
+        return connectors

@@ -1,0 +1,61 @@
+"""``${VAR}`` and ``${VAR:-default}`` in the config file, and the secret values the config holds.
+
+Variables are read from the environment when the file loads, in every text value of the YAML tree; a
+missing variable without a default is a problem at its file:line and key. A value counts as a secret when
+its variable or key looks like one (``router.secrets.SECRET_NAME``) or its setting is declared secret, so
+that logs, errors and the admin API can mask it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from connectors.base import Field
+from router.config.source import Problems, YList, YMap, key_path, line_of
+from router.secrets import SECRET_NAME
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(node: YMap | YList, path: str, env: Mapping[str, str], problems: Problems, secrets: set[str]) -> None:
+    """Replace every ``${VAR}`` in the text values under ``node``, in place; remember the secret values."""
+    # Assigning to existing keys or indexes does not resize, so iterating the live container is safe; the
+    # key path is only built where it is needed (large rule files have hundreds of thousands of values).
+    items: Any = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if isinstance(value, YMap | YList):
+            interpolate(value, key_path(path, key), env, problems, secrets)
+        elif isinstance(value, str) and "${" in value:
+            sub = key_path(path, key)
+
+            def replace(match: re.Match[str], key: Any = key, sub: str = sub) -> str:
+                name, default = match.group(1), match.group(2)
+                found = env.get(name)
+                if found is None or (found == "" and default is not None):
+                    if default is None:
+                        problems.add(line_of(node, key), sub, f"environment variable {name} is not set")
+                        return ""
+                    found = default
+                if found and (SECRET_NAME.search(name) or SECRET_NAME.search(str(key))):
+                    secrets.add(found)
+                return found
+
+            node[key] = _VAR.sub(replace, value)
+
+
+def secret_values(fields: Mapping[str, Field], values: Mapping[str, Any]) -> Iterator[str]:
+    """The secrets among typed settings: secret text, and secret-named keys of a secret mapping.
+
+    The mapping case is a setting such as ``sign: {scheme: ..., secret: ...}``, where only some keys are
+    secret.
+    """
+    for name, spec in fields.items():
+        value = values.get(name)
+        if not spec.secret or not value:
+            continue
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, Mapping):
+            yield from (v for k, v in value.items() if SECRET_NAME.search(k) and v)
