@@ -51,6 +51,19 @@ class Response:
         return jsonlib.loads(self.content)
 
 
+def new_session(timeout: float, *, headers: Mapping[str, str] | None = None, limit: int = 100) -> aiohttp.ClientSession:
+    """A pooled aiohttp session with a total timeout per request, for every outgoing HTTP call of the daemon.
+
+    Create it on first use: a session belongs to the running event loop. Redirects are never followed,
+    which aiohttp sets per request: pass ``allow_redirects=False`` with each one.
+    """
+    return aiohttp.ClientSession(
+        headers=dict(headers) if headers else None,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        connector=aiohttp.TCPConnector(limit=limit),
+    )
+
+
 class HttpClient:
     """A lazily created aiohttp session (it belongs to the running loop) with default headers and a limiter."""
 
@@ -81,11 +94,7 @@ class HttpClient:
         if self.limiter is not None:
             await self.limiter.acquire()
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                connector=aiohttp.TCPConnector(limit=100),
-                auto_decompress=True,
-            )
+            self._session = new_session(self.timeout)
         params = None if request.params is None else {k: str(v) for k, v in request.params.items()}
         async with self._session.request(
             request.method,

@@ -13,7 +13,6 @@ the rate limit has no slot soon, the delivery goes back to the store without spe
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Mapping
 
@@ -23,10 +22,10 @@ from connectors import CONNECTOR_TYPES
 from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent, Throttled, default_rate
 from connectors.protection import GUARDS, BreakerSettings, Guard, Guards
 from router.config import Config, ConnectorConfig
+from router.retry import SendOutcome, decide
 from router.store.base import Attempt, DeliveryRecord, Store
 
 log = structlog.get_logger("router.deliver")
-MAX_RETRY_AFTER = 86400.0
 ERROR_LIMIT = 1000
 
 
@@ -58,21 +57,13 @@ class Connectors:
                 log.exception("closing connector failed", connector=connector.name)
 
 
-def next_delay(schedule: tuple[float, ...], attempts: int, retry_after: float | None) -> float | None:
-    """Seconds until the next try after ``attempts`` failed tries, or None when the schedule is spent."""
-    if attempts > len(schedule):
-        return None
-    delay = schedule[attempts - 1] * random.uniform(0.8, 1.2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
-    return delay
-
-
 def _truncate(text: str) -> str:
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
 
 
 class Deliverer:
+    """Sends one claimed delivery and records the attempt; ``router.retry.decide`` says what follows it."""
+
     def __init__(
         self,
         store: Store,
@@ -96,8 +87,6 @@ class Deliverer:
         )
         started = time.time()
         clock = time.perf_counter()
-        status_code: int | None = None
-        retry_after: float | None = None
         connector = connectors.get(record.connector)
         breaker = connectors.guards[record.connector].breaker if connector is not None else None
         wait = breaker.admit() if breaker is not None else None
@@ -113,59 +102,46 @@ class Deliverer:
             # Connectors enforce their own timeouts; this bound only guards against one that hangs.
             async with asyncio.timeout(config.delivery.timeout * 2 + 5):
                 sent: Sent = await connector.send(out)
-            status_code = sent.status_code
-            outcome, error = "delivered", None
+            result = SendOutcome.ok(sent.status_code)
         except Throttled as exc:
             if breaker is not None:
                 breaker.release()
             await self._defer(record, exc.wait, "rate limited")
             return
-        except Retryable as exc:
-            status_code, retry_after = exc.status_code, exc.retry_after
-            outcome, error = "retry", exc.message
-        except Permanent as exc:
-            status_code = exc.status_code
-            outcome, error = "dead", exc.message
-        except TimeoutError:
-            outcome, error = "retry", "the connector did not answer in time"
-        except Exception as exc:  # a connector bug must not lose the delivery: retry it on the schedule
-            bound.exception("connector raised an unexpected error")
-            outcome, error = "retry", f"internal error: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            result = SendOutcome.from_exception(exc)
+            if result.kind == "error":
+                bound.exception("connector raised an unexpected error")
         duration_ms = (time.perf_counter() - clock) * 1000
+        decision = decide(record, result, time.time())
         if breaker is not None:
-            breaker.record(failed=outcome == "retry")
-        next_at: float | None = None
-        if outcome == "retry":
-            delay = next_delay(record.schedule, record.attempts + 1, retry_after)
-            if delay is None:
-                outcome = "dead"
-                error = f"gave up after {record.attempts + 1} attempts; last error: {error}"
-            else:
-                next_at = time.time() + delay
+            breaker.record(failed=decision.failed)
         attempt = Attempt(
             started_at=started,
             duration_ms=duration_ms,
-            outcome=outcome,
-            status_code=status_code,
-            error=None if error is None else _truncate(error),
+            outcome=decision.outcome,
+            status_code=decision.status_code,
+            error=None if decision.error is None else _truncate(decision.error),
         )
-        await self.store.finish_attempt(record.id, self.owner, attempt, next_at)
-        self.observe(record.connector, outcome, duration_ms / 1000)
-        if outcome == "delivered":
-            bound.info("delivered", status=status_code, ms=round(duration_ms, 1))
-        elif outcome == "retry":
-            assert next_at is not None
+        await self.store.finish_attempt(record.id, self.owner, attempt, decision.next_at)
+        self.observe(record.connector, decision.outcome, duration_ms / 1000)
+        if decision.outcome == "delivered":
+            bound.info("delivered", status=decision.status_code, ms=round(duration_ms, 1))
+        elif decision.outcome == "retry":
+            assert decision.next_at is not None
             bound.warning(
                 "delivery failed, will retry",
-                status=status_code,
-                error=error,
-                retry_in=round(next_at - time.time(), 1),
+                status=decision.status_code,
+                error=decision.error,
+                retry_in=round(decision.next_at - time.time(), 1),
             )
         else:
-            bound.error("delivery dead", status=status_code, error=error)
+            bound.error("delivery dead", status=decision.status_code, error=decision.error)
 
     async def _defer(self, record: DeliveryRecord, wait: float, why: str) -> None:
         """Hand the delivery back to the store for ``wait`` seconds; no attempt is spent or recorded."""
         await self.store.defer_delivery(record.id, self.owner, time.time() + wait)
         # Debug only: the breaker logs its own state changes, and a throttled backlog would flood the log.
-        log.debug(f"delivery deferred: {why}", delivery_id=record.id, connector=record.connector, wait=round(wait, 2))
+        log.debug(
+            "delivery deferred", reason=why, delivery_id=record.id, connector=record.connector, wait=round(wait, 2)
+        )

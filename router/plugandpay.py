@@ -1,12 +1,12 @@
 """Plug&Pay REST API v2 client: fetch the object a webhook points at.
 
 Webhooks V2 carry only ids, so the route stage fetches the order, subscription or affiliate seller with
-the includes rules need. One pooled aiohttp client session (the same library as our server; httpx costs
-about 20 times more CPU per request here, see the README's performance notes); Bearer token,
-``Accept: application/json`` and the ``User-Agent: CustomApiCall/2`` the API documentation requires.
-Tenacity retries connection errors briefly inside one try; everything slower (429 with Retry-After, 5xx,
-a long outage) is raised as ``ApiUnavailable`` so the route stage reschedules the event in the store.
-404 raises ``NotFound``.
+the includes rules need. One pooled aiohttp session from ``connectors.client.new_session`` (the same
+library as our server; httpx costs about 20 times more CPU per request here, see the README's performance
+notes); Bearer token, ``Accept: application/json`` and the ``User-Agent: CustomApiCall/2`` the API
+documentation requires. Tenacity retries connection errors briefly inside one try; everything slower
+(429 with Retry-After, 5xx, a long outage) is raised as ``ApiUnavailable`` so the route stage reschedules
+the event in the store (``router.retry.api_schedule``). 404 raises ``NotFound``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from connectors.client import new_session
 from connectors.status import is_transient, parse_retry_after
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -73,11 +74,7 @@ class PlugAndPayClient:
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the running event loop.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self.headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                connector=aiohttp.TCPConnector(limit=64),
-            )
+            self._session = new_session(self.timeout, headers=self.headers, limit=64)
         return self._session
 
     async def fetch(self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ import structlog
 from router.config import Config
 from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
+from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
 from router.store.base import EventRecord, NewDelivery, Store
 from router.templates import RenderError, describe_error, render_tree
 
 log = structlog.get_logger("router.route")
-MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -178,15 +177,6 @@ def _render_item(action: Action, context: dict[str, Any], item: Any) -> Any:
     return render_tree(action.fields, {**context, "item": item})
 
 
-def api_retry_delay(config: Config, attempts: int, retry_after: float | None) -> float:
-    """Backoff for an event whose object could not be fetched: the API schedule, last step repeating."""
-    schedule = config.plugandpay.retry
-    delay = schedule[min(attempts, len(schedule) - 1)] * random.uniform(0.8, 1.2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
-    return delay
-
-
 SUMMARY_FIELDS = ("id", "status", "mode", "source", "invoice_number", "invoice_status", "is_first", "amount_with_tax")
 
 
@@ -244,7 +234,8 @@ class Router:
             bound.warning("event failed", reason=str(exc))
             return
         except ApiUnavailable as exc:
-            delay = api_retry_delay(config, record.attempts, exc.retry_after)
+            delay = api_schedule(config.plugandpay.retry).delay(record.attempts + 1, exc.retry_after)
+            assert delay is not None  # the API schedule repeats its last step: an event waits out any outage
             await self.store.retry_event(record.id, self.owner, time.time() + delay, str(exc))
             self.observe("retry")
             bound.warning(

@@ -46,10 +46,6 @@ class ClaimLoop(Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     def wake(self) -> None:
         self._wake.set()
 

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+from connectors.base import ConnectorDefaults, Outgoing, Sent
+from connectors.protection import Guards
+from router.config import parse_config
+from router.deliver import Connectors, Deliverer
+from router.events import Event
+from router.store.base import NewDelivery
+from router.store.sqlite import SqliteStore
 from tests.conftest import run_cli
 from tests.support import Reply, stored, wait_until, webhook_body
 
@@ -81,3 +90,30 @@ async def test_unknown_object_fails_the_event_with_the_reason(sandbox, sink, dae
     [event], deliveries = await stored(tmp_path / "router.db")
     assert event.status == "failed" and "404" in (event.last_error or "")
     assert deliveries == [] and sink.requests == []
+
+
+async def test_a_connector_that_raises_an_unexpected_error_is_retried_not_dead(tmp_path):
+    store = SqliteStore(tmp_path / "router.db")
+    await store.open()
+    now = time.time()
+    accepted = await store.add_event(Event("order_paid", "order_paid", "order", "1042"), dedupe_window=60, now=now)
+    await store.claim_events("me", 1, 30, now)
+    delivery = NewDelivery("welcome", 0, "dest", "key", "ppr_key", {"payload": 1}, (60.0,))
+    await store.complete_route(accepted.event_id, "me", [delivery], [], "v1", now)
+    config = parse_config("version: 1\nconnectors:\n  dest: {type: memory}", "config.yaml", env={})
+    connectors = Connectors(config.connectors, ConnectorDefaults(timeout=2.0), Guards())
+
+    async def buggy_send(out: Outgoing) -> Sent:
+        raise KeyError("billing")
+
+    connectors.by_name["dest"].send = buggy_send  # type: ignore[method-assign]
+    deliverer = Deliverer(store, lambda: (config, connectors), "me")
+    [record] = await store.claim_deliveries("me", 10, 30, time.time())
+    await deliverer.handle(record)
+
+    after = await store.get_delivery(record.id)
+    assert after is not None and after.status == "pending" and after.attempts == 1
+    assert after.next_attempt_at > time.time() + 40  # the schedule's first step (60 s ± 20 %)
+    [attempt] = await store.list_attempts(record.id)
+    assert (attempt.outcome, attempt.error) == ("retry", "internal error: KeyError: 'billing'")
+    await store.close()

@@ -1,0 +1,141 @@
+"""The claim loop both stages run: bounded concurrency, wake-ups, store outages and a graceful stop.
+
+The store is an in-memory queue; handlers report through events, so no test waits on a guessed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from router.store.base import StoreUnavailable
+from router.worker import ClaimLoop
+
+SAFETY = 10.0  # seconds: only ever reached when the behaviour under test is broken
+
+
+class Queue:
+    """Due work in memory: ``claim`` hands out up to ``limit`` items, optionally failing first."""
+
+    def __init__(self, items: list[int] | None = None, *, unavailable: int = 0) -> None:
+        self.items = list(items or [])
+        self.unavailable = unavailable
+        self.claim_times: list[float] = []
+        self.claimed = asyncio.Event()
+
+    async def claim(self, limit: int) -> list[int]:
+        self.claim_times.append(asyncio.get_running_loop().time())
+        self.claimed.set()
+        if self.unavailable:
+            self.unavailable -= 1
+            raise StoreUnavailable("database is locked")
+        batch, self.items = self.items[:limit], self.items[limit:]
+        return batch
+
+    async def next_due(self) -> float | None:
+        return None
+
+
+def loop_over(
+    queue: Queue, handle: Callable[[int], Awaitable[None]], *, concurrency: int, idle: float = 3600.0
+) -> ClaimLoop[int]:
+    return ClaimLoop("test", queue.claim, handle, queue.next_due, concurrency=concurrency, idle=idle)
+
+
+async def test_never_more_items_at_once_than_its_concurrency() -> None:
+    queue = Queue(list(range(20)))
+    running = 0
+    peak = 0
+    done: list[int] = []
+    all_done = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        for _ in range(3):  # let the loop run in between, as a real send would
+            await asyncio.sleep(0)
+        running -= 1
+        done.append(item)
+        if len(done) == 20:
+            all_done.set()
+
+    loop = loop_over(queue, handle, concurrency=3)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(all_done.wait(), SAFETY)
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)
+    assert sorted(done) == list(range(20))
+    assert peak == 3
+
+
+async def test_a_wake_up_makes_an_idle_loop_claim_at_once() -> None:
+    queue = Queue()
+    handled = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        handled.set()
+
+    loop = loop_over(queue, handle, concurrency=4, idle=3600.0)  # without the wake-up it would wait an hour
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(queue.claimed.wait(), SAFETY)  # claimed nothing: now idle
+    queue.items.append(1)
+    loop.wake()
+    await asyncio.wait_for(handled.wait(), SAFETY)
+    assert len(queue.claim_times) == 2
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)
+
+
+async def test_a_store_outage_on_claim_backs_off_then_recovers() -> None:
+    queue = Queue([7], unavailable=2)
+    handled: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        handled.append(item)
+        done.set()
+
+    loop = loop_over(queue, handle, concurrency=2)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(done.wait(), SAFETY)
+    assert handled == [7]
+    first, second, third = queue.claim_times[:3]
+    # Growing pauses between tries instead of hammering a store that is down.
+    assert second - first >= 0.4 and third - second >= 0.8
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)
+
+
+async def test_stop_lets_in_flight_items_finish_and_cancels_the_rest_after_the_grace() -> None:
+    queue = Queue([1, 2, 3])
+    started = {1: asyncio.Event(), 2: asyncio.Event()}
+    finish_first = asyncio.Event()
+    results: dict[int, str] = {}
+
+    async def handle(item: int) -> None:
+        started[item].set()
+        try:
+            if item == 1:
+                await finish_first.wait()
+            else:
+                await asyncio.Event().wait()  # a send that never ends
+        except asyncio.CancelledError:
+            results[item] = "cancelled"
+            raise
+        results[item] = "finished"
+
+    loop = loop_over(queue, handle, concurrency=2)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(asyncio.gather(started[1].wait(), started[2].wait()), SAFETY)
+
+    async def finish_during_stop() -> None:
+        finish_first.set()
+
+    clock = asyncio.get_running_loop()
+    began = clock.time()
+    await asyncio.gather(loop.stop(grace=0.3), finish_during_stop())
+    assert clock.time() - began >= 0.3  # the stuck item had its grace
+    assert results == {1: "finished", 2: "cancelled"}
+    await asyncio.wait_for(task, SAFETY)
+    assert queue.items == [3]  # nothing more is claimed once stopping
