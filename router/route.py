@@ -26,7 +26,7 @@ from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
 from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
-from router.store.base import EventRecord, NewDelivery, Store
+from router.store.base import EventRecord, NewDelivery, RouteResult, Store
 from router.templates import RenderError, describe_error, render_tree
 
 log = structlog.get_logger("router.route")
@@ -220,7 +220,7 @@ class Router:
         )
         note_unknown_trigger(event)
         if not config.rules.for_trigger(event.trigger):
-            await self.store.complete_route(record.id, self.owner, [], [], config.version, time.time())
+            await self.store.complete_route(record.id, self.owner, RouteResult([], [], config.version), time.time())
             self.observe("routed")
             # The receive line already recorded the event; one more info line per unrouted event is noise.
             bound.debug("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
@@ -248,9 +248,8 @@ class Router:
         result = plan(event, data, config)
         outcomes = [o.as_dict() for o in result.outcomes]
         kept = fetched_record(event.triggerable_type, data, keep_all=config.retention.keep_payloads)
-        inserted = await self.store.complete_route(
-            record.id, self.owner, result.deliveries, outcomes, config.version, time.time(), kept
-        )
+        routed = RouteResult(result.deliveries, outcomes, config.version, kept)
+        inserted = await self.store.complete_route(record.id, self.owner, routed, time.time())
         if inserted is None:
             bound.warning("event lease lost before the route was stored; the instance holding it routes it")
             return

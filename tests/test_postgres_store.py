@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from router.events import Event
-from router.store.base import Attempt, NewDelivery, StoreUnavailable
-from router.store.pg_schema import MIGRATIONS
+from router.store.base import Attempt, NewDelivery, RouteResult, StoreUnavailable
 from router.store.postgres import PostgresStore
+from router.store.postgres.schema import MIGRATIONS
 from tests import pg
 from tests.support import free_port, wait_until
 from tests.tcp_proxy import TcpProxy
@@ -98,7 +98,7 @@ async def test_commits_in_one_instance_wake_subscribers_of_every_instance(pg_url
     await writer.add_event(event(1), dedupe_window=60, now=T)  # a duplicate commits nothing new
     [claimed] = await writer.claim_events("w", 10, 30, T)
     delivery = NewDelivery("r", 0, "sink", "key-1", "ppr_1", {"path": "/"}, (1.0,))
-    await writer.complete_route(claimed.id, "w", [delivery], [], "v1", T)
+    await writer.complete_route(claimed.id, "w", RouteResult([delivery], [], "v1"), T)
     await notices.wait("deliveries")
     [leased] = await writer.claim_deliveries("w", 10, 30, T)
     await writer.release("w")
@@ -156,7 +156,7 @@ async def test_killed_connections_fail_the_work_in_flight_and_the_store_recovers
         async with blocker.transaction():
             # Hold the event's row so complete_route is in flight when its connection is killed.
             await blocker.execute(f"SELECT 1 FROM {schema}.events WHERE id = $1 FOR UPDATE", claimed.id)
-            pending = asyncio.create_task(store.complete_route(claimed.id, "a", [], [], "v1", T))
+            pending = asyncio.create_task(store.complete_route(claimed.id, "a", RouteResult([], [], "v1"), T))
             application = pg.query_of(pg_url)["application_name"]
             await wait_until(lambda: _waiting_on_lock(application), 5, "complete_route to wait on the row lock")
             await pg.terminate(application)
@@ -165,7 +165,7 @@ async def test_killed_connections_fail_the_work_in_flight_and_the_store_recovers
     finally:
         await blocker.close()
     await wait_until(lambda: _answers(store), 5, "the store to answer again")
-    assert await store.complete_route(accepted.event_id, "a", [], [], "v1", T + 1) == 0
+    assert await store.complete_route(accepted.event_id, "a", RouteResult([], [], "v1"), T + 1) == 0
     record = await store.get_event(accepted.event_id)
     assert record is not None and record.status == "routed"
 

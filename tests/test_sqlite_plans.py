@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.store.sqlite import CLAIM, NEXT_DUE, SqliteStore
+from router.store.sqlite import SqliteStore
+from router.store.sqlite.queries import CLAIM, NEXT_DUE
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from router.events import Event
-from router.store.base import Attempt, DeliveryFilter, EventFilter, NewDelivery, Store
+from router.store.base import Attempt, DeliveryFilter, EventFilter, NewDelivery, RouteResult, Store
 from router.store.postgres import PostgresStore
 from router.store.sqlite import SqliteStore
 
@@ -92,7 +92,7 @@ async def routed(store: Store, ident: int, keys: list[str], now: float = T) -> l
     accepted = await store.add_event(event(ident), dedupe_window=WINDOW, now=now)
     [claimed] = await store.claim_events("router", 10, LEASE, now)
     assert claimed.id == accepted.event_id
-    await store.complete_route(claimed.id, "router", [delivery(k) for k in keys], [], "v1", now)
+    await store.complete_route(claimed.id, "router", RouteResult([delivery(k) for k in keys], [], "v1"), now)
     return sorted(d.id for d in await store.list_deliveries(DeliveryFilter(event_id=claimed.id)))
 
 
@@ -168,9 +168,9 @@ async def test_a_claimed_event_is_not_claimable_until_its_lease_expires(store: S
     # The holder died: after the lease another owner takes it over, and the old holder's commit is refused.
     [taken] = await store.claim_events("b", 10, LEASE, T + LEASE)
     assert taken.id == accepted.event_id
-    assert await store.complete_route(taken.id, "a", [delivery("x")], [], "v1", T + LEASE) is None
+    assert await store.complete_route(taken.id, "a", RouteResult([delivery("x")], [], "v1"), T + LEASE) is None
     assert await store.list_deliveries() == []
-    assert await store.complete_route(taken.id, "b", [delivery("x")], [], "v1", T + LEASE) == 1
+    assert await store.complete_route(taken.id, "b", RouteResult([delivery("x")], [], "v1"), T + LEASE) == 1
 
 
 async def test_concurrent_claims_never_hand_out_one_item_twice(open_store: Opener) -> None:
@@ -189,7 +189,7 @@ async def test_complete_route_marks_routed_and_stores_the_deliveries(store: Stor
     await store.claim_events("a", 10, LEASE, T)
     outcomes = [{"rule": "welcome", "matched": True}]
     news = [delivery("one"), delivery("two", index=1), delivery("broken", index=2, status="dead")]
-    assert await store.complete_route(accepted.event_id, "a", news, outcomes, "cfg-1", T + 1) == 3
+    assert await store.complete_route(accepted.event_id, "a", RouteResult(news, outcomes, "cfg-1"), T + 1) == 3
     record = await store.get_event(accepted.event_id)
     assert record is not None
     assert (record.status, record.outcomes, record.config_version, record.routed_at) == (
@@ -213,7 +213,7 @@ async def test_an_action_key_already_stored_is_skipped(store: Store) -> None:
     accepted = await store.add_event(event(1, rule_id="999"), dedupe_window=WINDOW, now=T)
     await store.claim_events("a", 10, LEASE, T)
     inserted = await store.complete_route(
-        accepted.event_id, "a", [delivery("shared"), delivery("own-2"), delivery("own-2")], [], "v1", T
+        accepted.event_id, "a", RouteResult([delivery("shared"), delivery("own-2"), delivery("own-2")], [], "v1"), T
     )
     assert inserted == 1
     assert [d.action_key for d in await store.list_deliveries(DeliveryFilter(event_id=accepted.event_id))] == [
@@ -392,7 +392,7 @@ async def test_replay_requeues_delivered_and_dead_with_the_same_request_and_key(
     accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
     await store.claim_events("a", 10, LEASE, T)
     news = [delivery("done"), delivery("dead"), delivery("waiting"), delivery("unrendered", status="dead")]
-    await store.complete_route(accepted.event_id, "a", news, [], "v1", T)
+    await store.complete_route(accepted.event_id, "a", RouteResult(news, [], "v1"), T)
     done, dead, waiting, unrendered = sorted(d.id for d in await store.list_deliveries())
     await store.claim_deliveries("a", 10, LEASE, T)
     await store.finish_attempt(done, "a", attempt("delivered"), None)
@@ -448,7 +448,7 @@ async def test_filters_by_trigger_object_connector_rule_and_time(store: Store) -
     accepted = await store.add_event(event(9), dedupe_window=WINDOW, now=T + 30)
     [claimed] = await store.claim_events("a", 1, LEASE, T + 30)
     assert claimed.id == 1  # the oldest due first; route the others too
-    await store.complete_route(claimed.id, "a", [delivery("c1")], [], "v1", T + 30)
+    await store.complete_route(claimed.id, "a", RouteResult([delivery("c1")], [], "v1"), T + 30)
     other = NewDelivery(
         rule="audit",
         action_index=0,
@@ -461,7 +461,7 @@ async def test_filters_by_trigger_object_connector_rule_and_time(store: Store) -
     for _ in range(3):
         [nxt] = await store.claim_events("a", 1, LEASE, T + 40)
         news = [other] if nxt.id == accepted.event_id else []
-        await store.complete_route(nxt.id, "a", news, [], "v1", T + 40)
+        await store.complete_route(nxt.id, "a", RouteResult(news, [], "v1"), T + 40)
     assert [d.connector for d in await store.list_deliveries(DeliveryFilter(connector="crm"))] == ["crm"]
     assert [d.rule for d in await store.list_deliveries(DeliveryFilter(rule="welcome"))] == ["welcome"]
     assert [d.connector for d in await store.list_deliveries(DeliveryFilter(since=T + 35))] == ["crm"]
@@ -473,7 +473,9 @@ async def test_fetched_summary_is_kept_with_the_routed_event(store: Store) -> No
     accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
     await store.claim_events("a", 1, LEASE, T)
     summary = {"type": "order", "id": 1042, "sha256": "ab" * 32}
-    await store.complete_route(accepted.event_id, "a", [], [{"rule": "r", "matched": False}], "v1", T, summary)
+    await store.complete_route(
+        accepted.event_id, "a", RouteResult([], [{"rule": "r", "matched": False}], "v1", summary), T
+    )
     record = await store.get_event(accepted.event_id)
     assert record is not None and record.fetched == summary
 
@@ -481,7 +483,9 @@ async def test_fetched_summary_is_kept_with_the_routed_event(store: Store) -> No
 async def test_reroute_supersedes_dead_deliveries_and_routes_again(store: Store) -> None:
     accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
     await store.claim_events("a", 10, LEASE, T)
-    await store.complete_route(accepted.event_id, "a", [delivery("ok"), delivery("bad", status="dead")], [], "v1", T)
+    await store.complete_route(
+        accepted.event_id, "a", RouteResult([delivery("ok"), delivery("bad", status="dead")], [], "v1"), T
+    )
     ok, bad = sorted(d.id for d in await store.list_deliveries())
     await store.claim_deliveries("a", 10, LEASE, T)
     await store.finish_attempt(ok, "a", attempt("delivered"), None)
@@ -493,7 +497,7 @@ async def test_reroute_supersedes_dead_deliveries_and_routes_again(store: Store)
     [again] = await store.claim_events("b", 10, LEASE, T + 100)
     assert again.id == accepted.event_id and again.attempts == 0
     fresh = [delivery("ok"), delivery("bad")]  # rendered again with fresh data
-    assert await store.complete_route(again.id, "b", fresh, [], "v2", T + 100) == 1
+    assert await store.complete_route(again.id, "b", RouteResult(fresh, [], "v2"), T + 100) == 1
     statuses = {d.action_key: d.status for d in await store.list_deliveries()}
     assert statuses["action-ok"] == "delivered" and statuses["action-bad"] == "pending"
     assert [d.id for d in await store.list_deliveries(DeliveryFilter(status="superseded"))] == [bad]

@@ -1,4 +1,7 @@
-"""Pick the store implementation from ``store.url``: ``sqlite://…`` or ``postgresql://…``."""
+"""Pick the store implementation from ``store.url``: ``sqlite://…`` or ``postgresql://…``.
+
+Each store is imported when its URL is asked for, so a SQLite setup never imports asyncpg.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,9 @@ def make_store(url: str, *, base: Path | None = None, daemon: bool = False) -> S
 
         return SqliteStore(sqlite_path(url, base), daemon=daemon)
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from router.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - until the PostgreSQL store lands
-            raise StoreUnavailable(f"PostgreSQL store not available: {exc}") from None
-        return PostgresStore(url)  # type: ignore[no-any-return,unused-ignore]
+        from router.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise StoreUnavailable(f"unsupported store url {url.split(':', 1)[0]!r}: use sqlite:// or postgresql://")
 
 

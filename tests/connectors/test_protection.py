@@ -14,7 +14,7 @@ from connectors.units import Rate
 from router.config import parse_config
 from router.deliver import Connectors, Deliverer
 from router.events import Event
-from router.store.base import NewDelivery
+from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
 from tests.support import Reply, wait_until
 
@@ -91,7 +91,7 @@ async def make_store(tmp_path: Path, requests: list[dict], schedule: tuple[float
         NewDelivery("rule", i, "dest", f"key{i}", f"ppr_key{i}", request, schedule)
         for i, request in enumerate(requests)
     ]
-    await store.complete_route(accepted.event_id, OWNER, deliveries, [], "v1", now)
+    await store.complete_route(accepted.event_id, OWNER, RouteResult(deliveries, [], "v1"), now)
     return store
 
 

@@ -1,11 +1,12 @@
 """LISTEN/NOTIFY for the PostgreSQL store: wake idle workers of every instance when work is committed.
 
-Writers call ``pg_notify`` inside the transaction that commits new due work, so the notice goes out at
-commit and never before. Every instance keeps one dedicated connection that LISTENs on ``CHANNEL``; the
-payload is ``"<schema>:<kind>"`` (kind ``events`` or ``deliveries``), so instances on other schemas of the
-same database ignore each other's notices. A lost connection (server restart, ``pg_terminate_backend``,
-or a keepalive that fails) is re-established with backoff, and after it every subscriber is called once
-for each kind, since notices sent meanwhile are lost. The claim loops' slow poll stays as a safety net.
+Writers call ``pg_notify`` (``queries.notify_sql``) inside the transaction that commits new due work, so the
+notice goes out at commit and never before. Every instance keeps one dedicated connection that LISTENs on
+``CHANNEL``; the payload is ``"<schema>:<kind>"`` (kind ``events`` or ``deliveries``), so instances on other
+schemas of the same database ignore each other's notices. A lost connection (server restart,
+``pg_terminate_backend``, or a keepalive that fails) is re-established with backoff, and after it every
+subscriber is called once for each kind, since notices sent meanwhile are lost. The claim loops' slow poll
+stays as a safety net.
 """
 
 from __future__ import annotations
@@ -19,20 +20,13 @@ import asyncpg
 import structlog
 
 from router.store.base import StoreUnavailable
-from router.store.pg_pool import CONNECTION_ERRORS, describe
+from router.store.postgres.pool import CONNECTION_ERRORS, describe
+from router.store.postgres.queries import CHANNEL, KINDS
 
 log = structlog.get_logger("router.store.postgres")
 
-CHANNEL = "plugpay_router"
-KINDS = ("events", "deliveries")
 KEEPALIVE = 15.0
 RECONNECT_MAX = 5.0
-
-
-def notify_sql(kind: str) -> str:
-    """A SQL expression that sends the ``kind`` notice for the current schema (at commit)."""
-    assert kind in KINDS
-    return f"pg_notify('{CHANNEL}', current_schema() || ':{kind}')"
 
 
 class Listener:

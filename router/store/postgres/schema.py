@@ -99,6 +99,11 @@ _VERSION_TABLE = """
 """
 
 
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('plugpay-router:migrate:' || current_schema()))"
+_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+_APPLIED = "INSERT INTO schema_version (version) VALUES ($1)"
+
+
 async def migrate(conn: Any) -> int:
     """Bring the schema in ``conn``'s search_path up to date; returns the version it is at."""
     async with conn.transaction():
@@ -106,14 +111,14 @@ async def migrate(conn: Any) -> int:
         if schema is None:
             path = await conn.fetchval("SELECT current_setting('search_path')")
             raise StoreUnavailable(f"postgresql: no schema of search_path {path!r} exists; create it first")
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('plugpay-router:migrate:' || current_schema()))")
+        await conn.execute(_LOCK)
         await conn.execute(_VERSION_TABLE)
-        version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        version = await conn.fetchval(_VERSION)
         if version > len(MIGRATIONS):
             raise StoreUnavailable(
                 f"postgresql: the schema is version {version}, newer than this program ({len(MIGRATIONS)})"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await conn.execute(script)
-            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+            await conn.execute(_APPLIED, number)
         return len(MIGRATIONS)

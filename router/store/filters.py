@@ -1,0 +1,65 @@
+"""Filters for listing events and deliveries, and the ``WHERE`` clause they make in either store's SQL.
+
+Each filter spells its conditions with ``{}`` where the parameter goes; ``where`` numbers them, so the
+same filter serves SQLite's ``?`` and PostgreSQL's ``$n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to list; every field given must hold. Times are epoch seconds of ``received_at``."""
+
+    status: str | None = None
+    trigger: str | None = None
+    triggerable_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def clauses(self) -> list[tuple[str, Any]]:
+        return _present(
+            ("status = {}", self.status),
+            ("trigger = {}", self.trigger),
+            ("triggerable_id = {}", self.triggerable_id),
+            ("received_at >= {}", self.since),
+            ("received_at < {}", self.until),
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to list or replay; every field given must hold. Times are of ``created_at``."""
+
+    status: str | None = None
+    event_id: int | None = None
+    connector: str | None = None
+    rule: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def clauses(self) -> list[tuple[str, Any]]:
+        return _present(
+            ("status = {}", self.status),
+            ("event_id = {}", self.event_id),
+            ("connector = {}", self.connector),
+            ("rule = {}", self.rule),
+            ("created_at >= {}", self.since),
+            ("created_at < {}", self.until),
+        )
+
+
+def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
+    return [(sql, value) for sql, value in pairs if value is not None]
+
+
+def where(clauses: list[tuple[str, Any]], mark: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """``WHERE a = ? AND …`` for a filter's clauses; ``mark(n)`` spells the n-th parameter (1-based)."""
+    if not clauses:
+        return "", []
+    parts = [sql.format(mark(number)) for number, (sql, _) in enumerate(clauses, start=1)]
+    return "WHERE " + " AND ".join(parts), [value for _, value in clauses]
