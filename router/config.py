@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 
 from connectors import CONNECTOR_TYPES
-from connectors.base import Field, action_defaults, check_action, check_settings
+from connectors.base import Field
 from connectors.protection import BREAKER_FIELDS, check_breaker
 from connectors.units import Rate, parse_duration, parse_rate
 from router import templates
@@ -510,7 +510,7 @@ class _Builder:
                 for key, message in check_breaker(common["breaker"]):
                     self.problems.add(line_of(body["breaker"], key), f"{path}.breaker.{key}", message)
             if not any(p.path.startswith(f"{path}.") for p in self.problems.items):
-                for key, message in check_settings(cls, values):
+                for key, message in cls.check_settings(values):
                     self.problems.add(_line_at(body, key), f"{path}.{key}", message)
             connectors[name] = ConnectorConfig(
                 name=name,
@@ -665,9 +665,9 @@ class _Builder:
         for key in sorted(cls.required_action_keys - set(node)):
             self.problems.add(node.line, f"{path}.{key}", f"is required by connector type {cls.type}")
         fields = {k: v for k, v in node.items() if k not in ACTION_COMMON and k in cls.action_keys}
-        for key, value in action_defaults(cls).items():
+        for key, value in cls.action_defaults().items():
             fields.setdefault(key, value)
-        for key, message in check_action(cls, fields):
+        for key, message in cls.check_action(fields):
             self.problems.add(line_of(node, key), f"{path}.{key}", message)
         for_each = None
         source = node.get("for_each")

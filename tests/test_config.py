@@ -95,7 +95,7 @@ def test_duplicate_yaml_keys_are_errors_not_silently_the_last_one():
 def test_check_prints_all_problems_and_fails(tmp_path: Path):
     path = tmp_path / "shop.yaml"
     path.write_text(HEADER + "".join(f"  {line}\n" for line in BROKEN_RULES.splitlines()))
-    result = run_cli("check", "-c", str(path))
+    result = run_cli("check", "-c", str(path), memory=True)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[-1] == "10 problems found"
@@ -108,7 +108,7 @@ def test_check_warns_about_unknown_triggers_but_passes(tmp_path: Path):
     path.write_text(
         HEADER + "  - {name: r, trigger: [order_paid, order_payed], actions: [{connector: mem, text: x}]}\n"
     )
-    result = run_cli("check", "-c", str(path))
+    result = run_cli("check", "-c", str(path), memory=True)
     assert result.returncode == 0, result.stderr
     assert "ok: 1 rules" in result.stdout
     assert f"warning: {path}:{header_lines() + 1}: rules[0].trigger: 'order_payed' is not a known" in result.stderr
