@@ -31,6 +31,7 @@ from bench.common import machine
 from router.config import Config, load_config
 from router.events import Event, normalise_json
 from router.route import base_context, plan
+from tests.memory_connector import register as register_memory_connector
 
 PRODUCTS = 5000
 UNIVERSAL = 12  # rules every order event must look at: the welcome mail, the CRM sync, the bookkeeping
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--distinct", action="store_true", help="every rule gets its own condition text")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    register_memory_connector()  # the generated config's ``mail`` is the test-only ``type: memory``
 
     rng = random.Random(args.seed)
     text = generate(args.rules, rng, distinct=args.distinct)

@@ -1,4 +1,4 @@
-"""The Connector protocol: how the deliver stage hands one rendered action to a destination.
+"""The Connector base class: how the deliver stage hands one rendered action to a destination.
 
 A connector type is a class with a ``type`` name, a declarative description of its settings and action
 keys (so ``check`` can validate a config without building anything), and ``send``, which either returns a
@@ -7,15 +7,20 @@ keys (so ``check`` can validate a config without building anything), and ``send`
 connector's business: the deliver stage keeps every wait in the store. ``connectors.status`` is the one
 place that turns an HTTP status into that decision. A connector gets a ``Limiter`` (its rate limit) and
 takes one slot per request it makes; ``Throttled`` means "no slot soon", and the delivery waits in the
-store without spending an attempt. Optional class hooks (``check_action``, ``check_settings``,
-``action_defaults``, ``default_rate``) let ``check`` validate and complete a config per connector type.
+store without spending an attempt. Everything that differs between connector types is a class hook with a
+default: config checks and defaults, the default rate limit and the destination it counts for, and how a
+rendered action is described (``simulate``, the demo), so no code outside ``connectors`` asks for a type name.
 """
 
 from __future__ import annotations
 
+import builtins
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
+
+from connectors.units import Rate
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,6 @@ class Field:
     default: Any = None
     choices: tuple[str, ...] = ()
     secret: bool = False
-    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,22 +92,84 @@ class Limiter(Protocol):
         """The destination asked for a break (429 + Retry-After): grant nothing for ``seconds``."""
 
 
-@runtime_checkable
-class Connector(Protocol):
+DESTINATION_KEYS = ("op", "to", "cc", "bcc", "subject", "method", "url")
+
+
+def excerpt(text: Any, limit: int = 70) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class Connector(ABC):
+    """One connector type. Subclasses set the class attributes, implement ``send`` and override the hooks
+    whose default does not fit; the hooks are class-level so ``check`` and ``simulate`` use them without
+    building anything."""
+
     type: ClassVar[str]
     settings_fields: ClassVar[Mapping[str, Field]]
     action_keys: ClassVar[frozenset[str]]
-    required_action_keys: ClassVar[frozenset[str]]
-
-    name: str
+    required_action_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
-    ) -> None: ...
+    ) -> None:
+        self.name = name
+        self.limiter = limiter
 
-    async def send(self, out: Outgoing) -> Sent: ...
+    @classmethod
+    def resolve(cls, settings: Mapping[str, Any]) -> builtins.type[Connector]:
+        """The type that serves these settings: itself, unless this type is an alias for another."""
+        return cls
 
-    async def aclose(self) -> None: ...
+    @staticmethod
+    def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Checks of the (already typed) settings beyond their fields: ``[(dotted key, message)]``."""
+        return []
+
+    @staticmethod
+    def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Checks of one action's keys beyond allowed/required: ``[(key, message)]``."""
+        return []
+
+    @classmethod
+    def action_defaults(cls) -> Mapping[str, Any]:
+        """Action keys filled in when the YAML leaves them out (templates, compiled as if written)."""
+        return {}
+
+    @classmethod
+    def default_rate(cls, settings: Mapping[str, Any]) -> Rate | None:
+        """The rate limit when the config sets none (None: unlimited)."""
+        return None
+
+    @classmethod
+    def rate_destination(cls, name: str, settings: Mapping[str, Any]) -> str:
+        """The destination a rate limit counts for: connectors naming the same one share a limiter."""
+        return f"connector:{name}"
+
+    @classmethod
+    def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+        """One line saying what a rendered action asks for."""
+        return ", ".join(f"{key}={excerpt(value, 30)}" for key, value in request.items())
+
+    @classmethod
+    def destination(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Where a rendered action would go, as ``simulate`` shows it: the recipient and operation."""
+        return {key: request[key] for key in DESTINATION_KEYS if key in request}
+
+    @classmethod
+    def receipt_key(cls, request: Mapping[str, Any]) -> str | None:
+        """The key a destination that ignores the delivery key files this request under (the demo's report
+        matches what arrived by it), or None."""
+        return None
+
+    @abstractmethod
+    async def send(self, out: Outgoing) -> Sent:
+        """Deliver one attempt: ``Sent``, or raise ``Retryable`` / ``Permanent`` / ``Throttled``."""
+
+    async def aclose(self) -> None:
+        """Release connections; the connector is not used afterwards."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -113,26 +179,3 @@ class ConnectorDefaults:
     timeout: float = 15.0
     user_agent: str = "plugpay-router"
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def check_action(cls: type, action: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Connector-specific checks of one action's keys beyond allowed/required: ``[(key, message)]``."""
-    checker = getattr(cls, "check_action", None)
-    return list(checker(action)) if checker else []
-
-
-def check_settings(cls: type, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Connector-specific checks of its (already typed) settings: ``[(dotted key, message)]``."""
-    checker = getattr(cls, "check_settings", None)
-    return list(checker(settings)) if checker else []
-
-
-def action_defaults(cls: type) -> Mapping[str, Any]:
-    """Action keys a connector type fills in when the YAML leaves them out (templates, compiled as if written)."""
-    return dict(getattr(cls, "action_defaults", {}))
-
-
-def default_rate(cls: type, settings: Mapping[str, Any]) -> Any:
-    """The connector type's own rate limit (a ``connectors.units.Rate``) when the config sets none."""
-    rate = getattr(cls, "default_rate", None)
-    return rate(settings) if callable(rate) else rate

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import aiosmtplib
 
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent, excerpt
 
 # Headers the connector writes itself; an action's ``headers`` may not replace them.
 OWN_HEADERS = frozenset(
@@ -62,17 +62,17 @@ def smtp_reply(code: int, message: str) -> str:
     return f"SMTP {code} {' '.join(str(message).split())}"
 
 
-class EmailConnector:
+class EmailConnector(Connector):
     type: ClassVar[str] = "email"
     settings_fields: ClassVar[Mapping[str, Field]] = {
-        "host": Field("str", required=True, help="SMTP server"),
-        "port": Field("int", help="default 465 with ssl, 587 with starttls, else 25"),
-        "starttls": Field("bool", help="true: require STARTTLS; false: never; unset: when offered"),
-        "ssl": Field("bool", default=False, help="implicit TLS (port 465)"),
+        "host": Field("str", required=True),
+        "port": Field("int"),  # default 465 with ssl, 587 with starttls, else 25
+        "starttls": Field("bool"),  # true: require STARTTLS; false: never; unset: when the server offers it
+        "ssl": Field("bool", default=False),
         "username": Field("str"),
         "password": Field("str", secret=True),
-        "from": Field("str", required=True, help="sender, e.g. 'Shop <shop@example.nl>'"),
-        "timeout": Field("duration", help="per-connection timeout (default: delivery.timeout)"),
+        "from": Field("str", required=True),
+        "timeout": Field("duration"),
     }
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers"}
@@ -82,7 +82,7 @@ class EmailConnector:
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
     ):
-        self.name = name
+        super().__init__(name, settings, defaults, limiter=limiter)
         self.host = str(settings["host"])
         self.ssl = bool(settings.get("ssl"))
         self.starttls: bool | None = settings.get("starttls")
@@ -91,7 +91,6 @@ class EmailConnector:
         self.password = settings.get("password")
         self.sender = str(settings["from"])
         self.timeout = float(settings.get("timeout") or defaults.timeout)
-        self.limiter = limiter
 
     @staticmethod
     def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -117,6 +116,14 @@ class EmailConnector:
                 if str(key).lower() in OWN_HEADERS:
                     problems.append(("headers", f"{key} is set by the connector (use the action key instead)"))
         return problems
+
+    @classmethod
+    def rate_destination(cls, name: str, settings: Mapping[str, Any]) -> str:
+        return f"email:{settings['host']}" if settings.get("host") else super().rate_destination(name, settings)
+
+    @classmethod
+    def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+        return f'mail to {request.get("to")}: "{excerpt(request.get("subject"), 50)}"'
 
     def build(self, out: Outgoing) -> tuple[EmailMessage, list[str]]:
         """The message and its envelope recipients (``bcc`` included, but not as a header)."""
@@ -183,6 +190,3 @@ class EmailConnector:
         if refused:
             detail += "; refused: " + "; ".join(f"{r}: {smtp_reply(e.code, e.message)}" for r, e in refused.items())
         return Sent(250, detail)
-
-    async def aclose(self) -> None:
-        return None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
+from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import Request, make_client, send
 from connectors.signer import check_sign, make_signer
 from connectors.status import classify_status
@@ -41,31 +41,42 @@ def encode_body(request: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
     return None, None
 
 
-class HttpConnector:
+def method_of(request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    return str(request.get("method") or settings.get("method") or "POST").upper()
+
+
+def url_of(request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """The action's ``url``, else the connector's ``base_url`` joined with the action's ``path``."""
+    if request.get("url"):
+        return str(request["url"])
+    base = str(settings.get("base_url") or "").rstrip("/")
+    path = str(request.get("path") or "")
+    return base + (path if not path or path.startswith("/") else "/" + path)
+
+
+class HttpConnector(Connector):
     type: ClassVar[str] = "http"
     settings_fields: ClassVar[Mapping[str, Field]] = {
-        "base_url": Field("str", help="prefix for each action's path"),
-        "headers": Field("map", default={}, help="headers sent with every request"),
-        "timeout": Field("duration", help="per-request timeout (default: delivery.timeout)"),
+        "base_url": Field("str"),
+        "headers": Field("map", default={}),
+        "timeout": Field("duration"),
         "method": Field("str", default="POST", choices=METHODS),
-        "sign": Field("map", secret=True, help="{scheme: standard-webhooks|hmac-sha256, secret, header, prefix}"),
+        "sign": Field("map", secret=True),
     }
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"method", "path", "url", "query", "headers", "json", "form", "body"}
     )
-    required_action_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
     ):
-        self.name = name
+        super().__init__(name, settings, defaults, limiter=limiter)
         self.base_url = str(settings.get("base_url") or "").rstrip("/")
         self.headers = {str(k): str(v) for k, v in (settings.get("headers") or {}).items()}
         self.method = str(settings.get("method") or "POST")
         self.timeout = float(settings.get("timeout") or defaults.timeout)
         self.user_agent = defaults.user_agent
         self.signer = make_signer(settings.get("sign"))
-        self.limiter = limiter
         self._client = make_client(self.timeout, limiter)
 
     @staticmethod
@@ -84,13 +95,31 @@ class HttpConnector:
             problems.append(("method", f"unknown method {method!r} (use one of {', '.join(METHODS)})"))
         return problems
 
+    @classmethod
+    def rate_destination(cls, name: str, settings: Mapping[str, Any]) -> str:
+        base = str(settings.get("base_url") or "").rstrip("/")
+        return f"http:{base}" if base else super().rate_destination(name, settings)
+
+    @classmethod
+    def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+        where = request.get("url") or request.get("path") or "(the connector's base_url)"
+        return f"{method_of(request, settings)} {where}"
+
+    @classmethod
+    def destination(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Method and URL; the query and the headers (from the settings and the action) when there are any."""
+        found: dict[str, Any] = {"method": method_of(request, settings), "url": url_of(request, settings)}
+        if request.get("query"):
+            found["query"] = request["query"]
+        headers = {**(settings.get("headers") or {}), **(request.get("headers") or {})}
+        if headers:
+            found["headers"] = {str(name): str(value) for name, value in headers.items()}
+        return found
+
     def url_for(self, request: Mapping[str, Any]) -> str:
-        if request.get("url"):
-            return str(request["url"])
-        if not self.base_url:
+        if not request.get("url") and not self.base_url:
             raise Permanent("no url: set the connector's base_url or the action's url")
-        path = str(request.get("path") or "")
-        return self.base_url + (path if not path or path.startswith("/") else "/" + path)
+        return url_of(request, {"base_url": self.base_url})
 
     def build(self, out: Outgoing) -> Request:
         request = out.request
@@ -103,7 +132,7 @@ class HttpConnector:
         if content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = content_type
         query = request.get("query") or None
-        method = str(request.get("method") or self.method).upper()
+        method = method_of(request, {"method": self.method})
         return self._client.build_request(method, self.url_for(request), params=query, headers=headers, content=content)
 
     async def send(self, out: Outgoing) -> Sent:

@@ -1,11 +1,13 @@
-"""The normalised invoice: what both invoice flavors make of a Plug&Pay order.
+"""The normalised invoice, and the action both invoice connectors (``invoice``, ``moneybird``) take.
 
 Plug&Pay amounts are decimal strings; an order line's ``amount`` / ``amount_with_tax`` are the line's total
 after its discounts, excluding / including tax, and ``tax.rate.percentage`` is its VAT rate
 (research/plugandpay.md §3.2). ``InvoiceDocument.from_order`` turns an order (as the route stage fetched
 it) into number, date, currency, customer, lines with tax and totals, computed with ``Decimal``; a missing
 piece that makes an invoice impossible (no invoice number, no lines) is a ``Permanent`` error. ``as_json``
-is the document the generic flavor posts.
+is the document the ``invoice`` connector posts. ``InvoiceAction`` is the part both connector types share:
+the action keys (``op``, ``order``, ``reference``, ``send``) with their checks and defaults, and turning a
+rendered action into the document.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
-from connectors.base import Permanent
+from connectors.base import Connector, Outgoing, Permanent
 
 CENT = Decimal("0.01")
+OPS = ("create_invoice",)
 
 
 def amount(value: Any, what: str) -> Decimal:
@@ -213,3 +216,70 @@ def _customer(order: Mapping[str, Any]) -> Customer:
         vat_id=contact.get("vat_id_number") or None,
         address=billing.get("address") or {},
     )
+
+
+def flag(value: Any) -> bool:
+    """``send`` as rendered: a YAML bool, or the text a template made of one."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off", "", "none"):
+        return False
+    raise Permanent(f"send: expected true or false, got {value!r}")
+
+
+def invoice_reference(request: Mapping[str, Any]) -> str | None:
+    """The invoice number a rendered action books: its ``reference``, else the order's ``invoice_number``."""
+    if request.get("reference"):
+        return str(request["reference"])
+    try:
+        order = json.loads(str(request.get("order") or "{}"))
+    except ValueError:
+        return None
+    number = order.get("invoice_number") if isinstance(order, dict) else None
+    return None if number is None else str(number)
+
+
+class InvoiceAction(Connector):
+    """The action of both invoice connectors. Its ``order`` key defaults to ``"{{ data | tojson }}"`` (the
+    fetched object as JSON text, rendered when the event is routed), so ``{connector: books}`` is a complete
+    action; ``reference`` and ``send`` may override the invoice number and the ``send`` setting per rule."""
+
+    action_keys: ClassVar[frozenset[str]] = frozenset({"op", "order", "reference", "send"})
+    currency: str = "EUR"
+
+    @classmethod
+    def action_defaults(cls) -> Mapping[str, Any]:
+        return {"order": "{{ data | tojson }}"}
+
+    @staticmethod
+    def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        op = action.get("op")
+        if isinstance(op, str) and "{" not in op and op not in OPS:
+            problems.append(("op", f"unknown op {op!r} (known: {', '.join(OPS)})"))
+        order = action.get("order")
+        if isinstance(order, str) and "{" not in order:
+            problems.append(("order", 'expected the order as a template, such as "{{ data | tojson }}"'))
+        elif isinstance(order, str) and "tojson" not in order:
+            problems.append(("order", 'must render to JSON: end the template with "| tojson"'))
+        elif order is not None and not isinstance(order, str | Mapping):
+            problems.append(("order", 'expected a template such as "{{ data | tojson }}"'))
+        return problems
+
+    @classmethod
+    def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+        return f"invoice {invoice_reference(request) or '?'}"
+
+    @classmethod
+    def receipt_key(cls, request: Mapping[str, Any]) -> str | None:
+        reference = invoice_reference(request)
+        return None if reference is None else f"invoice:{reference}"
+
+    def document(self, out: Outgoing) -> InvoiceDocument:
+        request = out.request
+        order = parse_order(request.get("order"))
+        reference = request.get("reference")
+        return InvoiceDocument.from_order(order, currency=self.currency, number=str(reference) if reference else None)

@@ -1,4 +1,10 @@
-"""Booking an invoice in Moneybird (API v2): the ``moneybird`` flavor of the invoice connector.
+"""The Moneybird connector (``type: moneybird``; ``type: invoice`` with ``flavor: moneybird`` is an alias).
+
+Settings: ``base_url`` (``https://moneybird.com/api/v2/<administration id>``) and ``token``; ``tax_rates``
+maps a VAT percentage to a Moneybird tax rate id, ``ledger_accounts`` a product id or ``default`` to a
+ledger account id; ``send: true`` sends each new invoice. The action is the invoice action
+(``connectors.invoice_doc``): the order becomes a sales invoice with ``reference`` = the Plug&Pay invoice
+number. Moneybird allows 150 requests per 5 minutes: this type's default ``rate_limit``.
 
 Moneybird has no idempotency key, so every step checks before it creates: the contact is found by the
 order's customer id (``GET contacts/customer_id/{id}``) or by e-mail (``GET contacts?query=``) and created
@@ -13,15 +19,79 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.base import Limiter, Permanent, Sent
+from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import expect_success, make_client, send
-from connectors.invoice_doc import CENT, InvoiceDocument, Line, money, percentage_key, plain
+from connectors.invoice_doc import CENT, InvoiceAction, InvoiceDocument, Line, flag, money, percentage_key, plain
+from connectors.units import Rate
+
+MONEYBIRD_RATE = Rate(150, 300.0)
+SETTINGS: Mapping[str, Field] = {
+    "base_url": Field("str"),
+    "token": Field("str", secret=True),
+    "tax_rates": Field("map", default={}),
+    "ledger_accounts": Field("map", default={}),
+    "workflow_id": Field("str"),
+    "document_style_id": Field("str"),
+    "send": Field("bool", default=False),
+    "currency": Field("str", default="EUR"),
+    "timeout": Field("duration"),
+}
+
+
+class MoneybirdConnector(InvoiceAction):
+    type: ClassVar[str] = "moneybird"
+    settings_fields: ClassVar[Mapping[str, Field]] = {
+        **SETTINGS,
+        "base_url": Field("str", required=True),
+        "token": Field("str", required=True, secret=True),
+    }
+
+    def __init__(
+        self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
+    ):
+        super().__init__(name, settings, defaults, limiter=limiter)
+        self.currency = str(settings.get("currency") or "EUR")
+        self.send_default = bool(settings.get("send"))
+        self.books = MoneybirdBooks(
+            str(settings["base_url"]),
+            str(settings["token"]),
+            timeout=float(settings.get("timeout") or defaults.timeout),
+            user_agent=defaults.user_agent,
+            limiter=limiter,
+            tax_rates=settings.get("tax_rates") or {},
+            ledger_accounts=settings.get("ledger_accounts") or {},
+            extra={k: str(settings[k]) for k in ("workflow_id", "document_style_id") if settings.get(k)},
+        )
+
+    @staticmethod
+    def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if settings.get("base_url") and not str(settings["base_url"]).startswith(("http://", "https://")):
+            return [("base_url", "must be an http:// or https:// URL")]
+        return []
+
+    @classmethod
+    def default_rate(cls, settings: Mapping[str, Any]) -> Rate:
+        return MONEYBIRD_RATE
+
+    @classmethod
+    def rate_destination(cls, name: str, settings: Mapping[str, Any]) -> str:
+        return f"moneybird:{str(settings['base_url']).rstrip('/')}"
+
+    async def send(self, out: Outgoing) -> Sent:
+        doc = self.document(out)
+        send_invoice = flag(out.request["send"]) if "send" in out.request else self.send_default
+        return await self.books.book(doc, send_invoice=send_invoice)
+
+    async def aclose(self) -> None:
+        await self.books.aclose()
 
 
 class MoneybirdBooks:
+    """Moneybird's API, one idempotent step at a time."""
+
     def __init__(
         self,
         base_url: str,

@@ -9,7 +9,8 @@ instead, so long waits live in the store, not in memory. A 429 with Retry-After 
 ``CircuitBreaker`` watches the outcome of the last ``calls`` sends: when at least ``failure_ratio`` of a full
 window failed it opens for ``open_for`` seconds, during which deliveries are handed back to the store without
 spending attempts; then one probe goes through, and its outcome closes or re-opens the breaker. Changes are
-logged. ``Guards`` keeps both per connector across config reloads (same name, type and settings → same state).
+logged (``circuit breaker``, the new state in ``breaker``). ``Guards`` keeps both per connector across config
+reloads (same name, type and settings → same state).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ HALF_OPEN_WAIT = 5.0  # how long others wait while the probe is out (capped by o
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
 BREAKER_FIELDS: Mapping[str, Field] = {
-    "enabled": Field("bool", default=True, help="false turns the breaker off for this connector"),
-    "failure_ratio": Field("number", default=0.7, help="open when this share of the window failed"),
-    "calls": Field("int", default=10, help="the window: the last N sends (judged only once full)"),
-    "open_for": Field("duration", default=30.0, help="how long deliveries wait before one probe"),
+    "enabled": Field("bool", default=True),
+    "failure_ratio": Field("number", default=0.7),  # open when this share of the window failed
+    "calls": Field("int", default=10),  # the window: the last N sends, judged only once full
+    "open_for": Field("duration", default=30.0),  # how long deliveries wait before one probe
 }
 
 
@@ -173,7 +174,7 @@ class CircuitBreaker:
         self.state = state
         log_at = log.warning if state == OPEN else log.info
         log_at(
-            f"circuit breaker {state}",
+            "circuit breaker",
             connector=self.name,
             breaker=state,
             reason=why,
@@ -194,8 +195,8 @@ class Guard:
 class Guards:
     """Guards by connector name; a reload that keeps a connector's type and settings keeps its guard.
 
-    The rate limit belongs to the destination, not to the connector: connectors of one type pointing at
-    the same account (``base_url`` or SMTP ``host``) with the same rate share one limiter, because the
+    The rate limit belongs to the destination, not to the connector: connectors naming the same destination
+    (``activecampaign:<base_url>``, ``email:<host>``, ...) with the same rate share one limiter, because the
     destination counts their requests together (ActiveCampaign's 5/s is per account).
     """
 
@@ -203,9 +204,7 @@ class Guards:
     by_name: dict[str, Guard] = field(default_factory=dict)
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
-    def limiter(self, name: str, kind: str, settings: Mapping[str, Any], rate: Any | None) -> RateLimiter:
-        account = settings.get("base_url") or settings.get("host")
-        destination = f"{kind}:{str(account).rstrip('/')}" if account else f"connector:{name}"
+    def limiter(self, destination: str, rate: Any | None) -> RateLimiter:
         key = f"{destination}|{rate}"
         found = self.limiters.get(key)
         if found is None:
@@ -219,14 +218,16 @@ class Guards:
         settings: Mapping[str, Any],
         rate: Any | None,
         breaker: BreakerSettings,
+        *,
+        destination: str,
     ) -> Guard:
+        """The guard of connector ``name``; ``destination`` is where its rate limit counts (the connector
+        type's ``rate_destination``)."""
         raw = json.dumps([kind, settings, str(rate), breaker.__dict__], sort_keys=True, default=str)
         fingerprint = hashlib.sha256(raw.encode()).hexdigest()
         current = self.by_name.get(name)
         if current is None or current.fingerprint != fingerprint:
-            current = Guard(
-                self.limiter(name, kind, settings, rate), CircuitBreaker(name, breaker), fingerprint=fingerprint
-            )
+            current = Guard(self.limiter(destination, rate), CircuitBreaker(name, breaker), fingerprint=fingerprint)
             self.by_name[name] = current
         return current
 

@@ -27,7 +27,8 @@ from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminApi
 from router.config import Config, ConfigError, load_config
-from router.deliver import Connectors, Deliverer
+from router.connections import Connectors
+from router.deliver import Deliverer
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient

@@ -4,8 +4,7 @@ Every attempt is recorded (outcome, status code, latency, error). Success ends t
 ``Retryable`` failure schedules the next attempt from the delivery's schedule with ±20 % jitter (never
 before the destination's ``Retry-After``), or marks it ``dead`` when the schedule is spent; a
 ``Permanent`` failure marks it dead at once with the reason. All waiting lives in the store.
-``Connectors`` holds the live connector instances of one config; a reload builds a new set and closes
-the old one once its in-flight sends have had time to finish. Each connector is guarded by its rate limit
+The live connectors of one config come from ``router.connections``. Each connector is guarded by its rate limit
 and circuit breaker (``connectors.protection``), which outlive reloads: while the breaker is open, or when
 the rate limit has no slot soon, the delivery goes back to the store without spending an attempt.
 """
@@ -14,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import structlog
 
-from connectors import CONNECTOR_TYPES
-from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent, Throttled, default_rate
-from connectors.protection import GUARDS, BreakerSettings, Guard, Guards
-from router.config import Config, ConnectorConfig
+from connectors.base import Outgoing, Permanent, Retryable, Sent, Throttled
+from router.config import Config
+from router.connections import Connectors
 from router.retry import SendOutcome, decide
 from router.store.base import Attempt, DeliveryRecord, Store
 
@@ -29,32 +27,6 @@ log = structlog.get_logger("router.deliver")
 ERROR_LIMIT = 1000
 
 
-class Connectors:
-    """The connector instances built from one config."""
-
-    def __init__(self, configs: Mapping[str, ConnectorConfig], defaults: ConnectorDefaults, guards: Guards = GUARDS):
-        self.by_name: dict[str, Connector] = {}
-        self.guards: dict[str, Guard] = {}
-        for name, cfg in configs.items():
-            cls = CONNECTOR_TYPES[cfg.type]
-            rate = cfg.rate_limit or default_rate(cls, cfg.settings)
-            guard = guards.guard(name, cfg.type, cfg.settings, rate, BreakerSettings.from_values(cfg.breaker))
-            self.guards[name] = guard
-            self.by_name[name] = cls(name, cfg.settings, defaults, limiter=guard.limiter)
-
-    def get(self, name: str) -> Connector | None:
-        return self.by_name.get(name)
-
-    def breaker_states(self) -> dict[str, str]:
-        """``{connector name: "closed" | "open" | "half-open"}``, for metrics and the admin API."""
-        return {name: guard.breaker.state for name, guard in self.guards.items()}
-
-    async def aclose(self) -> None:
-        for connector in self.by_name.values():
-            try:
-                await connector.aclose()
-            except Exception:
-                log.exception("closing connector failed", connector=connector.name)
 
 
 def _truncate(text: str) -> str:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.config import Config
+from connectors import connector_class
+from connectors.base import Connector
+from router.config import Config, ConnectorConfig
 from router.events import TRIGGER_OBJECT, Event, PayloadError, canonical_trigger, normalise_json
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
 from router.route import event_context, extra_includes, plan
@@ -154,44 +156,30 @@ def simulate(
 
 def _describe(config: Config, delivery: NewDelivery) -> RenderedAction:
     connector = config.connectors.get(delivery.connector)
-    kind = connector.type if connector is not None else "?"
-    settings = connector.settings if connector is not None else {}
     request = delivery.request
     return RenderedAction(
         rule=delivery.rule,
         connector=delivery.connector,
-        connector_type=kind,
+        connector_type=connector.type if connector is not None else "?",
         action_index=delivery.action_index,
         item_key=delivery.item_key,
         delivery_key=delivery.delivery_key,
         status=delivery.status,
         error=delivery.error,
-        destination=destination(kind, settings, request) if request is not None else {},
+        destination=destination(connector, request) if request is not None else {},
         request=request,
     )
 
 
-def destination(kind: str, settings: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
-    """Where a rendered action would go: method and URL for HTTP, else the recipient and operation."""
-    if kind == "http":
-        method = str(request.get("method") or settings.get("method") or "POST").upper()
-        if request.get("url"):
-            url = str(request["url"])
-        else:
-            base = str(settings.get("base_url") or "").rstrip("/")
-            path = str(request.get("path") or "")
-            url = base + (path if not path or path.startswith("/") else "/" + path)
-        headers = {
-            str(name): _mask_header(str(name), str(value))
-            for name, value in {**(settings.get("headers") or {}), **(request.get("headers") or {})}.items()
-        }
-        found: dict[str, Any] = {"method": method, "url": url}
-        if request.get("query"):
-            found["query"] = request["query"]
-        if headers:
-            found["headers"] = headers
-        return found
-    return {key: request[key] for key in ("op", "to", "cc", "bcc", "subject", "method", "url") if key in request}
+def destination(connector: ConnectorConfig | None, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a rendered action would go, as its connector type says (method and URL for HTTP, else the
+    recipient and operation), with credentials written literally into a header hidden."""
+    if connector is None:
+        return Connector.destination(request, {})
+    found = connector_class(connector.type, connector.settings).destination(request, connector.settings)
+    if found.get("headers"):
+        found["headers"] = {str(name): _mask_header(str(name), str(value)) for name, value in found["headers"].items()}
+    return found
 
 
 def parse_now(text: str | None) -> dt.datetime | None:

@@ -1,4 +1,8 @@
-"""Shared fixtures: the sandbox API, an HTTP sink, and a factory for daemons in subprocesses."""
+"""Shared fixtures: the sandbox API, an HTTP sink, and a factory for daemons in subprocesses.
+
+The test-only ``type: memory`` connector (``tests.memory_connector``) is registered for every in-process
+test; ``run_cli(..., memory=True)`` runs the command line with it registered too.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests import memory_connector
 from tests.support import STARTED, DaemonProcess, SandboxServer, Sink, base_config, free_port
+
+# Registered at import, before any test module is collected, so configs built at import time may use it.
+memory_connector.register()
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -58,14 +67,18 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     yield make
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m router ARGS`` and capture its output."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, memory: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m router ARGS`` and capture its output; ``memory``: with ``type: memory`` registered."""
+    command = ["-m", "tests.memory_connector"] if memory else ["-m", "router"]
+    extra = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))} if memory else {}
     return subprocess.run(
-        [sys.executable, "-m", "router", *args],
+        [sys.executable, *command, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PLUGANDPAY_API_TOKEN": "test-api-token-7c2e", **(env or {})},
+        env={**os.environ, "PLUGANDPAY_API_TOKEN": "test-api-token-7c2e", **extra, **(env or {})},
         cwd=cwd,
     )
 

@@ -105,7 +105,7 @@ def shop(tmp_path: Path) -> Path:
 
 def test_passing_cases_print_pass_and_exit_0(shop: Path):
     (shop / "cases.yaml").write_text(PASSING)
-    result = run_cli("test", "-c", str(shop / "shop.yaml"), str(shop / "cases.yaml"))
+    result = run_cli("test", "-c", str(shop / "shop.yaml"), str(shop / "cases.yaml"), memory=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "PASS  first paid order enrols every line",
@@ -118,7 +118,7 @@ def test_passing_cases_print_pass_and_exit_0(shop: Path):
 
 def test_failing_cases_print_a_diff_and_exit_1(shop: Path):
     (shop / "cases.yaml").write_text(FAILING)
-    result = run_cli("test", "-c", str(shop / "shop.yaml"), str(shop / "cases.yaml"))
+    result = run_cli("test", "-c", str(shop / "shop.yaml"), str(shop / "cases.yaml"), memory=True)
     assert result.returncode == 1
     cases = str(shop / "cases.yaml")
     assert result.stdout == textwrap.dedent(f"""\
@@ -170,7 +170,7 @@ def test_mistakes_in_the_cases_file_are_all_reported_with_file_line_and_suggesti
 - just a string
 """)
     cases = str(shop / "cases.yaml")
-    result = run_cli("test", "-c", str(shop / "shop.yaml"), cases)
+    result = run_cli("test", "-c", str(shop / "shop.yaml"), cases, memory=True)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [

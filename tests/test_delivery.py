@@ -7,9 +7,10 @@ import time
 from connectors.base import ConnectorDefaults, Outgoing, Sent
 from connectors.protection import Guards
 from router.config import parse_config
-from router.deliver import Connectors, Deliverer
+from router.connections import Connectors
+from router.deliver import Deliverer
 from router.events import Event
-from router.store.base import NewDelivery
+from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
 from tests.conftest import run_cli
 from tests.support import Reply, stored, wait_until, webhook_body
@@ -99,7 +100,7 @@ async def test_a_connector_that_raises_an_unexpected_error_is_retried_not_dead(t
     accepted = await store.add_event(Event("order_paid", "order_paid", "order", "1042"), dedupe_window=60, now=now)
     await store.claim_events("me", 1, 30, now)
     delivery = NewDelivery("welcome", 0, "dest", "key", "ppr_key", {"payload": 1}, (60.0,))
-    await store.complete_route(accepted.event_id, "me", [delivery], [], "v1", now)
+    await store.complete_route(accepted.event_id, "me", RouteResult([delivery], [], "v1"), now)
     config = parse_config("version: 1\nconnectors:\n  dest: {type: memory}", "config.yaml", env={})
     connectors = Connectors(config.connectors, ConnectorDefaults(timeout=2.0), Guards())
 

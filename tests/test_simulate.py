@@ -69,7 +69,9 @@ SHOP_RULES = """\
 
 async def test_live_simulation_lists_matches_misses_and_actions_and_sends_nothing(sandbox, sink, tmp_path):
     config = write_config(tmp_path, sandbox.url, sink.url)
-    result = await asyncio.to_thread(run_cli, "simulate", "-c", str(config), "order_paid", "1042", "--rule-id", "318")
+    result = await asyncio.to_thread(
+        run_cli, "simulate", "-c", str(config), "order_paid", "1042", "--rule-id", "318", memory=True
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("Event: order_paid order 1042 (Plug&Pay rule 318)\nData:  GET /v2/orders/1042?include=")
@@ -114,7 +116,16 @@ async def test_offline_simulation_as_json(sandbox, sink, tmp_path):
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps({"data": order("1043")}))
     result = await asyncio.to_thread(
-        run_cli, "simulate", "-c", str(config), "--event", str(event_file), "--data", str(data_file), "--json"
+        run_cli,
+        "simulate",
+        "-c",
+        str(config),
+        "--event",
+        str(event_file),
+        "--data",
+        str(data_file),
+        "--json",
+        memory=True,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -140,7 +151,9 @@ async def test_offline_simulation_as_json(sandbox, sink, tmp_path):
 
 async def test_secrets_in_rendered_bodies_are_masked(sandbox, sink, tmp_path):
     config = write_config(tmp_path, sandbox.url, sink.url)
-    result = await asyncio.to_thread(run_cli, "simulate", "-c", str(config), "order_paid", "1042", "--json")
+    result = await asyncio.to_thread(
+        run_cli, "simulate", "-c", str(config), "order_paid", "1042", "--json", memory=True
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     lms = [a for a in report["actions"] if a["connector"] == "lms"]
@@ -150,10 +163,10 @@ async def test_secrets_in_rendered_bodies_are_masked(sandbox, sink, tmp_path):
 
 async def test_simulate_reports_api_errors_and_usage_mistakes(sandbox, sink, tmp_path):
     config = write_config(tmp_path, sandbox.url, sink.url)
-    missing = await asyncio.to_thread(run_cli, "simulate", "-c", str(config), "order_paid", "999999")
+    missing = await asyncio.to_thread(run_cli, "simulate", "-c", str(config), "order_paid", "999999", memory=True)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: cannot fetch the order: Plug&Pay API: /v2/orders/999999 not found (404)"
-    neither = await asyncio.to_thread(run_cli, "simulate", "-c", str(config))
+    neither = await asyncio.to_thread(run_cli, "simulate", "-c", str(config), memory=True)
     assert neither.returncode == 1
     assert "give TRIGGER ID" in neither.stderr
 

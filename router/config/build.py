@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors import CONNECTOR_TYPES
-from connectors.base import Field, check_settings
+from connectors.base import Field
 from connectors.protection import BREAKER_FIELDS, check_breaker
 from router.config.coerce import coerce, parse_listen
 from router.config.env import interpolate, secret_values
@@ -263,7 +263,7 @@ class _Builder:
                 for key, message in check_breaker(common["breaker"]):
                     self.problems.add(line_of(body["breaker"], key), f"{path}.breaker.{key}", message)
             if not any(p.path.startswith(f"{path}.") for p in self.problems.items):
-                for key, message in check_settings(cls, values):
+                for key, message in cls.check_settings(values):
                     self.problems.add(_line_at(body, key), f"{path}.{key}", message)
             connectors[name] = ConnectorConfig(
                 name=name,

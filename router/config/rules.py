@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from connectors import CONNECTOR_TYPES
-from connectors.base import Field, action_defaults, check_action
+from connectors.base import Field
 from router import templates
 from router.config.coerce import coerce
 from router.config.model import ConnectorConfig
@@ -187,9 +187,9 @@ class RuleCompiler:
         for key in sorted(cls.required_action_keys - set(node)):
             self.problems.add(node.line, f"{path}.{key}", f"is required by connector type {cls.type}")
         fields = {k: v for k, v in node.items() if k not in ACTION_COMMON and k in cls.action_keys}
-        for key, value in action_defaults(cls).items():
+        for key, value in cls.action_defaults().items():
             fields.setdefault(key, value)
-        for key, message in check_action(cls, fields):
+        for key, message in cls.check_action(fields):
             self.problems.add(line_of(node, key), f"{path}.{key}", message)
         for_each = None
         source = node.get("for_each")

@@ -8,13 +8,14 @@ never arrived) it is described from the rendered request, and a delivery that di
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from router.config import Config
+from connectors import connector_class
+from connectors.base import Connector
+from router.config import Config, ConnectorConfig
 from router.store.base import DeliveryRecord, EventRecord
 
 HEADERS = ("TRIGGER", "RULE", "CONNECTOR", "OUTCOME", "WHERE IT WENT")
@@ -54,9 +55,13 @@ class Screen:
         self.say(text)
 
 
-def connector_kinds(config: Config) -> dict[str, str]:
-    """Connector name → type, to describe each delivery the way its destination understands it."""
-    return {name: c.type for name, c in config.connectors.items()}
+def connector_kinds(config: Config) -> dict[str, ConnectorConfig]:
+    """Connector name → its config, to describe each delivery the way its destination understands it."""
+    return dict(config.connectors)
+
+
+def _type_of(connector: ConnectorConfig | None) -> type[Connector]:
+    return Connector if connector is None else connector_class(connector.type, connector.settings)
 
 
 def trigger_label(event: EventRecord) -> str:
@@ -68,48 +73,14 @@ def _excerpt(text: Any, limit: int = 70) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-
-
-def describe_request(kind: str, request: Mapping[str, Any] | None) -> str:
+def describe_request(connector: ConnectorConfig | None, request: Mapping[str, Any] | None) -> str:
     """What a rendered action asks for, when nothing received it (yet)."""
     if request is None:
         return "never rendered"
-    if kind == "email":
-        return f'mail to {request.get("to")}: "{_excerpt(request.get("subject"), 50)}"'
-    if kind == "activecampaign":
-        op, tags, lists = request.get("op"), _as_list(request.get("tags")), _as_list(request.get("lists"))
-        parts = [f"ActiveCampaign contact {request.get('email')}"]
-        if tags:
-            removed = " removed" if op == "remove_tag" else ""
-            parts.append(f"tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}{removed}")
-        if lists:
-            gone = " (unsubscribed)" if op == "unsubscribe" else ""
-            parts.append(f"list{'s' if len(lists) > 1 else ''} {', '.join(lists)}{gone}")
-        return "; ".join(parts)
-    if kind == "invoice":
-        return f"invoice {invoice_reference(request) or '?'}"
-    if kind == "http":
-        where = request.get("url") or request.get("path") or "(the connector's base_url)"
-        return f"{str(request.get('method') or 'POST').upper()} {where}"
-    return ", ".join(f"{k}={_excerpt(v, 30)}" for k, v in request.items())
+    return _type_of(connector).describe(request, connector.settings if connector is not None else {})
 
 
-def invoice_reference(request: Mapping[str, Any]) -> str | None:
-    if request.get("reference"):
-        return str(request["reference"])
-    try:
-        order = json.loads(str(request.get("order") or "{}"))
-    except ValueError:
-        return None
-    number = order.get("invoice_number") if isinstance(order, dict) else None
-    return None if number is None else str(number)
-
-
-def where_it_went(delivery: DeliveryRecord, kind: str, arrivals: Mapping[str, str]) -> str:
+def where_it_went(delivery: DeliveryRecord, connector: ConnectorConfig | None, arrivals: Mapping[str, str]) -> str:
     """The destination's own record of a delivered delivery, else a description of the request."""
     if delivery.status == "dead":
         return f"not delivered: {_excerpt(delivery.last_error or 'dead', 90)}"
@@ -118,17 +89,16 @@ def where_it_went(delivery: DeliveryRecord, kind: str, arrivals: Mapping[str, st
         return _excerpt(f"still trying ({delivery.attempts} attempts){reason}", 90)
     if delivery.delivery_key in arrivals:
         return arrivals[delivery.delivery_key]
-    if kind == "invoice" and delivery.request is not None:
-        reference = invoice_reference(delivery.request)
-        if reference is not None and f"invoice:{reference}" in arrivals:
-            return arrivals[f"invoice:{reference}"]
-    return describe_request(kind, delivery.request)
+    receipt = _type_of(connector).receipt_key(delivery.request) if delivery.request is not None else None
+    if receipt is not None and receipt in arrivals:
+        return arrivals[receipt]
+    return describe_request(connector, delivery.request)
 
 
 def build_rows(
     events: Sequence[EventRecord],
     deliveries: Iterable[DeliveryRecord],
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ConnectorConfig],
     arrivals: Mapping[str, str],
 ) -> list[Row]:
     """Rows in the order the webhooks were fired; events without deliveries get a row saying why."""
@@ -146,7 +116,7 @@ def build_rows(
         elif not own:
             rows.append(Row(label, "-", "-", "no match", "no rule matched this event (see `simulate`)"))
         for delivery in own:
-            kind = kinds.get(delivery.connector, "?")
+            kind = kinds.get(delivery.connector)
             rule = delivery.rule + (f" [{delivery.item_key}]" if delivery.item_key else "")
             where = where_it_went(delivery, kind, arrivals)
             rows.append(Row(label, rule, delivery.connector, delivery.status, where))

@@ -17,7 +17,7 @@ import pytest
 from connectors.base import ConnectorDefaults, Outgoing
 from connectors.protection import Guards
 from router.config import parse_config
-from router.deliver import Connectors
+from router.connections import Connectors
 from router.demo.standins.activecampaign import ActiveCampaignServer
 from router.demo.standins.moneybird import MoneybirdServer
 from router.demo.standins.smtp import SmtpServer

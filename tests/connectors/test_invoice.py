@@ -7,6 +7,7 @@ import json
 import pytest
 
 from connectors.base import Permanent, Retryable
+from connectors.units import Rate
 from router.config import parse_config
 from router.demo.standins.moneybird import TOKEN
 from router.events import Event
@@ -150,3 +151,21 @@ rules:
     [delivery] = plan(event, order(), config).deliveries
     assert delivery.request is not None
     assert json.loads(delivery.request["order"])["invoice_number"] == "2025-0042"
+
+
+async def test_type_moneybird_books_the_invoice_and_the_invoice_flavor_is_an_alias_of_it(mb):
+    settings = f'base_url: "{mb.base_url}", token: "{TOKEN}", tax_rates: {{"21": "{TAX_21}"}}'
+    connectors = build(
+        f"  books: {{type: moneybird, {settings}}}\n  legacy: {{type: invoice, flavor: moneybird, {settings}}}\n"
+    )
+    books, legacy = connectors.get("books"), connectors.get("legacy")
+
+    made = await books.send(outgoing(invoice_request()))
+    again = await legacy.send(outgoing(invoice_request()))
+
+    assert type(books) is type(legacy)
+    assert "created" in made.detail and "already booked" in again.detail
+    assert len(mb.calls("POST", "/sales_invoices.json")) == 1
+    # one Moneybird administration, one 150/5m budget: both connectors count against the same limiter
+    assert connectors.guards["books"].limiter is connectors.guards["legacy"].limiter
+    assert connectors.guards["books"].limiter.rate == Rate(150, 300.0)

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from connectors.base import ConnectorDefaults, Throttled
-from connectors.memory import SENT
 from connectors.protection import BreakerSettings, CircuitBreaker, Guards, RateLimiter
 from connectors.units import Rate
 from router.config import parse_config
-from router.deliver import Connectors, Deliverer
+from router.connections import Connectors
+from router.deliver import Deliverer
 from router.events import Event
 from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
+from tests.memory_connector import SENT
 from tests.support import Reply, wait_until
 
 OWNER = "test-owner"

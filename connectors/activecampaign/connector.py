@@ -21,12 +21,13 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.activecampaign_api import ActiveCampaignApi
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
+from connectors.activecampaign.api import ActiveCampaignApi
+from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.units import Rate
 
 OPS = ("sync_contact", "add_tag", "remove_tag", "subscribe", "unsubscribe")
 NEEDS = {"add_tag": "tags", "remove_tag": "tags", "subscribe": "lists", "unsubscribe": "lists"}
+ACCOUNT_RATE = Rate(5, 1.0)  # ActiveCampaign allows 5 requests/s per account
 CONTACT_KEYS = {"first_name": "firstName", "last_name": "lastName", "phone": "phone"}
 
 
@@ -48,23 +49,22 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-class ActiveCampaignConnector:
+class ActiveCampaignConnector(Connector):
     type: ClassVar[str] = "activecampaign"
     settings_fields: ClassVar[Mapping[str, Field]] = {
-        "base_url": Field("str", required=True, help="the account's API URL, e.g. https://acme.api-us1.com"),
+        "base_url": Field("str", required=True),
         "api_token": Field("str", required=True, secret=True),
-        "timeout": Field("duration", help="per-request timeout (default: delivery.timeout)"),
+        "timeout": Field("duration"),
     }
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"op", "email", "first_name", "last_name", "phone", "fields", "tags", "lists"}
     )
     required_action_keys: ClassVar[frozenset[str]] = frozenset({"op", "email"})
-    default_rate: ClassVar[Rate] = Rate(5, 1.0)
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
     ):
-        self.name = name
+        super().__init__(name, settings, defaults, limiter=limiter)
         self.api = ActiveCampaignApi(
             str(settings["base_url"]),
             str(settings["api_token"]),
@@ -72,6 +72,28 @@ class ActiveCampaignConnector:
             user_agent=defaults.user_agent,
             limiter=limiter,
         )
+
+    @classmethod
+    def default_rate(cls, settings: Mapping[str, Any]) -> Rate:
+        return ACCOUNT_RATE
+
+    @classmethod
+    def rate_destination(cls, name: str, settings: Mapping[str, Any]) -> str:
+        return f"activecampaign:{str(settings['base_url']).rstrip('/')}"
+
+    @classmethod
+    def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+        op = request.get("op")
+        tags = [str(t) for t in as_list(request.get("tags"))]
+        lists = [str(i) for i in as_list(request.get("lists"))]
+        parts = [f"ActiveCampaign contact {request.get('email')}"]
+        if tags:
+            removed = " removed" if op == "remove_tag" else ""
+            parts.append(f"tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}{removed}")
+        if lists:
+            gone = " (unsubscribed)" if op == "unsubscribe" else ""
+            parts.append(f"list{'s' if len(lists) > 1 else ''} {', '.join(lists)}{gone}")
+        return "; ".join(parts)
 
     @staticmethod
     def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -1,36 +1,38 @@
-"""The in-memory connector (``type: memory``): the test twin of a real destination.
+"""The in-memory connector (``type: memory``): the test twin of a real destination, not a production type.
 
-It keeps every request it is given in ``sent`` (per connector name, process-wide), can be told to fail the
-first N attempts, and costs nothing, so unit tests and benchmarks can exercise the deliver stage without a
-server. Real destinations are simulated by real servers in the integration tests.
+It keeps every request it is given in ``SENT`` (per connector name, process-wide), can be told to fail the
+first N attempts, and costs nothing, so tests and benchmarks can exercise the rule language and the deliver
+stage without a server. ``register()`` adds it to ``connectors.CONNECTOR_TYPES`` (the tests' conftest does,
+bench code calls it). Run as ``python -m tests.memory_connector ARGS`` it is the command line
+(``python -m router ARGS``) with this type registered, for CLI tests whose configs use it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors import CONNECTOR_TYPES
+from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
 
 # connector name -> every Outgoing it accepted, in order
 SENT: dict[str, list[Outgoing]] = defaultdict(list)
 
 
-class MemoryConnector:
+class MemoryConnector(Connector):
     type: ClassVar[str] = "memory"
     settings_fields: ClassVar[Mapping[str, Field]] = {
-        "fail_first": Field("int", default=0, help="answer Retryable to the first N attempts"),
-        "permanent": Field("bool", default=False, help="answer Permanent to every attempt"),
+        "fail_first": Field("int", default=0),  # answer Retryable to the first N attempts
+        "permanent": Field("bool", default=False),  # answer Permanent to every attempt
     }
     action_keys: ClassVar[frozenset[str]] = frozenset({"payload", "text", "to", "subject", "json"})
-    required_action_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
     ):
-        self.name = name
-        self.limiter = limiter
+        super().__init__(name, settings, defaults, limiter=limiter)
         self.fail_first = int(settings.get("fail_first") or 0)
         self.permanent = bool(settings.get("permanent"))
         self.calls = 0
@@ -50,5 +52,13 @@ class MemoryConnector:
         SENT[self.name].append(out)
         return Sent(None, "stored in memory")
 
-    async def aclose(self) -> None:
-        return None
+
+def register() -> None:
+    CONNECTOR_TYPES[MemoryConnector.type] = MemoryConnector
+
+
+if __name__ == "__main__":
+    from router.cli import main
+
+    register()
+    sys.exit(main())
