@@ -27,8 +27,6 @@ log = structlog.get_logger("router.deliver")
 ERROR_LIMIT = 1000
 
 
-
-
 def _truncate(text: str) -> str:
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
 
