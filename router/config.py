@@ -43,6 +43,10 @@ class ServerConfig:
     port: int = 8080
     path: str = "/webhooks/plugandpay"
     max_body_bytes: int = 65536
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,10 @@ SERVER_FIELDS = {
     "listen": Field("any", default="0.0.0.0:8080"),
     "path": Field("str", default="/webhooks/plugandpay"),
     "max_body_bytes": Field("int", default=65536),
+    "header_timeout": Field("duration", default=10.0),
+    "body_timeout": Field("duration", default=30.0),
+    "keepalive_timeout": Field("duration", default=75.0),
+    "max_connections": Field("int", default=1000),
 }
 ADMIN_FIELDS = {"token": Field("str", secret=True)}
 SIGNATURE_FIELDS = {
@@ -457,10 +465,9 @@ class _Builder:
             self.problems.add(line_of(root.get("server"), "path"), "server.path", "must start with '/'")
         if path in ("/healthz", "/readyz", "/metrics") or str(path).startswith("/api"):
             self.problems.add(line_of(root.get("server"), "path"), "server.path", f"{path} is reserved")
-        if values.get("max_body_bytes", 1) < 1:
-            self.problems.add(
-                line_of(root.get("server"), "max_body_bytes"), "server.max_body_bytes", "must be positive"
-            )
+        for name in ("max_body_bytes", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections"):
+            if values.get(name, 1) <= 0:
+                self.problems.add(line_of(root.get("server"), name), f"server.{name}", "must be positive")
         return ServerConfig(host=host, port=port, **values)
 
     def _plugandpay(self, root: YMap) -> PlugAndPayConfig:
