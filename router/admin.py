@@ -25,6 +25,8 @@ from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter,
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 1000
+# Ids are stored as 64-bit integers; a larger number would overflow the store's driver.
+MAX_ID = 2**63 - 1
 
 
 class BadQuery(ValueError):
@@ -43,10 +45,15 @@ def parse_time(value: str | None, name: str) -> float | None:
 def _int(value: Any, name: str, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
+    text = str(value)
+    shown = text if len(text) <= 40 else f"{text[:40]}..."  # never echo a megabyte back
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise BadQuery(f"{name}: expected a whole number, got {value!r}") from None
+        raise BadQuery(f"{name}: expected a whole number, got {shown!r}") from None
+    if abs(number) > MAX_ID:
+        raise BadQuery(f"{name}: {shown} is out of range (at most {MAX_ID})")
+    return number
 
 
 def _choice(value: str | None, name: str, choices: tuple[str, ...]) -> str | None:
@@ -110,9 +117,10 @@ class AdminApi:
             token = self.config().admin.token
             if not token:
                 return _error(404, "the admin API is disabled: set admin.token in the config")
-            given = request.headers.get("Authorization", "")
+            # aiohttp keeps header bytes that are not UTF-8 as surrogates; surrogateescape gives the raw bytes back.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             expected = f"Bearer {token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
+            if not hmac.compare_digest(given, expected.encode()):
                 return _error(401, "missing or wrong admin token (Authorization: Bearer <admin.token>)")
             try:
                 return await handler(request)

@@ -29,12 +29,14 @@ from router.admin import AdminApi
 from router.config import Config, ConfigError, load_config
 from router.connections import Connectors
 from router.deliver import Deliverer
+from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
 from router.receive import Receiver, error
 from router.route import Router
 from router.store import Store, StoreUnavailable, make_store
+from router.store.base import DeliveryRecord, EventRecord
 from router.worker import ClaimLoop
 
 log = structlog.get_logger("router.daemon")
@@ -46,6 +48,8 @@ NOTIFIED_POLL = 5.0
 COALESCE = 0.005
 PURGE_BATCH = 200
 PURGE_PAUSE = 0.05
+# On SIGTERM, how long requests in progress (a webhook being committed) may take before they are cancelled.
+HTTP_SHUTDOWN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,9 @@ class Daemon:
         self.store: Store = make_store(config.store.url, base=self.config_path.resolve().parent, daemon=True)
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._site: GuardedSite | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._retired: set[asyncio.Task[None]] = set()
-        config_ = config
         self.metrics = Metrics()
         self.router = Router(
             self.store,
@@ -98,20 +102,20 @@ class Daemon:
         self.admin = AdminApi(
             self.store, lambda: self.state.config, on_requeued=self._wake_deliver, on_rerouted=self._wake_route
         )
-        self.route_loop: ClaimLoop = ClaimLoop(
+        self.route_loop: ClaimLoop[EventRecord] = ClaimLoop(
             "route",
             lambda n: self.store.claim_events(self.owner, n, self._event_lease(), time.time()),
             self.router.handle,
             lambda: self.store.next_due(time.time()),
-            concurrency=config_.plugandpay.concurrency,
+            concurrency=config.plugandpay.concurrency,
             coalesce=COALESCE,
         )
-        self.deliver_loop: ClaimLoop = ClaimLoop(
+        self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
             lambda n: self.store.claim_deliveries(self.owner, n, self._delivery_lease(), time.time()),
             self.deliverer.handle,
             lambda: self.store.next_due(time.time()),
-            concurrency=config_.delivery.concurrency,
+            concurrency=config.delivery.concurrency,
             coalesce=COALESCE,
         )
         if self.store.subscribe(self._on_store_notice):
@@ -180,10 +184,25 @@ class Daemon:
         # with CPython's default 5 ms switch interval it waits behind the busy loop, and every ack waits too.
         sys.setswitchinterval(0.0005)
         await self.store.open()
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        nofile = raise_fd_limit()
+        # handler_cancellation stays off (aiohttp's default): a webhook whose sender hung up mid-commit still
+        # commits, so its retry is answered as a duplicate.
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, config.server.host, config.server.port, reuse_address=True)
-        await site.start()
+        self._site = GuardedSite(
+            self._runner, config.server.host, config.server.port, _limits(config), reuse_address=True
+        )
+        await self._site.start()
+        asyncio.get_running_loop().set_exception_handler(self._site.loop_exception)
+        if connection_cap(config.server.max_connections) < config.server.max_connections:
+            log.warning(
+                "open-file limit lowers server.max_connections",
+                max_connections=config.server.max_connections,
+                effective=connection_cap(config.server.max_connections),
+                nofile=nofile,
+            )
         self._tasks = [
             asyncio.create_task(self.route_loop.run(), name="route"),
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
@@ -232,6 +251,8 @@ class Daemon:
             if before != after:
                 log.warning("config key changed but needs a restart to apply", key=key)
         self.state = State.build(config)
+        if self._site is not None:
+            self._site.limits = _limits(config)  # applies to connections accepted from now on
         logs.set_secrets(old.config.secrets | config.secrets)
         self.route_loop.concurrency = config.plugandpay.concurrency
         self.deliver_loop.concurrency = config.delivery.concurrency
@@ -304,6 +325,11 @@ class Daemon:
         await self.state.aclose()
         await self.store.close()
         log.info("stopped")
+
+
+def _limits(config: Config) -> Limits:
+    server = config.server
+    return Limits(server.header_timeout, server.keepalive_timeout, server.max_connections)
 
 
 def _store_kind(config: Config) -> str:

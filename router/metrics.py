@@ -16,10 +16,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from router.events import TRIGGERS
 from router.store.base import Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 BREAKER_STATES = ("closed", "half-open", "open")
+# Triggers outside Plug&Pay's known set get their own label up to this many; later ones count as "other",
+# so a sender inventing trigger names cannot grow /metrics (and memory) without bound.
+MAX_UNKNOWN_TRIGGER_LABELS = 50
+OTHER_TRIGGER = "other"
 
 
 class Metrics:
@@ -74,18 +79,29 @@ class Metrics:
         )
 
         self._received: dict[tuple[str, str], Any] = {}
+        self._unknown_triggers: set[str] = set()
 
     def set_config(self, version: str) -> None:
         self.config_info.clear()
         self.config_info.labels(version=version).set(1)
 
+    def trigger_label(self, trigger: str) -> str:
+        """The ``trigger`` label of a webhook: its name when known or among the first unknown ones, else other."""
+        if not trigger:
+            return "unknown"
+        if trigger in TRIGGERS or trigger in self._unknown_triggers:
+            return trigger
+        if len(self._unknown_triggers) < MAX_UNKNOWN_TRIGGER_LABELS:
+            self._unknown_triggers.add(trigger)
+            return trigger
+        return OTHER_TRIGGER
+
     def observe_received(self, trigger: str, outcome: str) -> None:
         # Called for every webhook: keep the labelled children instead of looking them up each time.
-        child = self._received.get((trigger, outcome))
+        label = self.trigger_label(trigger)
+        child = self._received.get((label, outcome))
         if child is None:
-            child = self._received[(trigger, outcome)] = self.events_received.labels(
-                trigger=trigger or "unknown", outcome=outcome
-            )
+            child = self._received[(label, outcome)] = self.events_received.labels(trigger=label, outcome=outcome)
         child.inc()
 
     def observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:

@@ -5,11 +5,13 @@ The answer is sent only after the event is committed: 202 ``{"event_id"}`` for a
 commit (Plug&Pay retries). Bad requests get a JSON ``{"error": ...}`` with 400 / 401 / 413 / 415 and
 nothing is stored. No network call to anything else happens here. A request that fails verification is
 logged with the *names* of its headers (never values), so the real signature scheme can be confirmed
-against a live shop.
+against a live shop. A body that does not arrive within ``server.body_timeout`` gets 408 and the
+connection is closed, so a slow sender cannot hold a connection (and a file descriptor) open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -28,6 +30,8 @@ log = structlog.get_logger("router.receive")
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Unknown triggers are warned about once per process and spelling, for this many spellings at most.
+MAX_UNKNOWN_WARNED = 1000
 _unknown_seen: set[str] = set()
 
 
@@ -69,7 +73,17 @@ class Receiver:
         if content_type not in (*JSON_TYPES, FORM_TYPE):
             self.observe("", "rejected_content_type")
             return error(415, f"unsupported content type {content_type or 'none'!r}: send application/json")
-        body = await self._read(request, limit)
+        try:
+            async with asyncio.timeout(config.server.body_timeout):
+                body = await self._read(request, limit)
+        except TimeoutError:
+            self.observe("", "rejected_body_timeout")
+            return await _close_with(
+                request, error(408, f"the body did not arrive within {config.server.body_timeout}s")
+            )
+        except ConnectionError:  # the sender left mid-body; nobody reads an answer
+            self.observe("", "rejected_body_incomplete")
+            return error(400, "the connection closed before the body was complete")
         if body is None:
             self.observe("", "rejected_too_large")
             return error(413, f"body larger than {limit} bytes")
@@ -77,9 +91,10 @@ class Receiver:
         if key:
             header = config.plugandpay.signature.header
             if not verify.verify(key, body, request.headers.get(header)):
-                reason = "missing" if header not in request.headers else "invalid"
+                missing = header not in request.headers
+                reason = "missing" if missing else "invalid"
                 log.warning(
-                    f"webhook signature {reason}",
+                    "webhook signature missing" if missing else "webhook signature invalid",
                     header=header,
                     headers_seen=sorted(request.headers.keys()),
                     remote=request.remote,
@@ -134,12 +149,28 @@ class Receiver:
     @staticmethod
     def _note_unknown(event: Event, bound: Any) -> None:
         """Log what was seen where Plug&Pay's wire format is unverified, so it can be confirmed."""
-        if event.trigger not in TRIGGERS and event.trigger not in _unknown_seen:
+        if (
+            event.trigger not in TRIGGERS
+            and event.trigger not in _unknown_seen
+            and len(_unknown_seen) < MAX_UNKNOWN_WARNED  # a sender inventing names must not grow the set
+        ):
             _unknown_seen.add(event.trigger)  # once per process: a shop may send thousands
             bound.warning("unknown trigger_type, matching it literally", raw_trigger=event.raw_trigger)
         raw_type = _raw_type(event.payload)
         if raw_type is not None and canonical_type(str(raw_type)) is None:
             bound.warning("unknown triggerable_type", raw_type=str(raw_type), resolved=event.triggerable_type)
+
+
+async def _close_with(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response`` now, then close the connection without waiting for the rest of the body.
+
+    aiohttp would otherwise keep reading the unread body for its lingering time after answering.
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response
 
 
 def _raw_type(payload: Any) -> Any:

@@ -35,7 +35,15 @@ from router.config.source import ConfigError, Problem, Problems, YMap, key_path,
 from router.config.source import load as load_yaml
 from router.rules import RuleSet
 
-SERVER_FIELDS = {"listen": Field("any"), "path": Field("str"), "max_body_bytes": Field("int")}
+SERVER_FIELDS = {
+    "listen": Field("any"),
+    "path": Field("str"),
+    "max_body_bytes": Field("int"),
+    "header_timeout": Field("duration"),
+    "body_timeout": Field("duration"),
+    "keepalive_timeout": Field("duration"),
+    "max_connections": Field("int"),
+}
 ADMIN_FIELDS = {"token": Field("str", secret=True)}
 SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
 PLUGANDPAY_FIELDS = {
@@ -198,8 +206,9 @@ class _Builder:
             self._problem_at(root, "server.path", "must start with '/'")
         if server.path in RESERVED_PATHS or server.path.startswith("/api"):
             self._problem_at(root, "server.path", f"{server.path} is reserved")
-        if server.max_body_bytes < 1:
-            self._problem_at(root, "server.max_body_bytes", "must be positive")
+        for name in ("max_body_bytes", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections"):
+            if getattr(server, name) <= 0:
+                self._problem_at(root, f"server.{name}", "must be positive")
         return server
 
     def _plugandpay(self, root: YMap) -> PlugAndPayConfig:

@@ -27,6 +27,10 @@ class ServerConfig:
     port: int = 8080
     path: str = "/webhooks/plugandpay"
     max_body_bytes: int = 65536
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,190 @@
+"""Hardening of the HTTP side, against the real daemon: connection timeouts and cap, file-descriptor
+exhaustion, hostile admin API input and unbounded metric labels (items 2, 9 and 10).
+
+Connections are raw sockets where the attack is in the bytes (a partial head, a trickled body); the
+timeouts are shortened through the config so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.support import DaemonProcess, SandboxServer, Sink, signed_headers, wait_until, webhook_body
+
+
+def daemon_with(
+    daemon_factory: Callable[..., DaemonProcess],
+    sandbox: SandboxServer,
+    sink: Sink,
+    server: str = "",
+    extra: str = "",
+    **kwargs: Any,
+) -> DaemonProcess:
+    """A started daemon whose ``server:`` mapping gets the extra keys ``server`` (``"a: 1, b: 2"``)."""
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, **kwargs)
+    text = daemon.config_path.read_text()
+    if server:
+        text = text.replace("max_body_bytes: 4096}", f"max_body_bytes: 4096, {server}}}")
+    daemon.config_path.write_text(text + extra)
+    return daemon.start()
+
+
+async def closed_after(reader: asyncio.StreamReader, limit: float) -> float:
+    """Read (and drop) until the server closes the connection; the seconds that took, failing after ``limit``."""
+    started = time.monotonic()
+    async with asyncio.timeout(limit):
+        while await reader.read(65536):
+            pass
+    return time.monotonic() - started
+
+
+async def test_item2_idle_connections_are_closed(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, "keepalive_timeout: 1s, header_timeout: 30s")
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    # Kept alive after the answer, then closed for idleness: the keep-alive timeout, not the 30 s header one.
+    assert await closed_after(reader, 10) < 8
+    writer.close()
+
+
+async def test_item2_partial_headers_are_closed(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, "header_timeout: 1s, keepalive_timeout: 60s")
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    writer.write(b"POST /webhooks/plugandpay HTTP/1.1\r\nHost: router\r\n")
+
+    async def trickle() -> None:  # slowloris: a header line now and then never resets the deadline
+        for n in range(100):
+            await asyncio.sleep(0.2)
+            writer.write(b"X-Slow-%d: 1\r\n" % n)
+
+    sender = asyncio.create_task(trickle())
+    try:
+        assert await closed_after(reader, 10) < 8
+    finally:
+        sender.cancel()
+        writer.close()
+    # A connection that never sends a byte gets the same deadline.
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    assert await closed_after(reader, 10) < 8
+    writer.close()
+
+
+async def test_item2_partial_bodies_are_closed(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, "body_timeout: 1s, keepalive_timeout: 60s")
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    writer.write(
+        b"POST /webhooks/plugandpay HTTP/1.1\r\nHost: router\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+
+    async def trickle() -> None:
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            writer.write(b" ")
+
+    sender = asyncio.create_task(trickle())
+    started = time.monotonic()
+    try:
+        answer = b""
+        async with asyncio.timeout(10):
+            while chunk := await reader.read(65536):
+                answer += chunk
+    finally:
+        sender.cancel()
+        writer.close()
+    assert time.monotonic() - started < 8
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b'"error"' in answer
+    # The daemon still takes webhooks.
+    assert (await daemon.post(webhook_body())).status_code == 202
+
+
+async def test_item2_connections_beyond_the_cap_get_503(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, "max_connections: 3, header_timeout: 2s")
+    idle = [await asyncio.open_connection("127.0.0.1", daemon.port) for _ in range(3)]
+    async with httpx.AsyncClient(timeout=5) as client:
+        answer = await client.get(f"{daemon.url}/healthz")
+    assert answer.status_code == 503
+    assert "too many open connections" in answer.json()["error"]
+    # The idle ones are closed by the header timeout, which frees their slots for a signed webhook.
+    for reader, writer in idle:
+        assert await closed_after(reader, 10) < 8
+        writer.close()
+    assert (await daemon.post(webhook_body())).status_code == 202
+
+
+async def test_item2_fd_exhaustion_is_logged_quietly_and_survived(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, "header_timeout: 1s")
+    assert daemon.proc is not None
+    resource.prlimit(daemon.proc.pid, resource.RLIMIT_NOFILE, (64, 64))
+    attack: list[asyncio.StreamWriter] = []
+    for _ in range(150):  # more sockets than the daemon has descriptors
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", daemon.port), 1)
+        except (OSError, TimeoutError):
+            break
+        attack.append(writer)
+    await daemon.wait_log("connection refused: too many open connections")
+    for writer in attack:
+        writer.close()
+    # Recovered: once the daemon has seen the attackers go, a signed webhook is accepted ...
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def serving() -> bool:
+            return (await client.get(f"{daemon.url}/healthz")).status_code == 200
+
+        await wait_until(serving, 15, "the daemon to serve again")
+        body = webhook_body()
+        assert (await client.post(daemon.webhook_url, content=body, headers=signed_headers(body))).status_code == 202
+    # ... and the log holds a few rate-limited lines, not a traceback per failed accept().
+    log = daemon.log()
+    assert "Traceback" not in log
+    assert len(log) < 20_000, len(log)
+    accept_lines = [e for e in daemon.log_events() if e["event"].startswith("accept failed")]
+    assert len(accept_lines) <= 3
+
+
+async def test_item9_admin_api_rejects_hostile_input_with_json(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, extra='admin: {token: "admin-token-9d1e"}\n')
+    # A header that is not UTF-8 (Latin-1 é) is a wrong token, not a server error.
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    writer.write(
+        b"GET /api/events HTTP/1.1\r\nHost: router\r\nConnection: close\r\nAuthorization: Bearer caf\xe9\r\n\r\n"
+    )
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), head
+    assert "admin token" in json.loads(body)["error"]
+    huge = "9" * 30
+    async with httpx.AsyncClient(headers={"Authorization": "Bearer admin-token-9d1e"}, timeout=10) as client:
+        for path in (f"/api/events/{huge}", f"/api/deliveries?event_id={huge}", f"/api/events/{'9' * 5000}"):
+            response = await client.get(daemon.url + path)
+            assert response.status_code == 400, (path, response.text)
+            assert "whole number" in response.json()["error"] or "out of range" in response.json()["error"]
+            assert len(response.text) < 300  # the value is not echoed back whole
+
+
+async def test_item10_unknown_triggers_do_not_grow_metrics(daemon_factory, sandbox, sink) -> None:
+    daemon = daemon_with(daemon_factory, sandbox, sink, key=None)  # unsigned: every trigger is accepted
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = len((await client.get(f"{daemon.url}/metrics")).content)
+        for n in range(1100):  # past both bounds: 50 labels, 1000 warned names
+            body = webhook_body(trigger=f"made_up_trigger_{n}", ident=n + 1)
+            answer = await client.post(daemon.webhook_url, content=body, headers={"Content-Type": "application/json"})
+            assert answer.status_code == 202
+        metrics = (await client.get(f"{daemon.url}/metrics")).text
+    assert 'trigger="other"' in metrics
+    assert len(metrics) < before + 20_000, (before, len(metrics))
+    # The once-per-spelling warning is bounded as well.
+    warned = [e for e in daemon.log_events() if e["event"] == "unknown trigger_type, matching it literally"]
+    assert len(warned) <= 1000

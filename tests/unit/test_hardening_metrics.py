@@ -1,0 +1,28 @@
+"""Item 10, in process: the ``trigger`` label of received webhooks is bounded however many names a sender invents."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from router.events import TRIGGERS
+from router.metrics import MAX_UNKNOWN_TRIGGER_LABELS, Metrics
+
+
+def test_item10_trigger_labels_are_bounded() -> None:
+    metrics = Metrics()
+    for trigger in TRIGGERS:
+        metrics.observe_received(trigger, "accepted")
+    small = len(generate_latest(metrics.registry))
+    for n in range(5000):
+        metrics.observe_received(f"invented_{n}", "accepted")
+    text = generate_latest(metrics.registry).decode()
+    # Every known trigger keeps its own label, the first unknown ones too, the rest are counted together.
+    assert all(f'trigger="{trigger}"' in text for trigger in TRIGGERS)
+    assert 'trigger="invented_0"' in text
+    assert f'trigger="invented_{MAX_UNKNOWN_TRIGGER_LABELS}"' not in text
+    other = 5000 - MAX_UNKNOWN_TRIGGER_LABELS
+    assert f'plugpay_router_events_received_total{{outcome="accepted",trigger="other"}} {other}.0' in text
+    assert len(text) < small + 10_000
+    # Rejections before parsing have no trigger at all.
+    metrics.observe_received("", "rejected_signature")
+    assert 'trigger="unknown"' in generate_latest(metrics.registry).decode()
