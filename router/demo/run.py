@@ -39,7 +39,7 @@ from router.daemon import Daemon
 from router.demo.live import Live
 from router.demo.report import Row, Screen, build_rows, connector_kinds, render_table
 from router.demo.targets import DemoTargets
-from router.events import webhook_body
+from router.events import webhook_body, wire_id
 from router.store.base import DeliveryFilter, DeliveryRecord, EventRecord
 
 # One webhook per trigger, about the sandbox's fixtures: orders 1042/1043, subscription 901, sellers 14/15.
@@ -226,7 +226,7 @@ async def _fire_all(config: Config, url: str, key: str, screen: Screen) -> list[
         for number, (trigger, ident) in enumerate(WEBHOOKS):
             payload = webhook_body(
                 trigger,
-                ident,
+                wire_id(ident),
                 kind=None,
                 rule_id=FIRST_PLUGANDPAY_RULE + number,
                 tenant_id=TENANT_ID,
