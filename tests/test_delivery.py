@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from router.demo.standins.sink import Reply
 from tests.conftest import run_cli
-from tests.support import Reply, stored, wait_until, webhook_body
+from tests.support import stored, wait_until, webhook_body
 
 
 async def test_transient_failures_retry_with_the_same_key_then_deliver(sandbox, sink, daemon_factory, tmp_path):

@@ -40,14 +40,14 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from router.demo.sandbox import Sandbox, load_fixtures, serve_sandbox
+    from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 
     sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize)
 
     async def run() -> None:
-        runner = await serve_sandbox(sandbox, args.host, args.port)
+        server = await SandboxServer(sandbox).start(args.host, args.port)
         print(
-            f"Plug&Pay sandbox API on http://{args.host}:{args.port} "
+            f"Plug&Pay sandbox API on {server.url} "
             f"(orders {', '.join(sandbox.fixtures['orders'])}; subscriptions "
             f"{', '.join(sandbox.fixtures['subscriptions'])}; sellers {', '.join(sandbox.fixtures['sellers'])})",
             flush=True,
@@ -55,7 +55,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         try:
             await asyncio.Event().wait()
         finally:
-            await runner.cleanup()
+            await server.stop()
 
     try:
         asyncio.run(run())

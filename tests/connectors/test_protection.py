@@ -13,10 +13,11 @@ from connectors.protection import BreakerSettings, CircuitBreaker, Guards, RateL
 from connectors.units import Rate
 from router.config import parse_config
 from router.deliver import Connectors, Deliverer
+from router.demo.standins.sink import Reply
 from router.events import Event
 from router.store.base import NewDelivery
 from router.store.sqlite import SqliteStore
-from tests.support import Reply, wait_until
+from tests.support import wait_until
 
 OWNER = "test-owner"
 
