@@ -25,7 +25,8 @@ from bench.ingest import start
 from tests.support import reserved_port, welcome_rule
 
 
-def config_text(*, port: int, api_port: int, sink_port: int, store: str) -> str:
+def config_text(*, port: int, api_port: int, sink_port: int, store: str, key: str = KEY) -> str:
+    """The benchmark's daemon config: one rule that renders four fields of each paid order to the sink."""
     fields = {
         "email": "order.billing.contact.email",
         "name": "order.billing.contact.firstname ~ ' ' ~ order.billing.contact.lastname",
@@ -34,7 +35,7 @@ def config_text(*, port: int, api_port: int, sink_port: int, store: str) -> str:
     }
     return f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-plugandpay: {{api_url: "http://127.0.0.1:{api_port}", api_token: sandbox, webhook_key: "{KEY}"}}
+plugandpay: {{api_url: "http://127.0.0.1:{api_port}", api_token: sandbox, webhook_key: "{key}"}}
 store: {{url: "{store}"}}
 delivery: {{concurrency: 64}}
 connectors:

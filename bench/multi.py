@@ -26,7 +26,7 @@ import aiohttp
 import asyncpg
 
 from bench.common import machine
-from bench.e2e import CONFIG  # the same pipeline and rule as the single-instance benchmark
+from bench.e2e import config_text  # the same pipeline and rule as the single-instance benchmark
 from bench.ingest import start
 from tests.fleet import spread
 from tests.pg import with_query
@@ -88,7 +88,7 @@ def run_setup(setup: Setup, folder: Path, ports: tuple[int, int], args: argparse
             port = reserved_port()
             config = folder / f"{name}-{index}.yaml"
             config.write_text(
-                CONFIG.format(port=port, api_port=api_port, sink_port=sink_port, key=WEBHOOK_KEY, store=store)
+                config_text(port=port, api_port=api_port, sink_port=sink_port, key=WEBHOOK_KEY, store=store)
             )
             log = folder / f"{name}-{index}.log"
             procs.append(start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz", log))
