@@ -1,6 +1,7 @@
-"""The layout's two rules, checked on the source: ``connectors`` never imports ``router``, and no import cycle.
+"""The layout's rules, checked on the source: ``connectors`` never imports ``router``, and no import cycle.
 
-The connectors are a library the daemon uses; importing them must not drag the daemon in. And the modules
+The connectors are a library the daemon uses; importing them must not drag the daemon in; nor does the
+daemon import ``router.demo`` (only the command line does). And the modules
 of ``router`` and ``connectors`` import each other without a cycle, function-level imports included (a
 deferred import hides a cycle from Python, not from the design). The graph is built from the source with
 ``ast``, so every module counts, whether or not a test happens to import it.
@@ -99,6 +100,13 @@ def test_the_modules_of_router_and_connectors_import_each_other_without_a_cycle(
     assert "router.cli" in graph and "connectors.base" in graph  # the source was found
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_only_the_command_line_imports_the_demo_package() -> None:
+    known = modules()
+    daemon = [n for n in known if n.startswith("router") and not n.startswith(("router.demo", "router.cli"))]
+    users = {n: sorted(m for m in imported(n, known[n], known) if m.startswith("router.demo")) for n in daemon}
+    assert {n: found for n, found in users.items() if found} == {}
 
 
 def test_a_cycle_is_found_and_shown_as_a_path() -> None:
