@@ -7,7 +7,6 @@ Webhooks V2 bodies with distinct order ids; it records the latency of every answ
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from router import verify
+from tests.support import webhook_body
 
 KEY = "bench-webhook-key"
 
@@ -44,14 +44,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def body(order_id: int, trigger: str = "order_payment_completed") -> bytes:
-    return json.dumps(
-        {
-            "event": {"trigger_type": trigger, "triggerable_type": "order", "triggerable_id": order_id},
-            "rule_id": 318,
-            "tenant_id": 42,
-            "sent_at": "2025-03-14T09:13:41.000000Z",
-        }
-    ).encode()
+    """A webhook about ``order_id``, built as the tests build theirs."""
+    return webhook_body(trigger, order_id)
 
 
 @dataclass

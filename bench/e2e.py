@@ -22,27 +22,25 @@ import httpx
 
 from bench.common import KEY, fire, machine
 from bench.ingest import start
-from tests.support import free_port
+from tests.support import reserved_port, welcome_rule
 
-CONFIG = """version: 1
+
+def config_text(*, port: int, api_port: int, sink_port: int, store: str, key: str = KEY) -> str:
+    """The benchmark's daemon config: one rule that renders four fields of each paid order to the sink."""
+    fields = {
+        "email": "order.billing.contact.email",
+        "name": "order.billing.contact.firstname ~ ' ' ~ order.billing.contact.lastname",
+        "order": "order.id",
+        "total": "order.amount_with_tax | money",
+    }
+    return f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
 plugandpay: {{api_url: "http://127.0.0.1:{api_port}", api_token: sandbox, webhook_key: "{key}"}}
 store: {{url: "{store}"}}
 delivery: {{concurrency: 64}}
 connectors:
   sink: {{type: http, base_url: "http://127.0.0.1:{sink_port}"}}
-rules:
-  - name: welcome
-    trigger: order_paid
-    actions:
-      - connector: sink
-        path: /welcome
-        json:
-          email: "{{{{ order.billing.contact.email }}}}"
-          name: "{{{{ order.billing.contact.firstname }}}} {{{{ order.billing.contact.lastname }}}}"
-          order: "{{{{ order.id }}}}"
-          total: "{{{{ order.amount_with_tax | money }}}}"
-"""
+{welcome_rule(fields)}"""
 
 
 async def run(count: int, concurrency: int, daemon_port: int, sink_port: int) -> tuple[float, str]:
@@ -68,10 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        port, api_port, sink_port = free_port(), free_port(), free_port()
+        port, api_port, sink_port = reserved_port(), reserved_port(), reserved_port()
         store = f"sqlite:///{folder / 'router.db'}" if args.store == "sqlite" else args.store
         config = folder / "config.yaml"
-        config.write_text(CONFIG.format(port=port, api_port=api_port, sink_port=sink_port, key=KEY, store=store))
+        config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store))
         procs: list[subprocess.Popen[bytes]] = []
         try:
             procs.append(

@@ -27,7 +27,7 @@ import aiohttp
 
 from bench.common import KEY, machine
 from router import verify
-from tests.support import free_port
+from tests.support import reserved_port
 
 Case = tuple[str, bytes, dict[str, str]]
 
@@ -136,7 +136,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     url = args.url
     if url is None:
-        port = free_port()
+        port = reserved_port()
         (folder / "config.yaml").write_text(
             f'server: {{listen: "127.0.0.1:{port}"}}\n'
             f'plugandpay: {{api_url: "http://127.0.0.1:9", webhook_key: "{KEY}"}}\n'

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import KEY, fire, machine
-from tests.support import free_port
+from tests.support import reserved_port
 
 CONFIG = """version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        bare_port, daemon_port = free_port(), free_port()
+        bare_port, daemon_port = reserved_port(), reserved_port()
         config = folder / "config.yaml"
         config.write_text(CONFIG.format(port=daemon_port, key=KEY, db=folder / "router.db"))
         bare = start(["-m", "bench.bare", str(bare_port)], f"http://127.0.0.1:{bare_port}/", folder / "bare.log")

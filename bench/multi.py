@@ -26,11 +26,11 @@ import aiohttp
 import asyncpg
 
 from bench.common import machine
-from bench.e2e import CONFIG  # the same pipeline and rule as the single-instance benchmark
+from bench.e2e import config_text  # the same pipeline and rule as the single-instance benchmark
 from bench.ingest import start
 from tests.fleet import spread
 from tests.pg import with_query
-from tests.support import WEBHOOK_KEY, free_port
+from tests.support import WEBHOOK_KEY, reserved_port
 
 WARMUP = 200
 
@@ -85,10 +85,10 @@ def run_setup(setup: Setup, folder: Path, ports: tuple[int, int], args: argparse
     try:
         urls = []
         for index in range(setup.instances):
-            port = free_port()
+            port = reserved_port()
             config = folder / f"{name}-{index}.yaml"
             config.write_text(
-                CONFIG.format(port=port, api_port=api_port, sink_port=sink_port, key=WEBHOOK_KEY, store=store)
+                config_text(port=port, api_port=api_port, sink_port=sink_port, key=WEBHOOK_KEY, store=store)
             )
             log = folder / f"{name}-{index}.log"
             procs.append(start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz", log))
@@ -112,7 +112,7 @@ def main() -> int:
     results: list[tuple[Setup, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        api_port, sink_port = free_port(), free_port()
+        api_port, sink_port = reserved_port(), reserved_port()
         shared = [
             start(
                 ["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],

@@ -221,19 +221,35 @@ def _resolve_type(raw_type: str | None, trigger: str) -> str:
     return kind
 
 
+def wire_id(text: str) -> int | str:
+    """An id typed by a person as Plug&Pay sends it: a JSON number when it is all digits, else the text."""
+    return int(text) if text.isdigit() else text
+
+
 def webhook_body(
-    trigger: str, ident: str, *, kind: str | None, rule_id: int | None, tenant_id: int | None, flat: bool
+    trigger: str,
+    ident: int | str,
+    *,
+    kind: str | None = None,
+    rule_id: int | str | None = None,
+    tenant_id: int | str | None = None,
+    flat: bool = False,
+    sent_at: str | bool = True,
 ) -> dict[str, Any]:
-    """The one Webhooks V2 body builder (``trigger``, ``simulate``, the demo and the tests): nested under
-    ``event`` as Plug&Pay sends it, or ``flat``."""
-    event = {
+    """The one Webhooks V2 body builder (the ``trigger`` command, ``simulate``, the demo and the tests).
+
+    The trigger fields are nested under ``event`` as Plug&Pay sends them, or top-level when ``flat``;
+    ``triggerable_type`` defaults to the object the trigger implies, and ``ident`` is sent as given (see
+    ``wire_id``). ``sent_at`` is the current time when True, the given text, or left out when False.
+    """
+    event: dict[str, Any] = {
         "trigger_type": trigger,
-        "triggerable_type": kind or TRIGGER_OBJECT.get(trigger, "order"),
-        "triggerable_id": int(ident) if ident.isdigit() else ident,
+        "triggerable_type": kind or TRIGGER_OBJECT.get(canonical_trigger(trigger), "order"),
+        "triggerable_id": ident,
     }
-    envelope = {
-        "rule_id": rule_id,
-        "tenant_id": tenant_id,
-        "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-    }
+    envelope: dict[str, Any] = {"rule_id": rule_id, "tenant_id": tenant_id}
+    if sent_at is True:
+        envelope["sent_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    elif sent_at:
+        envelope["sent_at"] = sent_at
     return {**event, **envelope} if flat else {"event": event, **envelope}

@@ -21,7 +21,7 @@ from typing import Any
 from connectors import connector_class
 from connectors.base import Connector
 from router.config import Config, ConnectorConfig
-from router.events import TRIGGER_OBJECT, Event, PayloadError, canonical_trigger, normalise_json
+from router.events import Event, PayloadError, normalise_json, webhook_body
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
 from router.route import event_context, extra_includes, plan
 from router.rules import Outcome
@@ -105,14 +105,7 @@ def event_from_args(
     tenant_id: str | int | None = None,
 ) -> Event:
     """The event a webhook for ``TRIGGER ID`` would carry; the object type follows from the trigger."""
-    canonical = canonical_trigger(trigger)
-    body: dict[str, Any] = {
-        "trigger_type": trigger,
-        "triggerable_type": kind or TRIGGER_OBJECT.get(canonical, "order"),
-        "triggerable_id": ident,
-        "rule_id": rule_id,
-        "tenant_id": tenant_id,
-    }
+    body = webhook_body(trigger, ident, kind=kind, rule_id=rule_id, tenant_id=tenant_id, flat=True, sent_at=False)
     return event_from_body(body, f"{trigger} {ident}")
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the sandbox API, an HTTP sink, and a factory for daemons in subprocesses.
+"""Shared fixtures: the sandbox API, an HTTP sink (both stand-ins of ``router.demo``), and a factory for daemons
+in subprocesses; every daemon and reserved port a test used is cleaned up when it ends.
 
 The test-only ``type: memory`` connector (``tests.memory_connector``) is registered for every in-process
 test; ``run_cli(..., memory=True)`` runs the command line with it registered too.
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from router.demo.sandbox import SandboxServer
+from router.demo.standins.sink import HttpSink
 from tests import memory_connector
-from tests.support import STARTED, DaemonProcess, SandboxServer, Sink, base_config, free_port
+from tests.support import RESERVED, STARTED, DaemonProcess, base_config, reserved_port, sandbox_server
 
 # Registered at import, before any test module is collected, so configs built at import time may use it.
 memory_connector.register()
@@ -25,21 +28,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxServer]:
-    server = await SandboxServer().start()
+    server = await sandbox_server().start()
     yield server
     await server.stop()
 
 
 @pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
+async def sink() -> AsyncIterator[HttpSink]:
+    server = await HttpSink().start()
     yield server
     await server.stop()
 
 
 @pytest.fixture(autouse=True)
 def no_daemon_outlives_its_test() -> Iterator[None]:
-    """Kill every daemon subprocess a test started (restarted ones included) once the test is over."""
+    """Kill every daemon subprocess a test started (restarted ones included) once the test is over, then
+    release the ports the test reserved."""
     first = len(STARTED)
     yield
     for proc in STARTED[first:]:
@@ -47,6 +51,9 @@ def no_daemon_outlives_its_test() -> Iterator[None]:
             proc.kill()
             proc.wait()
     del STARTED[first:]
+    for reservation in RESERVED.values():
+        reservation.release()
+    RESERVED.clear()
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
     def make(config_text: str | None = None, *, env: dict[str, str] | None = None, **kwargs: object) -> DaemonProcess:
-        port = free_port()
+        port = reserved_port()
         if config_text is None:
             config_text = base_config(port=port, db=tmp_path / "router.db", **kwargs)  # type: ignore[arg-type]
         path = tmp_path / f"config-{len(started)}.yaml"

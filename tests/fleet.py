@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from tests.support import WEBHOOK_KEY, signed_headers, webhook_body
+from tests.support import WEBHOOK_KEY, signed_headers, webhook_body, welcome_rule
 
 
 def fleet_config(
@@ -40,14 +40,7 @@ store: {{url: "{store_url}"}}
 delivery: {{schedule: {schedule}, timeout: 2s, lease: {lease}, concurrency: {concurrency}}}
 connectors:
   sink: {{type: http, base_url: "{sink_url}"}}
-rules:
-  - name: welcome
-    trigger: order_paid
-    actions:
-      - connector: sink
-        path: /welcome
-        json: {{order: "{{{{ order.id }}}}", email: "{{{{ order.billing.contact.email }}}}"}}
-"""
+{welcome_rule({"order": "order.id", "email": "order.billing.contact.email"})}"""
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""Test support: real local servers (Plug&Pay sandbox, an HTTP sink) and the daemon as a subprocess.
+"""Test support: the daemon as a subprocess, its config, ports for it, and signed webhooks to send it.
 
-Nothing here patches a client. The sink records every request and lets a test await "N requests have
-arrived" instead of sleeping; its answers can be scripted (status codes, Retry-After, delays). The
-daemon runs as ``python -m router serve`` with a config written to a temporary folder, so signals,
-crashes and restarts are real.
+Nothing here patches a client: the destinations and the Plug&Pay API are the stand-ins of ``router.demo``
+(``HttpSink`` records every request and lets a test await "N requests have arrived" instead of sleeping, and
+its answers can be scripted; ``SandboxServer`` is the API simulator). The daemon runs as ``python -m router
+serve`` with a config written to a temporary folder, so signals, crashes and restarts are real.
 """
 
 from __future__ import annotations
@@ -13,31 +13,41 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp import web
 
-from router import verify
-from router.demo.sandbox import Sandbox, load_fixtures, make_app
+from router import events, verify
+from router.demo.ports import PortReservation
+from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 
 WEBHOOK_KEY = "test-webhook-key-4f9a"
 # Every daemon process a test started; conftest kills the ones still running when the test ends.
 STARTED: list[subprocess.Popen[bytes]] = []
+# Every port a test reserved, by number; conftest releases them when the test ends.
+RESERVED: dict[int, PortReservation] = {}
 API_TOKEN = "test-api-token-7c2e"
+SENT_AT = "2025-03-14T09:13:41.000000Z"  # a fixed sent_at, so a test's webhook bodies are reproducible
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def reserved_port() -> int:
+    """A free port of 127.0.0.1 for a server in another process (or one that is not listening on purpose),
+    held until the test ends so that restarts find it free too (see ``router.demo.ports``)."""
+    reservation = PortReservation()
+    RESERVED[reservation.port] = reservation
+    return reservation.port
+
+
+def hand_over(port: int) -> None:
+    """Call just before a server binds a reserved port (a no-op where it can bind while the port is held)."""
+    reservation = RESERVED.get(port)
+    if reservation is not None:
+        reservation.hand_over()
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
@@ -51,122 +61,43 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 
         await asyncio.sleep(0.05)
 
 
-async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on a free port of 127.0.0.1; the runner (to clean up) and the base URL."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class Sink:
-    """An HTTP destination on 127.0.0.1 that records requests and answers as scripted."""
-
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.replies: list[Reply] = []  # consumed first; then ``default``
-        self.default = Reply(200, {"ok": True})
-        self._changed = asyncio.Condition()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> Sink:
-        app = web.Application()
-        app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner, self.url = await serve_app(app)
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        reply = self.replies.pop(0) if self.replies else self.default
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        async with self._changed:
-            self.requests.append(Recorded(request.method, request.path_qs, dict(request.headers), body))
-            self._changed.notify_all()
-        return web.json_response(
-            reply.body if reply.body is not None else {}, status=reply.status, headers=reply.headers
-        )
-
-    async def wait_for(self, count: int, timeout: float = 10.0, path: str | None = None) -> list[Recorded]:
-        """Wait until at least ``count`` requests (to ``path``, if given) have arrived."""
-
-        def matching() -> list[Recorded]:
-            return [r for r in self.requests if path is None or r.path.split("?")[0] == path]
-
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), timeout)
-            except TimeoutError:
-                raise AssertionError(f"sink got {len(matching())} requests, expected {count}") from None
-        return matching()
-
-
-class SandboxServer:
-    """The Plug&Pay API simulator (router.demo.sandbox) on a free port."""
-
-    def __init__(self, *, token: str | None = API_TOKEN, synthesize: bool = False):
-        self.state = Sandbox(load_fixtures(), token=token, synthesize=synthesize)
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> SandboxServer:
-        self._runner, self.url = await serve_app(make_app(self.state))
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def fail(self, path: str, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
-        from router.demo.sandbox import Fault
-
-        self.state.faults.setdefault(path, []).append(Fault(status, times, retry_after))
+def sandbox_server(*, synthesize: bool = False) -> SandboxServer:
+    """The Plug&Pay API simulator with the packaged fixtures, requiring ``API_TOKEN`` (not started)."""
+    return SandboxServer(Sandbox(load_fixtures(), token=API_TOKEN, synthesize=synthesize))
 
 
 def webhook_body(
     trigger: str = "order_paid",
     ident: int | str = 1042,
     *,
-    kind: str | None = "order",
     rule_id: int | None = 318,
     tenant_id: int | None = 42,
     nested: bool = True,
 ) -> bytes:
-    event: dict[str, Any] = {"trigger_type": trigger, "triggerable_id": ident}
-    if kind is not None:
-        event["triggerable_type"] = kind
-    envelope = {"rule_id": rule_id, "tenant_id": tenant_id, "sent_at": "2025-03-14T09:13:41.000000Z"}
-    payload = {"event": event, **envelope} if nested else {**event, **envelope}
+    """The bytes of a Webhooks V2 body (``router.events.webhook_body``) about an order, sent at ``SENT_AT``."""
+    payload = events.webhook_body(
+        trigger, ident, kind="order", rule_id=rule_id, tenant_id=tenant_id, flat=not nested, sent_at=SENT_AT
+    )
     return json.dumps(payload).encode()
 
 
 def signed_headers(body: bytes, key: str = WEBHOOK_KEY) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Signature": verify.sign(key, body)}
+
+
+def welcome_rule(json_fields: Mapping[str, str], *, more_actions: str = "") -> str:
+    """The ``rules:`` section the test configs share: each paid order is posted to the ``sink`` connector's
+    ``/welcome`` as JSON, one field per Jinja expression over the fetched order; ``more_actions`` are YAML
+    list items appended to the rule's actions."""
+    fields = ", ".join(f'{name}: "{{{{ {expression} }}}}"' for name, expression in json_fields.items())
+    return f"""rules:
+  - name: welcome
+    trigger: order_paid
+    actions:
+      - connector: sink
+        path: /welcome
+        json: {{{fields}}}
+{more_actions}"""
 
 
 def base_config(
@@ -190,14 +121,7 @@ store: {{url: "sqlite:///{db}"}}
 delivery: {{schedule: {schedule}, timeout: 3s, concurrency: 8}}
 connectors:
   sink: {{type: http, base_url: "{sink_url}"}}
-rules:
-  - name: welcome
-    trigger: order_paid
-    actions:
-      - connector: sink
-        path: /welcome
-        json: {{email: "{{{{ order.billing.contact.email }}}}", invoice: "{{{{ order.invoice_number }}}}"}}
-{extra_rules}"""
+{welcome_rule({"email": "order.billing.contact.email", "invoice": "order.invoice_number"})}{extra_rules}"""
 
 
 class DaemonProcess:
@@ -214,6 +138,7 @@ class DaemonProcess:
 
     def start(self, timeout: float = 15.0) -> DaemonProcess:
         log = self.log_path.open("ab")
+        hand_over(self.port)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "router", "serve", "-c", str(self.config_path)],
             stdout=log,

@@ -2,7 +2,8 @@
 
 ``cut()`` aborts every forwarded connection, and from then on drops each new one at once (counted in
 ``refused``), as a server that is restarting does; ``resume()`` forwards again. The server behind it is
-untouched, so tests can take "the database" away from a daemon without disturbing anyone else.
+untouched, so tests can take "the database" away from a daemon without disturbing anyone else. It listens
+on a free port of 127.0.0.1 that it binds itself (``port`` is known once ``start`` has returned).
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.support import free_port
-
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
-        self.port = free_port()
+        self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -24,7 +23,8 @@ class TcpProxy:
         self.refused = 0
 
     async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 
     async def cut(self) -> None:

@@ -8,15 +8,15 @@ from collections import defaultdict
 
 import httpx
 
+from router.demo.standins.sink import Reply
 from tests.conftest import run_cli
 from tests.support import (
     API_TOKEN,
     WEBHOOK_KEY,
     DaemonProcess,
-    Reply,
-    SandboxServer,
     base_config,
-    free_port,
+    reserved_port,
+    sandbox_server,
     signed_headers,
     wait_until,
     webhook_body,
@@ -28,9 +28,9 @@ def order_id_rule(config: str) -> str:
 
 
 async def test_sigkill_in_a_burst_loses_no_acknowledged_webhook(sink, daemon_factory, tmp_path):
-    sandbox = await SandboxServer(synthesize=True).start()
+    sandbox = await sandbox_server(synthesize=True).start()
     try:
-        port = free_port()
+        port = reserved_port()
         text = order_id_rule(base_config(api_url=sandbox.url, sink_url=sink.url, db=tmp_path / "router.db", port=port))
         daemon = daemon_factory(text)
         daemon = DaemonProcess(daemon.config_path, port).start()

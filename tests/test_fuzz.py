@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.verify import sign
-from tests.support import WEBHOOK_KEY, DaemonProcess, free_port
+from tests.support import WEBHOOK_KEY, DaemonProcess, reserved_port
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -54,7 +54,7 @@ signatures = st.sampled_from(["good", "missing", "wrong", "garbage"])
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
+    port = reserved_port()
     config = folder / "config.yaml"
     config.write_text(
         f'server: {{listen: "127.0.0.1:{port}", max_body_bytes: 4096}}\n'

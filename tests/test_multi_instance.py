@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from router.demo.sandbox import SandboxServer
+from router.demo.standins.sink import HttpSink
 from router.store.postgres import PostgresStore
 from tests import pg
 from tests.fleet import fleet_config, spread
-from tests.support import DaemonProcess, SandboxServer, Sink, free_port, wait_until, webhook_body
+from tests.support import DaemonProcess, reserved_port, sandbox_server, wait_until, webhook_body
 from tests.tcp_proxy import TcpProxy
 
 Fleet = Callable[..., list[DaemonProcess]]
@@ -29,20 +31,20 @@ Fleet = Callable[..., list[DaemonProcess]]
 
 @pytest.fixture
 async def api() -> AsyncIterator[SandboxServer]:
-    server = await SandboxServer(synthesize=True).start()  # any order id resolves
+    server = await sandbox_server(synthesize=True).start()  # any order id resolves
     yield server
     await server.stop()
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, pg_url: str, api: SandboxServer, sink: Sink) -> Iterator[Fleet]:
+def fleet(tmp_path: Path, pg_url: str, api: SandboxServer, sink: HttpSink) -> Iterator[Fleet]:
     """``fleet(n, store_url=pg_url)``: n daemons on one store, not started yet."""
     made: list[DaemonProcess] = []
 
     def make(count: int, store_url: str = pg_url) -> list[DaemonProcess]:
         daemons = []
         for _ in range(count):
-            port = free_port()
+            port = reserved_port()
             path = tmp_path / f"instance-{len(made)}.yaml"
             path.write_text(fleet_config(port=port, api_url=api.url, sink_url=sink.url, store_url=store_url))
             daemon = DaemonProcess(path, port)
@@ -70,14 +72,14 @@ def delivered_by(daemon: DaemonProcess) -> int:
     return sum(1 for line in daemon.log_events() if line.get("event") == "delivered")
 
 
-def keys_by_order(sink: Sink) -> dict[int, set[str]]:
+def keys_by_order(sink: HttpSink) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for request in sink.requests:
         out.setdefault(int(request.json()["order"]), set()).add(request.headers["Idempotency-Key"])
     return out
 
 
-async def all_delivered(sink: Sink, orders: set[int], timeout: float = 30.0) -> None:
+async def all_delivered(sink: HttpSink, orders: set[int], timeout: float = 30.0) -> None:
     """Wait until the sink has a delivery for each order (duplicates allowed), driven by its arrivals."""
     deadline = time.monotonic() + timeout
     while missing := orders - set(keys_by_order(sink)):

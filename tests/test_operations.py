@@ -15,22 +15,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from router.demo.standins.sink import HttpSink, Reply
 from tests.conftest import run_cli
 from tests.support import (
     API_TOKEN,
     WEBHOOK_KEY,
     DaemonProcess,
-    Reply,
-    SandboxServer,
-    Sink,
-    free_port,
+    reserved_port,
+    sandbox_server,
     signed_headers,
     stored,
     wait_until,
     webhook_body,
+    welcome_rule,
 )
 
 ADMIN_TOKEN = "admin-token-9d1f2c"
+CRM_ACTION = """      - connector: crm
+        path: /crm
+        json: {order: "{{ order.id }}"}
+"""
 LMS_SECRET = "lms-secret-header-77aa"
 
 
@@ -58,24 +62,14 @@ delivery: {{schedule: {schedule}, timeout: 3s, concurrency: 8}}
 {retention}connectors:
   sink: {{type: http, base_url: "{sink}", headers: {{X-Lms-Secret: "${{LMS_SECRET}}"}}}}
   crm: {{type: http, base_url: "{crm}"}}
-rules:
-  - name: welcome
-    trigger: order_paid
-    actions:
-      - connector: sink
-        path: /welcome
-        json: {{email: "{{{{ order.billing.contact.email }}}}", order: "{{{{ order.id }}}}"}}
-      - connector: crm
-        path: /crm
-        json: {{order: "{{{{ order.id }}}}"}}
-{extra}"""
+{welcome_rule({"email": "order.billing.contact.email", "order": "order.id"}, more_actions=CRM_ACTION)}{extra}"""
 
 
 ENV = {"ROUTER_ADMIN_TOKEN": ADMIN_TOKEN, "LMS_SECRET": LMS_SECRET}
 
 
 def start(daemon_factory, tmp_path, sandbox_url, sink, crm, **kwargs) -> DaemonProcess:
-    port = free_port()
+    port = reserved_port()
     text = ops_config(api_url=sandbox_url, sink=sink.url, crm=crm.url, db=tmp_path / "router.db", port=port, **kwargs)
     made = daemon_factory(text, env=ENV)
     return DaemonProcess(made.config_path, port, ENV).start()
@@ -109,7 +103,7 @@ async def get(url: str, **kwargs) -> httpx.Response:
 
 
 async def test_metrics_move_as_events_flow(sandbox, sink, daemon_factory, tmp_path):
-    crm = await Sink().start()
+    crm = await HttpSink().start()
     try:
         crm.replies = [Reply(503, {"error": "busy"})]
         daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm)
@@ -145,7 +139,7 @@ async def test_metrics_move_as_events_flow(sandbox, sink, daemon_factory, tmp_pa
 
 
 async def test_admin_api_needs_the_token_filters_and_never_returns_a_secret(sandbox, sink, daemon_factory, tmp_path):
-    crm = await Sink().start()
+    crm = await HttpSink().start()
     try:
         crm.default = Reply(400, {"error": "unknown contact"})
         daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm)
@@ -198,7 +192,7 @@ async def test_admin_api_is_off_without_a_token(sandbox, sink, daemon_factory):
 
 
 async def test_bulk_replay_redelivers_exactly_the_selected_deliveries(sandbox, sink, daemon_factory, tmp_path):
-    crm = await Sink().start()
+    crm = await HttpSink().start()
     try:
         sink.default = Reply(410, {"error": "gone"})
         crm.default = Reply(422, {"error": "invalid"})
@@ -236,7 +230,7 @@ async def _settled(tmp_path: Path) -> bool:
 
 
 async def test_reroute_renders_again_with_fresh_data(sandbox, sink, daemon_factory, tmp_path):
-    crm = await Sink().start()
+    crm = await HttpSink().start()
     try:
         order = sandbox.state.fixtures["orders"]["1042"]
         del order["billing"]["contact"]["email"]  # the template needs it: rendering fails, delivery dead
@@ -261,7 +255,7 @@ async def test_reroute_renders_again_with_fresh_data(sandbox, sink, daemon_facto
 
 
 async def test_retention_purges_old_finished_events_only(sandbox, sink, daemon_factory, tmp_path):
-    crm = await Sink().start()
+    crm = await HttpSink().start()
     try:
         crm.default = Reply(503, {"error": "down"})
         retention = "retention: {events: 1s, dedupe_window: 1s, interval: 0.3s}\n"
@@ -292,7 +286,7 @@ async def test_store_that_cannot_write_fails_readiness_and_recovers(sandbox, sin
 
 
 async def test_plugandpay_api_down_for_long_events_wait_then_route(sink, daemon_factory):
-    sandbox = await SandboxServer().start()
+    sandbox = await sandbox_server().start()
     try:
         sandbox.fail("/v2/orders/1042", 503, times=8)
         daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
@@ -305,9 +299,9 @@ async def test_plugandpay_api_down_for_long_events_wait_then_route(sink, daemon_
 
 
 async def test_repeated_sigkill_under_steady_load_loses_no_acknowledged_webhook(sink, daemon_factory, tmp_path):
-    sandbox = await SandboxServer(synthesize=True).start()
+    sandbox = await sandbox_server(synthesize=True).start()
     try:
-        port = free_port()
+        port = reserved_port()
         made = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
         text = made.config_path.read_text().replace('invoice: "{{ order.invoice_number }}"', 'order: "{{ order.id }}"')
         made.config_path.write_text(re.sub(r"listen: \"127.0.0.1:\d+\"", f'listen: "127.0.0.1:{port}"', text))

@@ -20,7 +20,7 @@ from router.store.base import Attempt, NewDelivery, RouteResult, StoreUnavailabl
 from router.store.postgres import PostgresStore
 from router.store.postgres.schema import MIGRATIONS
 from tests import pg
-from tests.support import free_port, wait_until
+from tests.support import reserved_port, wait_until
 from tests.tcp_proxy import TcpProxy
 
 T = 1_000_000.0
@@ -82,7 +82,7 @@ async def test_a_missing_schema_or_server_is_a_clear_error(pg_url: str, stores) 
         await stores(pg.with_query(pg.SERVER_URL, search_path="ppr_does_not_exist")).open()
     started = time.monotonic()
     with pytest.raises(StoreUnavailable, match="postgresql"):
-        await stores(f"postgresql://postgres@127.0.0.1:{free_port()}/test").open()
+        await stores(f"postgresql://postgres@127.0.0.1:{reserved_port()}/test").open()
     assert time.monotonic() - started < 5
 
 

@@ -38,9 +38,10 @@ import yaml
 from router.cli import main
 from router.config import load_config
 from router.demo.run import config_variables
+from router.demo.standins.sink import HttpSink
 from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
-from tests.support import Sink, free_port, wait_until
+from tests.support import reserved_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -313,7 +314,7 @@ async def settled(session: Session) -> None:
 
 
 async def test_every_shell_block_of_the_readme_runs(tmp_path):
-    sink = await Sink().start()
+    sink = await HttpSink().start()
     work = tmp_path / "work"
     (work / "deploy").mkdir(parents=True)
     shutil.copy(EXAMPLE, work / "config.example.yaml")
@@ -323,8 +324,8 @@ async def test_every_shell_block_of_the_readme_runs(tmp_path):
         work=work,
         env={k: v for k, v in os.environ.items() if k not in reader_variables},
         rewrites={
-            "127.0.0.1:8080": f"127.0.0.1:{free_port()}",
-            "127.0.0.1:8090": f"127.0.0.1:{free_port()}",
+            "127.0.0.1:8080": f"127.0.0.1:{reserved_port()}",
+            "127.0.0.1:8090": f"127.0.0.1:{reserved_port()}",
             "https://httpbin.org": sink.url,
         },
     )

@@ -86,9 +86,9 @@ async def test_store_that_cannot_commit_answers_503_and_recovers(sandbox, sink, 
 
 async def test_signature_header_and_base64_encoding_are_configurable(sandbox, sink, daemon_factory, tmp_path):
     from router.verify import sign
-    from tests.support import base_config, free_port
+    from tests.support import base_config, reserved_port
 
-    port = free_port()
+    port = reserved_port()
     text = base_config(api_url=sandbox.url, sink_url=sink.url, db=tmp_path / "router.db", port=port)
     text = text.replace("  retry:", "  signature: {header: X-Plugandpay-Signature, encoding: base64}\n  retry:")
     daemon = daemon_factory(text)

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -37,9 +36,10 @@ from router import logs, verify
 from router.config import Config, load_config
 from router.daemon import Daemon
 from router.demo.live import Live
+from router.demo.ports import PortReservation
 from router.demo.report import Row, Screen, build_rows, connector_kinds, render_table
 from router.demo.targets import DemoTargets
-from router.events import webhook_body
+from router.events import webhook_body, wire_id
 from router.store.base import DeliveryFilter, DeliveryRecord, EventRecord
 
 # One webhook per trigger, about the sandbox's fixtures: orders 1042/1043, subscription 901, sellers 14/15.
@@ -122,12 +122,6 @@ def config_variables(text: str) -> set[str]:
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def run(options: DemoOptions) -> int:
     """Run the demo; returns the exit code. Raises DemoError (or ConfigError) with a readable message."""
     folder = Path(tempfile.mkdtemp(prefix="plugpay-router-demo-"))
@@ -147,9 +141,9 @@ def run(options: DemoOptions) -> int:
 
 async def _demo(folder: Path, config_path: Path, variables: set[str], options: DemoOptions, screen: Screen) -> int:
     targets = await DemoTargets.start(folder)
+    reservation = PortReservation()
     try:
-        port = free_port()
-        env = targets.environment(f"127.0.0.1:{port}", f"sqlite:///{folder / 'router.db'}")
+        env = targets.environment(f"127.0.0.1:{reservation.port}", f"sqlite:///{folder / 'router.db'}")
         missing = sorted(variables - set(env))
         if missing:
             raise DemoError(f"config.example.yaml uses variables the demo does not set: {', '.join(missing)}")
@@ -157,6 +151,7 @@ async def _demo(folder: Path, config_path: Path, variables: set[str], options: D
         config = load_config(config_path)
         log_file = _log_to(folder / "router.log", config)
         daemon = Daemon(config_path, config)
+        reservation.hand_over()
         try:
             await daemon.start()
         except OSError as exc:
@@ -169,6 +164,7 @@ async def _demo(folder: Path, config_path: Path, variables: set[str], options: D
             await daemon.shutdown()
             log_file.close()
     finally:
+        reservation.release()
         await targets.stop()
 
 
@@ -226,7 +222,7 @@ async def _fire_all(config: Config, url: str, key: str, screen: Screen) -> list[
         for number, (trigger, ident) in enumerate(WEBHOOKS):
             payload = webhook_body(
                 trigger,
-                ident,
+                wire_id(ident),
                 kind=None,
                 rule_id=FIRST_PLUGANDPAY_RULE + number,
                 tenant_id=TENANT_ID,

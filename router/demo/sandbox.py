@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from router.demo.standins import serve_app
+
 RELATIONS = {
     "orders": {
         "billing": "billing",
@@ -173,8 +175,22 @@ def make_app(sandbox: Sandbox) -> web.Application:
     return app
 
 
-async def serve_sandbox(sandbox: Sandbox, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(make_app(sandbox), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+class SandboxServer:
+    """The sandbox on a real socket of ``host`` (port 0: a free one, bound by the server itself)."""
+
+    def __init__(self, state: Sandbox):
+        self.state = state
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+        self._runner, self.url = await serve_app(make_app(self.state), host, port)
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail(self, path: str, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
+        """Answer the next ``times`` requests for ``path`` with ``status`` (and ``Retry-After``)."""
+        self.state.faults.setdefault(path, []).append(Fault(status, times, retry_after))

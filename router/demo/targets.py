@@ -17,10 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
-from router.demo.sandbox import Sandbox, load_fixtures, make_app
-from router.demo.standins import serve_app
+from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 from router.demo.standins.activecampaign import ActiveCampaignServer
 from router.demo.standins.moneybird import MoneybirdServer
 from router.demo.standins.sink import HttpSink
@@ -54,19 +51,16 @@ class DemoSecrets:
 class DemoTargets:
     folder: Path
     keys: DemoSecrets
-    sandbox: Sandbox
-    sandbox_url: str
+    api: SandboxServer
     smtp: SmtpServer
     sink: HttpSink
     ac: ActiveCampaignServer
     mb: MoneybirdServer
-    _sandbox_runner: web.AppRunner
 
     @classmethod
     async def start(cls, folder: Path, keys: DemoSecrets | None = None) -> DemoTargets:
         keys = keys or DemoSecrets()
-        sandbox = Sandbox(load_fixtures(), token=keys.api_token)
-        runner, sandbox_url = await serve_app(make_app(sandbox), HOST)
+        api = await SandboxServer(Sandbox(load_fixtures(), token=keys.api_token)).start(HOST)
         smtp = await SmtpServer(
             host=HOST, credentials=(keys.smtp_username, keys.smtp_password), save_to=folder / "mail"
         ).start()
@@ -78,14 +72,18 @@ class DemoTargets:
         ).start()
         ac = await ActiveCampaignServer(token=keys.ac_token).start(HOST)
         mb = await MoneybirdServer(token=keys.mb_token).start(HOST)
-        return cls(folder, keys, sandbox, sandbox_url, smtp, sink, ac, mb, runner)
+        return cls(folder, keys, api, smtp, sink, ac, mb)
 
     async def stop(self) -> None:
         await self.smtp.stop()
         await self.sink.stop()
         await self.ac.stop()
         await self.mb.stop()
-        await self._sandbox_runner.cleanup()
+        await self.api.stop()
+
+    @property
+    def sandbox_url(self) -> str:
+        return self.api.url
 
     @property
     def slack_url(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.demo.standins.activecampaign import TOKEN as AC_TOKEN
-from tests.support import DaemonProcess, free_port, webhook_body
+from tests.support import DaemonProcess, reserved_port, webhook_body
 
 
 def config(tmp_path, *, port: int, api_url: str, smtp_port: int, ac_url: str) -> str:
@@ -42,7 +42,7 @@ rules:
 
 
 async def test_a_paid_order_mails_the_customer_and_syncs_the_crm(tmp_path, sandbox, smtp, ac):
-    port = free_port()
+    port = reserved_port()
     path = tmp_path / "config.yaml"
     path.write_text(config(tmp_path, port=port, api_url=sandbox.url, smtp_port=smtp.port, ac_url=ac.url))
     ac.fail("/api/3/contactLists", 429, {"Retry-After": "1"})  # the last step is refused once

@@ -6,7 +6,7 @@ import pytest
 
 from connectors.base import Permanent, Retryable
 from tests.connectors.conftest import build, outgoing
-from tests.support import free_port
+from tests.support import reserved_port
 
 KEY = "ppr_5f0c2a9d81e34b7c9a0d6e1f2b3c4d5e"
 
@@ -84,7 +84,7 @@ async def test_smtp_550_is_permanent_with_the_servers_reply(smtp):
 
 
 async def test_no_server_is_retryable_and_no_recipient_is_permanent():
-    connector = mail_connector(free_port())
+    connector = mail_connector(reserved_port())
     with pytest.raises(Retryable, match=r"SMTP 127\.0\.0\.1"):
         await connector.send(outgoing(WELCOME))
     with pytest.raises(Permanent, match="no recipient"):

@@ -13,11 +13,12 @@ from connectors.units import Rate
 from router.config import parse_config
 from router.connections import Connectors
 from router.deliver import Deliverer
+from router.demo.standins.sink import Reply
 from router.events import Event
 from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
 from tests.memory_connector import SENT
-from tests.support import Reply, wait_until
+from tests.support import wait_until
 
 OWNER = "test-owner"
 

@@ -1,6 +1,6 @@
 """A small ActiveCampaign API v3 simulator (aiohttp, real socket) for the demo and the connector tests.
 
-It mimics the documented behaviour the connector relies on (research/connectors.md §1): the ``Api-Token``
+It mimics the documented behaviour the connector relies on (ActiveCampaign's API v3 reference): the ``Api-Token``
 check (403 ``{"message":"Forbidden"}``), ids as strings, ``contact/sync`` as an upsert by lower-cased
 email, ``tags?search=`` as a *contains* search, tag creation (422 duplicate), ``contactTags`` (a second
 add answers with the existing link), ``contactLists`` with status 1/2, custom fields with personalization

@@ -1,6 +1,6 @@
 """A small Moneybird API v2 simulator (aiohttp, real socket) for the demo and the invoice connector tests.
 
-It mimics what the connector relies on (research/connectors.md §3.1): Bearer auth (401), ids as 18-digit
+It mimics what the connector relies on (Moneybird's API v2 reference): Bearer auth (401), ids as 18-digit
 strings, contacts (create needs a company or first and last name → 422; lookup by ``customer_id``;
 ``query`` search), sales invoices created as drafts, ``filter=reference:…`` with Moneybird's default of
 ``period:this_year`` when the filter names no period, and ``send_invoice``. ``slow_create`` makes the next

@@ -3,8 +3,10 @@
 Paths under a prefix in ``text_replies`` get that text (Slack's incoming webhooks answer ``200 ok``), others
 ``200 {"ok": true}``. A prefix in ``verify`` holds a Standard Webhooks secret (``whsec_...``): requests there
 must carry a valid ``webhook-signature`` over the exact body, or get ``401``, as a careful receiver would; a
-prefix in ``bearer`` requires ``Authorization: Bearer <token>`` likewise.
-Each request is kept with its ``Idempotency-Key`` so a caller can tell which delivery it was.
+prefix in ``bearer`` requires ``Authorization: Bearer <token>`` likewise. A test scripts a failing
+receiver with ``replies`` (answered in turn, one per request) and ``default`` (every request after them).
+Each request is kept with its ``Idempotency-Key`` so a caller can tell which delivery it was, and a caller
+awaits the n-th request (to a path) with ``wait_for`` instead of polling.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ class SinkRequest:
         return json.loads(self.body)
 
 
+@dataclass
+class Reply:
+    """A scripted answer: status, JSON body, headers, and a delay before answering (the request is recorded
+    when it is answered)."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
 def valid_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """True when the Standard Webhooks headers sign ``body`` under ``secret`` (any of the listed signatures)."""
     msg_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
@@ -53,6 +66,8 @@ class HttpSink:
     text_replies: dict[str, str] = field(default_factory=dict)  # path prefix -> plain-text answer
     verify: dict[str, str] = field(default_factory=dict)  # path prefix -> whsec_ secret
     bearer: dict[str, str] = field(default_factory=dict)  # path prefix -> required Bearer token
+    replies: list[Reply] = field(default_factory=list)  # answered first, one per request
+    default: Reply | None = None  # then this for every request; None: the friendly answers above
     requests: list[SinkRequest] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -75,9 +90,15 @@ class HttpSink:
         for prefix, secret in self.verify.items():
             if request.path.startswith(prefix):
                 signed = valid_signature(secret, headers, body)
+        scripted = self.replies.pop(0) if self.replies else self.default
+        if scripted is not None and scripted.delay:
+            await asyncio.sleep(scripted.delay)
         async with self._changed:
             self.requests.append(SinkRequest(request.method, request.path_qs, headers, body, signed))
             self._changed.notify_all()
+        if scripted is not None:
+            body_out = scripted.body if scripted.body is not None else {}
+            return web.json_response(body_out, status=scripted.status, headers=scripted.headers)
         if signed is False:
             return web.json_response({"error": "invalid webhook-signature"}, status=401)
         for prefix, token in self.bearer.items():
@@ -88,8 +109,16 @@ class HttpSink:
                 return web.Response(text=text)
         return web.json_response({"ok": True})
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[SinkRequest]:
-        """Wait until at least ``count`` requests have arrived."""
+    def to(self, path: str | None) -> list[SinkRequest]:
+        """The requests to ``path`` (query string ignored), or all of them for None."""
+        return [r for r in self.requests if path is None or r.path.split("?")[0] == path]
+
+    async def wait_for(self, count: int, timeout: float = 10.0, path: str | None = None) -> list[SinkRequest]:
+        """Wait until at least ``count`` requests (to ``path``, if given) have arrived; returns those requests."""
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.requests) >= count), timeout)
-        return list(self.requests)
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: len(self.to(path)) >= count), timeout)
+            except TimeoutError:
+                where = f" to {path}" if path else ""
+                raise TimeoutError(f"sink got {len(self.to(path))} requests{where}, expected {count}") from None
+        return self.to(path)

@@ -1,0 +1,129 @@
+"""The argparse tree of ``plugpay-router``: every command, its arguments and help, and the function it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from router.cli.service import cmd_check, cmd_serve
+from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
+from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
+from router.events import TRIGGERS, wire_id
+from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plugpay-router", description="Route Plug&Pay webhooks by YAML rules.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--config", required=True, help="the YAML config file")
+
+    p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
+    with_config(p)
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate the config and exit")
+    with_config(p)
+    p.set_defaults(func=cmd_check)
+
+    def with_time(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--since", help=f"{what} at or after this time (2025-03-01, ISO time, epoch) or age (2h)")
+        p.add_argument("--until", help=f"{what} before this time or age")
+
+    p = sub.add_parser("events", help="list stored events, newest first")
+    with_config(p)
+    p.add_argument("--status", choices=EVENT_STATUSES)
+    p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
+    p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
+    with_time(p, "received")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_events)
+
+    def with_delivery_filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--connector", help="only deliveries through this connector")
+        p.add_argument("--rule", help="only deliveries of this rule")
+        with_time(p, "created")
+
+    p = sub.add_parser("deliveries", help="list stored deliveries, newest first")
+    with_config(p)
+    p.add_argument("--status", choices=DELIVERY_STATUSES)
+    p.add_argument("--event", type=int, help="only the deliveries of this event")
+    with_delivery_filters(p)
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deliveries)
+
+    p = sub.add_parser("replay", help="requeue finished deliveries (same request, same delivery key)")
+    with_config(p)
+    p.add_argument("delivery", nargs="?", type=int, help="a delivery id")
+    p.add_argument("--event", type=int, help="the finished deliveries of this event")
+    p.add_argument("--dead", action="store_true", help="dead deliveries (narrow with the filters below)")
+    with_delivery_filters(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("reroute", help="route an event again with fresh data (replaces its dead deliveries)")
+    with_config(p)
+    p.add_argument("event_id", type=int)
+    p.set_defaults(func=cmd_reroute)
+
+    p = sub.add_parser("purge", help="delete old finished events now (the daemon also does this by itself)")
+    with_config(p)
+    p.add_argument("--older-than", help="age such as 30d (default: retention.events)")
+    p.add_argument("--batch", type=_positive, default=500, help="events deleted per transaction")
+    p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("simulate", help="show which rules match an event and what they would send; sends nothing")
+    with_config(p)
+    p.add_argument("trigger", nargs="?", help="a trigger name; with ID, the object is fetched from the API")
+    p.add_argument("id", nargs="?", help="the order, subscription or seller id")
+    p.add_argument("--event", metavar="EVENT.json", help="a webhook body instead of TRIGGER ID")
+    p.add_argument("--data", metavar="DATA.json", help="the object as the API returns it (offline: no API call)")
+    p.add_argument("--type", help="triggerable_type for TRIGGER ID (default: implied by the trigger)")
+    p.add_argument("--rule-id", help="the Plug&Pay rule id the webhook claims (for source_rules)")
+    p.add_argument("--tenant-id", help="the tenant id the webhook claims")
+    p.add_argument("--now", help="the time templates see as now (ISO 8601; default: the current time)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("test", help="run rule tests: given events and data, check matches and rendered actions")
+    with_config(p)
+    p.add_argument("cases", metavar="CASES.yaml", help="a YAML list of test cases")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("trigger", help="send a correctly signed test webhook")
+    p.add_argument("trigger", help=f"a trigger name ({', '.join(TRIGGERS)}) or any wire spelling")
+    p.add_argument("id", type=wire_id, help="the triggerable id (order, subscription or seller id)")
+    p.add_argument("--url", required=True, help="the router's webhook URL")
+    p.add_argument("--key", help="the webhook key to sign with (omit to send unsigned)")
+    p.add_argument("--header", default="X-Signature")
+    p.add_argument("--encoding", default="hex", choices=("hex", "base64"))
+    p.add_argument("--type", help="triggerable_type (default: implied by the trigger)")
+    p.add_argument("--rule-id", type=int, default=1, help="the Plug&Pay rule id to claim (default 1)")
+    p.add_argument("--tenant-id", type=int, default=1)
+    p.add_argument("--flat", action="store_true", help="send the flat payload instead of nesting under 'event'")
+    p.set_defaults(func=cmd_trigger)
+
+    p = sub.add_parser("sandbox", help="run a local Plug&Pay API simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--fixtures", help="a folder with orders.json, subscriptions.json, sellers.json")
+    p.add_argument("--token", help="require this Bearer token")
+    p.add_argument("--synthesize", action="store_true", help="answer any numeric id with a copy of a fixture")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser(
+        "demo", help="run the example shop end to end on this machine: local sandbox, mail and HTTP stand-ins"
+    )
+    p.add_argument("--keep-running", action="store_true", help="leave everything up and print what to try by hand")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the deliveries (default 60)")
+    p.set_defaults(func=cmd_demo)
+    return parser
