@@ -16,13 +16,15 @@ from typing import Any
 
 import httpx
 
-from tests.support import DaemonProcess, SandboxServer, Sink, signed_headers, wait_until, webhook_body
+from router.demo.sandbox import SandboxServer
+from router.demo.standins.sink import HttpSink
+from tests.support import DaemonProcess, signed_headers, wait_until, webhook_body
 
 
 def daemon_with(
     daemon_factory: Callable[..., DaemonProcess],
     sandbox: SandboxServer,
-    sink: Sink,
+    sink: HttpSink,
     server: str = "",
     extra: str = "",
     **kwargs: Any,
