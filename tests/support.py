@@ -181,8 +181,10 @@ class DaemonProcess:
         self.signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
-    async def post(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=10) as client:
+    async def post(
+        self, body: bytes, headers: dict[str, str] | None = None, *, timeout: float = 10.0
+    ) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=timeout) as client:
             return await client.post(
                 self.webhook_url, content=body, headers=signed_headers(body) if headers is None else headers
             )

@@ -73,7 +73,8 @@ async def test_store_that_cannot_commit_answers_503_and_recovers(sandbox, sink, 
     blocker = sqlite3.connect(tmp_path / "router.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        response = await daemon.post(webhook_body(ident=1043))
+        # The writer waits up to 5 s for the lock before it gives up: allow for a loaded machine.
+        response = await daemon.post(webhook_body(ident=1043), timeout=30.0)
         assert response.status_code == 503
         assert "retry later" in response.json()["error"]
     finally:
