@@ -1,6 +1,6 @@
 """HTTP status classification: the one place that decides what an answer means for a retry.
 
-DESIGN §2: 2xx succeeds; connection errors, timeouts, 408, 425, 429 and 5xx are transient (try again later,
+As the README's delivery semantics say: 2xx succeeds; connection errors, timeouts, 408, 425, 429 and 5xx are transient (try again later,
 honouring ``Retry-After``); redirects are never followed and, like 410 and every other 4xx, are permanent.
 The connectors and the Plug&Pay API client both decide through here.
 """
@@ -36,7 +36,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def classify_status(status: int, body: str, retry_after: str | None = None) -> Sent:
-    """Turn an HTTP response into Sent, or raise Retryable / Permanent as DESIGN §2 says."""
+    """Turn an HTTP response into Sent, or raise Retryable / Permanent (see the module docstring)."""
     excerpt = " ".join(body.split())[:300]
     if 200 <= status < 300:
         return Sent(status, excerpt)

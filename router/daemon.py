@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -180,9 +179,6 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.state.config
-        # A store's helper thread (SQLite's commit, after its fsync) needs the GIL back to hand over the result;
-        # with CPython's default 5 ms switch interval it waits behind the busy loop, and every ack waits too.
-        sys.setswitchinterval(0.0005)
         await self.store.open()
         nofile = raise_fd_limit()
         # handler_cancellation stays off (aiohttp's default): a webhook whose sender hung up mid-commit still

@@ -19,6 +19,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
     logs.set_secrets(config.secrets)
     daemon = Daemon(args.config, config)
+    # A store's helper thread (SQLite's commit, after its fsync) needs the GIL back to hand over the result;
+    # with CPython's default 5 ms switch interval it waits behind the busy loop, and every ack waits too.
+    sys.setswitchinterval(0.0005)
     try:
         asyncio.run(daemon.run())
     except StoreUnavailable as exc:
