@@ -4,7 +4,8 @@ Paths under a prefix in ``text_replies`` get that text (Slack's incoming webhook
 ``200 {"ok": true}``. A prefix in ``verify`` holds a Standard Webhooks secret (``whsec_...``): requests there
 must carry a valid ``webhook-signature`` over the exact body, or get ``401``, as a careful receiver would; a
 prefix in ``bearer`` requires ``Authorization: Bearer <token>`` likewise; a prefix in ``streams`` answers
-``200`` with a body of that many bytes, generated chunk by chunk (a destination that answers far too much).
+with its ``(status, size)``: a body of that many bytes, generated chunk by chunk (a destination that answers
+far too much).
 Each request is kept with its ``Idempotency-Key`` so a caller can tell which delivery it was.
 """
 
@@ -48,9 +49,9 @@ def valid_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return any(hmac.compare_digest(sig, expected) for sig in given)
 
 
-async def stream(request: web.Request, size: int, chunk: int = 64 * 1024) -> web.StreamResponse:
-    """A ``200`` of ``size`` bytes of text, written chunk by chunk: never more than one chunk in memory."""
-    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+async def stream(request: web.Request, status: int, size: int, chunk: int = 64 * 1024) -> web.StreamResponse:
+    """An answer of ``size`` bytes of text, written chunk by chunk: never more than one chunk in memory."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": "text/plain"})
     await response.prepare(request)
     try:
         for start in range(0, size, chunk):
@@ -67,7 +68,7 @@ class HttpSink:
     text_replies: dict[str, str] = field(default_factory=dict)  # path prefix -> plain-text answer
     verify: dict[str, str] = field(default_factory=dict)  # path prefix -> whsec_ secret
     bearer: dict[str, str] = field(default_factory=dict)  # path prefix -> required Bearer token
-    streams: dict[str, int] = field(default_factory=dict)  # path prefix -> size of a streamed answer in bytes
+    streams: dict[str, tuple[int, int]] = field(default_factory=dict)  # path prefix -> (status, size in bytes)
     requests: list[SinkRequest] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -98,9 +99,9 @@ class HttpSink:
         for prefix, token in self.bearer.items():
             if request.path.startswith(prefix) and headers.get("Authorization") != f"Bearer {token}":
                 return web.json_response({"error": "invalid or missing bearer token"}, status=401)
-        for prefix, size in self.streams.items():
+        for prefix, (status, size) in self.streams.items():
             if request.path.startswith(prefix):
-                return await stream(request, size)
+                return await stream(request, status, size)
         for prefix, text in self.text_replies.items():
             if request.path.startswith(prefix):
                 return web.Response(text=text)
