@@ -4,10 +4,13 @@ aiohttp's client is the same library as our server, and on this machine it spend
 request where httpx spent about 1.5 ms at 32 concurrent requests (``bench/e2e.py``, README
 "Performance"), so every outgoing request of the daemon goes through here. ``HttpClient`` takes a slot
 from the connector's limiter before each request (a multi-step operation counts every call it makes),
-never follows redirects, and reads the whole answer into a small ``Response``. ``send`` turns transport
-failures into ``Retryable`` and a 429's Retry-After into a pause of the whole connector, so that the other
-deliveries stop knocking too. ``expect_success`` classifies an answer, naming the step that failed, and
-``error_text`` digs a readable reason out of the error bodies APIs return.
+never follows redirects, refuses a header name or value that cannot be sent (a line break rendered into a
+header is a ``Permanent`` error naming it, ``connectors.headers``), and keeps at most the first
+``MAX_ANSWER_BYTES`` (64 KB) of an answer in a small ``Response``: a destination that answers with 150 MB
+costs 64 KB of memory, the rest is never read (the connection is closed instead of being reused).
+``send`` turns transport failures into ``Retryable`` and a 429's Retry-After into a pause of the whole
+connector, so that the other deliveries stop knocking too. ``expect_success`` classifies an answer, naming
+the step that failed, and ``error_text`` digs a readable reason out of the error bodies APIs return.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from connectors.base import DeliveryError, Limiter, Retryable
+from connectors.headers import checked_headers
 from connectors.status import classify_status, parse_retry_after
+
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Response:
     status_code: int
     headers: CIMultiDictProxy[str] | CIMultiDict[str]
     content: bytes
+    truncated: bool = False  # the answer was longer than ``content``: the rest was not read
 
     @property
     def text(self) -> str:
@@ -83,7 +90,7 @@ class HttpClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Request:
-        merged = {**self.headers, **(headers or {})}
+        merged = checked_headers({**self.headers, **(headers or {})})
         if json is not None:
             content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
             if not any(k.lower() == "content-type" for k in merged):
@@ -104,12 +111,28 @@ class HttpClient:
             data=request.content,
             allow_redirects=False,
         ) as response:
-            return Response(response.status, response.headers, await response.read())
+            content, truncated = await read_capped(response, MAX_ANSWER_BYTES)
+            if truncated:
+                response.close()  # drop the connection: the unread rest must not be drained into memory
+            return Response(response.status, response.headers, content, truncated)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body, and whether there was more (then the rest is left unread)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await response.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:limit], True
 
 
 def make_client(timeout: float, limiter: Limiter | None, *, headers: dict[str, str] | None = None) -> HttpClient:

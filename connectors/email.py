@@ -1,25 +1,31 @@
 """The email connector (``type: email``): one rendered mail per delivery, over SMTP with aiosmtplib.
 
-Settings give the server (``host``, ``port``, ``starttls`` / ``ssl``, ``username`` / ``password``) and the
-sender (``from``); each action gives ``to`` (one address or a list), ``cc``, ``bcc``, ``reply_to``,
-``subject``, ``text`` and/or ``html`` (both → multipart/alternative) and extra ``headers``. The
-``Message-ID`` is derived from the delivery key, so every attempt and replay of one delivery carries the
-same id and mail systems (and people) can recognise a duplicate. SMTP answers follow the SMTP rule:
-connection problems and 4xx replies are retryable, 5xx replies are permanent with the server's reply as
-the reason. A message that some recipients accepted counts as sent: retrying would mail the others twice.
+Settings give the server (``host``, ``port``, ``starttls`` / ``ssl``, ``username`` / ``password``), the
+sender (``from``) and ``max_recipients`` (default 10); each action gives ``to``, ``cc``, ``bcc`` and
+``reply_to`` as lists of ``{name, email}`` recipients (``connectors.recipients``: customer text can name a
+recipient but never add one), ``subject``, ``text`` and/or ``html`` (both → multipart/alternative) and extra
+``headers`` (checked like HTTP headers: no line breaks). The ``Message-ID`` is derived from the delivery key,
+so every attempt and replay of one delivery carries the same id and mail systems (and people) can recognise
+a duplicate. SMTP answers follow the SMTP rule: connection problems and 4xx replies are retryable, 5xx
+replies are permanent with the server's reply as the reason. A message that some recipients accepted counts
+as sent: retrying would mail the others twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
 import aiosmtplib
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent, excerpt
+from connectors.headers import checked_headers
+from connectors.recipients import RECIPIENT_KEYS, check_shape, recipients
+
+DEFAULT_MAX_RECIPIENTS = 10
 
 # Headers the connector writes itself; an action's ``headers`` may not replace them.
 OWN_HEADERS = frozenset(
@@ -40,15 +46,6 @@ OWN_HEADERS = frozenset(
 )
 
 
-def addresses(value: Any) -> list[str]:
-    """Addresses from one string (``"A <a@x.nl>, b@y.nl"``) or a list of them; empty entries dropped."""
-    if value is None:
-        return []
-    items: Iterable[Any] = [value] if isinstance(value, str) else value
-    found = email.utils.getaddresses([str(item) for item in items if item is not None])
-    return [email.utils.formataddr((name, addr)) if name else addr for name, addr in found if addr]
-
-
 def bare(address: str) -> str:
     return email.utils.parseaddr(address)[1]
 
@@ -56,6 +53,14 @@ def bare(address: str) -> str:
 def message_id(delivery_key: str, sender: str) -> str:
     domain = bare(sender).rpartition("@")[2] or "plugpay-router"
     return f"<{delivery_key}@{domain}>"
+
+
+def shown_recipients(value: Any) -> str:
+    """Rendered recipients as a header would show them (``Bilal de Wit <bilal@example.nl>``), for ``simulate``."""
+    try:
+        return ", ".join(str(r.address) for r in recipients(value, "to"))
+    except Permanent as exc:
+        return f"(invalid: {exc.message})"
 
 
 def smtp_reply(code: int, message: str) -> str:
@@ -73,6 +78,7 @@ class EmailConnector(Connector):
         "password": Field("str", secret=True),
         "from": Field("str", required=True),
         "timeout": Field("duration"),
+        "max_recipients": Field("int", default=DEFAULT_MAX_RECIPIENTS),
     }
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers"}
@@ -91,6 +97,7 @@ class EmailConnector(Connector):
         self.password = settings.get("password")
         self.sender = str(settings["from"])
         self.timeout = float(settings.get("timeout") or defaults.timeout)
+        self.max_recipients = int(settings.get("max_recipients") or DEFAULT_MAX_RECIPIENTS)
 
     @staticmethod
     def check_settings(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -101,11 +108,13 @@ class EmailConnector(Connector):
             problems.append(("password", "username and password go together"))
         if not bare(str(settings.get("from") or "")):
             problems.append(("from", "expected an address such as 'Shop <shop@example.nl>'"))
+        if settings.get("max_recipients") is not None and int(settings["max_recipients"]) < 1:
+            problems.append(("max_recipients", "must be at least 1"))
         return problems
 
     @staticmethod
     def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
-        problems = []
+        problems = [problem for key in RECIPIENT_KEYS if key in action for problem in check_shape(action[key], key)]
         if "text" not in action and "html" not in action:
             problems.append(("text", "an email needs a text or an html body (or both)"))
         headers = action.get("headers")
@@ -123,28 +132,42 @@ class EmailConnector(Connector):
 
     @classmethod
     def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
-        return f'mail to {request.get("to")}: "{excerpt(request.get("subject"), 50)}"'
+        return f'mail to {shown_recipients(request.get("to"))}: "{excerpt(request.get("subject"), 50)}"'
+
+    @classmethod
+    def destination(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The recipients as the headers will show them, and the subject."""
+        found = {key: shown_recipients(request[key]) for key in ("to", "cc", "bcc") if request.get(key)}
+        return {**found, **({"subject": request["subject"]} if "subject" in request else {})}
 
     def build(self, out: Outgoing) -> tuple[EmailMessage, list[str]]:
         """The message and its envelope recipients (``bcc`` included, but not as a header)."""
         request = out.request
-        to, cc, bcc = addresses(request.get("to")), addresses(request.get("cc")), addresses(request.get("bcc"))
+        to, cc, bcc = (recipients(request.get(key), key) for key in ("to", "cc", "bcc"))
+        reply_to = recipients(request.get("reply_to"), "reply_to")
         if not to:
             raise Permanent(f"no recipient: 'to' rendered to {request.get('to')!r}")
+        count = len(to) + len(cc) + len(bcc)
+        if count > self.max_recipients or len(reply_to) > self.max_recipients:
+            raise Permanent(
+                f"{max(count, len(reply_to))} recipients, more than max_recipients ({self.max_recipients})"
+                " allows for one message"
+            )
+        extra = checked_headers(request.get("headers") or {}, mail=True)
+        subject = checked_headers({"Subject": request.get("subject") or ""}, mail=True)["Subject"]
         msg = EmailMessage()
         try:
             msg["From"] = self.sender
-            msg["To"] = ", ".join(to)
+            msg["To"] = [r.address for r in to]
             if cc:
-                msg["Cc"] = ", ".join(cc)
-            reply_to = addresses(request.get("reply_to"))
+                msg["Cc"] = [r.address for r in cc]
             if reply_to:
-                msg["Reply-To"] = ", ".join(reply_to)
-            msg["Subject"] = str(request.get("subject") or "")
+                msg["Reply-To"] = [r.address for r in reply_to]
+            msg["Subject"] = subject
             msg["Date"] = email.utils.format_datetime(dt.datetime.now(dt.UTC))
             msg["Message-ID"] = message_id(out.delivery_key, self.sender)
-            for key, value in (request.get("headers") or {}).items():
-                msg[str(key)] = str(value)
+            for key, value in extra.items():
+                msg[key] = value
             text, html = request.get("text"), request.get("html")
             if text is not None:
                 msg.set_content(str(text))
@@ -152,9 +175,10 @@ class EmailConnector(Connector):
                     msg.add_alternative(str(html), subtype="html")
             else:
                 msg.set_content(str(html or ""), subtype="html")
-        except (ValueError, TypeError) as exc:  # e.g. a line break rendered into a header
+        except (ValueError, TypeError) as exc:
             raise Permanent(f"cannot build the message: {exc}") from None
-        return msg, [bare(a) for a in (*to, *cc, *bcc)]
+        envelope = list(dict.fromkeys(r.email for r in (*to, *cc, *bcc)))  # one RCPT per address
+        return msg, envelope
 
     async def send(self, out: Outgoing) -> Sent:
         msg, recipients = self.build(out)

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.base import Connector, Outgoing, Permanent
+from connectors.invoice_order import order_template
 
 CENT = Decimal("0.01")
 OPS = ("create_invoice",)
@@ -70,7 +71,6 @@ class Customer:
     firstname: str
     lastname: str
     company: str
-    phone: str | None
     vat_id: str | None
     address: Mapping[str, Any]
 
@@ -159,7 +159,6 @@ class InvoiceDocument:
                 "invoice_email": c.invoice_email,
                 "name": c.name,
                 "company": c.company or None,
-                "phone": c.phone,
                 "vat_id": c.vat_id,
                 "address": dict(c.address),
             },
@@ -212,7 +211,6 @@ def _customer(order: Mapping[str, Any]) -> Customer:
         firstname=str(contact.get("firstname") or ""),
         lastname=str(contact.get("lastname") or ""),
         company=str(contact.get("company") or ""),
-        phone=contact.get("telephone") or None,
         vat_id=contact.get("vat_id_number") or None,
         address=billing.get("address") or {},
     )
@@ -243,16 +241,17 @@ def invoice_reference(request: Mapping[str, Any]) -> str | None:
 
 
 class InvoiceAction(Connector):
-    """The action of both invoice connectors. Its ``order`` key defaults to ``"{{ data | tojson }}"`` (the
-    fetched object as JSON text, rendered when the event is routed), so ``{connector: books}`` is a complete
-    action; ``reference`` and ``send`` may override the invoice number and the ``send`` setting per rule."""
+    """The action of both invoice connectors. Its ``order`` key defaults to the fetched order reduced to the
+    fields an invoice needs, as JSON text (``connectors.invoice_order``, rendered when the event is routed and
+    stored with the delivery), so ``{connector: books}`` is a complete action; ``reference`` and ``send``
+    may override the invoice number and the ``send`` setting per rule."""
 
     action_keys: ClassVar[frozenset[str]] = frozenset({"op", "order", "reference", "send"})
     currency: str = "EUR"
 
     @classmethod
     def action_defaults(cls) -> Mapping[str, Any]:
-        return {"order": "{{ data | tojson }}"}
+        return {"order": order_template()}
 
     @staticmethod
     def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:

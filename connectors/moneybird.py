@@ -223,7 +223,6 @@ class MoneybirdBooks:
             "zipcode": address.get("zipcode") or "",
             "city": address.get("city") or "",
             "country": address.get("country") or "",
-            "phone": c.phone or "",
             "tax_number": c.vat_id or "",
             "send_invoices_to_email": c.invoice_email or c.email or "",
             "customer_id": c.id or "",

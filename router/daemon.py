@@ -60,7 +60,10 @@ class State:
     @classmethod
     def build(cls, config: Config) -> State:
         api = PlugAndPayClient(
-            config.plugandpay.api_url, config.plugandpay.api_token, timeout=config.plugandpay.timeout
+            config.plugandpay.api_url,
+            config.plugandpay.api_token,
+            timeout=config.plugandpay.timeout,
+            max_response_bytes=config.plugandpay.max_response_bytes,
         )
         defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
         return cls(config, api, Connectors(config.connectors, defaults))

@@ -2,13 +2,16 @@
 
 The masker is the last line of defence: secrets are kept out of log calls to begin with, but any value
 read from a secret ``${VAR}`` that still reaches a log line is replaced by ``***``. The set of secrets
-follows config reloads.
+follows config reloads. E-mail addresses are customer data that error texts carry (an SMTP refusal, a
+destination's answer, a bad recipient): every address in a line keeps only its first letter and domain
+(``b***@example.nl``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -27,6 +30,14 @@ def set_secrets(secrets: frozenset[str]) -> None:
     _mask = masker(frozenset(secrets) | escaped)
 
 
+_ADDRESS = re.compile(r"([A-Za-z0-9])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")
+
+
+def mask_addresses(line: str) -> str:
+    """Every e-mail address in ``line`` as ``b***@example.nl``."""
+    return _ADDRESS.sub(r"\1***@\2", line) if "@" in line else line
+
+
 _second: list[Any] = [-1, ""]
 
 
@@ -43,7 +54,7 @@ def _timestamp(_: Any, __: str, event_dict: Any) -> Any:
 
 def _mask_rendered(_: Any, __: str, line: Any) -> Any:
     """The last processor: one pass over the finished line covers every value, nested ones included."""
-    return _mask(line)
+    return mask_addresses(_mask(line))
 
 
 def configure(level: str = "info", *, json: bool | None = None) -> None:

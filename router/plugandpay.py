@@ -6,7 +6,9 @@ library as our server; httpx costs about 20 times more CPU per request here, see
 notes); Bearer token, ``Accept: application/json`` and the ``User-Agent: CustomApiCall/2`` the API
 documentation requires. Tenacity retries connection errors briefly inside one try; everything slower
 (429 with Retry-After, 5xx, a long outage) is raised as ``ApiUnavailable`` so the route stage reschedules
-the event in the store (``router.retry.api_schedule``). 404 raises ``NotFound``.
+the event in the store (``router.retry.api_schedule``). 404 raises ``NotFound``. An answer larger than
+``max_response_bytes`` (``plugandpay.max_response_bytes``, default 10 MB) is not read past that limit and
+raises ``ApiRejected``: the event fails with the reason instead of the daemon's memory growing with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.client import new_session
+from connectors.client import new_session, read_capped
 from connectors.status import is_transient, parse_retry_after
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -30,6 +32,7 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 USER_AGENT = "CustomApiCall/2"
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -63,12 +66,15 @@ def resource_path(kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -
 
 
 class PlugAndPayClient:
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = 25.0):
+    def __init__(
+        self, base_url: str, token: str | None, *, timeout: float = 25.0, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "Accept-Language": "en", "User-Agent": USER_AGENT}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -90,13 +96,24 @@ class PlugAndPayClient:
             ):
                 with attempt:
                     async with session.get(self.base_url + path, params=params, allow_redirects=False) as response:
-                        body = await response.read()
+                        body = await self._read(path, response)
                         return self._data(path, response.status, response.headers.get("Retry-After"), body)
         except TimeoutError:
             raise ApiUnavailable(f"Plug&Pay API timeout on GET {path}") from None
         except aiohttp.ClientError as exc:
             raise ApiUnavailable(f"Plug&Pay API unreachable on GET {path}: {type(exc).__name__}") from None
         raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+    async def _read(self, path: str, response: aiohttp.ClientResponse) -> bytes:
+        limit = self.max_response_bytes
+        too_large = response.content_length is not None and response.content_length > limit
+        body, truncated = (b"", True) if too_large else await read_capped(response, limit)
+        if truncated:
+            response.close()  # the rest is never read: drop the connection
+            raise ApiRejected(
+                f"Plug&Pay answer larger than {limit} bytes on GET {path} (plugandpay.max_response_bytes)"
+            )
+        return body
 
     @staticmethod
     def _data(path: str, status: int, retry_after: str | None, body: bytes) -> dict[str, Any]:

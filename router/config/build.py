@@ -55,6 +55,7 @@ PLUGANDPAY_FIELDS = {
     "concurrency": Field("int"),
     "retry": Field("durations"),
     "lease": Field("duration"),
+    "max_response_bytes": Field("int"),
 }
 STORE_FIELDS = {"url": Field("str")}
 DELIVERY_FIELDS = {

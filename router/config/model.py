@@ -54,6 +54,7 @@ class PlugAndPayConfig:
     concurrency: int = 16
     retry: tuple[float, ...] = DEFAULT_API_RETRY
     lease: float | None = None  # how long a claimed event stays with its instance; None: timeout * 3 + 30 s
+    max_response_bytes: int = 10 * 1024 * 1024  # a larger API answer fails the event instead of filling memory
 
 
 @dataclass(frozen=True)

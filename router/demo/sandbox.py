@@ -4,7 +4,8 @@ It behaves like the real API where the research notes say how (``{"data": ...}``
 present only when asked for with ``include=``, 404 for unknown ids, 401 without the token, a 302 when
 ``Accept: application/json`` is missing). Tests and the demo use it as a real server on 127.0.0.1, and
 it can be told to misbehave: ``POST /_sandbox/faults`` queues error answers (status, Retry-After, delay)
-for a path, and ``GET /_sandbox/requests`` shows what it was asked.
+for a path, or an oversized answer (``oversize``: a 200 whose JSON body streams that many bytes), and
+``GET /_sandbox/requests`` shows what it was asked.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     body: Any = None
+    oversize: int = 0  # > 0: answer 200 with a JSON body of this many bytes, streamed, never held in memory
 
 
 @dataclass
@@ -99,7 +101,7 @@ def _shape(kind: str, obj: dict[str, Any], include: str) -> dict[str, Any]:
 
 
 def make_app(sandbox: Sandbox) -> web.Application:
-    async def serve(request: web.Request, kind: str) -> web.Response:
+    async def serve(request: web.Request, kind: str) -> web.StreamResponse:
         ident = request.match_info["id"]
         sandbox.requests.append(
             {
@@ -119,6 +121,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
                 queued.pop(0)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.oversize:
+                return await stream_oversized(request, fault.oversize)
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return web.json_response(
                 fault.body or {"message": "Simulated failure"}, status=fault.status, headers=headers
@@ -132,13 +136,13 @@ def make_app(sandbox: Sandbox) -> web.Application:
             return web.json_response({"message": "Not found."}, status=404)
         return web.json_response({"data": _shape(kind, found, request.query.get("include", ""))})
 
-    async def orders(request: web.Request) -> web.Response:
+    async def orders(request: web.Request) -> web.StreamResponse:
         return await serve(request, "orders")
 
-    async def subscriptions(request: web.Request) -> web.Response:
+    async def subscriptions(request: web.Request) -> web.StreamResponse:
         return await serve(request, "subscriptions")
 
-    async def sellers(request: web.Request) -> web.Response:
+    async def sellers(request: web.Request) -> web.StreamResponse:
         return await serve(request, "sellers")
 
     async def tenant(request: web.Request) -> web.Response:
@@ -152,6 +156,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
             retry_after=None if body.get("retry_after") is None else str(body["retry_after"]),
             delay=float(body.get("delay", 0)),
             body=body.get("body"),
+            oversize=int(body.get("oversize", 0)),
         )
         sandbox.faults.setdefault(str(body["path"]), []).append(fault)
         return web.json_response({"queued": True})
@@ -173,6 +178,24 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_get("/_sandbox/requests", list_requests)
     app.router.add_delete("/_sandbox/requests", clear)
     return app
+
+
+async def stream_oversized(request: web.Request, size: int, chunk: int = 64 * 1024) -> web.StreamResponse:
+    """A 200 whose JSON body (an order padded with one long string) is ``size`` bytes, written in chunks."""
+    head, tail = b'{"data": {"id": 1, "padding": "', b'"}}'
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    left = max(0, size - len(head) - len(tail))
+    try:
+        await response.write(head)
+        while left > 0:
+            await response.write(b"x" * min(chunk, left))
+            left -= chunk
+        await response.write(tail)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client stopped reading: that is what a careful client does
+    return response
 
 
 class SandboxServer:

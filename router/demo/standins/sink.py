@@ -3,10 +3,11 @@
 Paths under a prefix in ``text_replies`` get that text (Slack's incoming webhooks answer ``200 ok``), others
 ``200 {"ok": true}``. A prefix in ``verify`` holds a Standard Webhooks secret (``whsec_...``): requests there
 must carry a valid ``webhook-signature`` over the exact body, or get ``401``, as a careful receiver would; a
-prefix in ``bearer`` requires ``Authorization: Bearer <token>`` likewise. A test scripts a failing
-receiver with ``replies`` (answered in turn, one per request) and ``default`` (every request after them).
-Each request is kept with its ``Idempotency-Key`` so a caller can tell which delivery it was, and a caller
-awaits the n-th request (to a path) with ``wait_for`` instead of polling.
+prefix in ``bearer`` requires ``Authorization: Bearer <token>`` likewise; a prefix in ``streams`` answers
+with its ``(status, size)``: a body of that many bytes, generated chunk by chunk (a destination that answers
+far too much). A test scripts a failing receiver with ``replies`` (answered in turn, one per request) and
+``default`` (every request after them). Each request is kept with its ``Idempotency-Key`` so a caller can tell
+which delivery it was, and a caller awaits the n-th request (to a path) with ``wait_for`` instead of polling.
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ def valid_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return any(hmac.compare_digest(sig, expected) for sig in given)
 
 
+async def stream(request: web.Request, status: int, size: int, chunk: int = 64 * 1024) -> web.StreamResponse:
+    """An answer of ``size`` bytes of text, written chunk by chunk: never more than one chunk in memory."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": "text/plain"})
+    await response.prepare(request)
+    try:
+        for start in range(0, size, chunk):
+            await response.write(b"y" * min(chunk, size - start))
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client hung up after reading what it wanted
+    return response
+
+
 @dataclass
 class HttpSink:
     host: str = "127.0.0.1"
@@ -68,6 +82,7 @@ class HttpSink:
     bearer: dict[str, str] = field(default_factory=dict)  # path prefix -> required Bearer token
     replies: list[Reply] = field(default_factory=list)  # answered first, one per request
     default: Reply | None = None  # then this for every request; None: the friendly answers above
+    streams: dict[str, tuple[int, int]] = field(default_factory=dict)  # path prefix -> (status, size in bytes)
     requests: list[SinkRequest] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -83,7 +98,7 @@ class HttpSink:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = dict(request.headers)
         signed: bool | None = None
@@ -104,6 +119,9 @@ class HttpSink:
         for prefix, token in self.bearer.items():
             if request.path.startswith(prefix) and headers.get("Authorization") != f"Bearer {token}":
                 return web.json_response({"error": "invalid or missing bearer token"}, status=401)
+        for prefix, (status, size) in self.streams.items():
+            if request.path.startswith(prefix):
+                return await stream(request, status, size)
         for prefix, text in self.text_replies.items():
             if request.path.startswith(prefix):
                 return web.Response(text=text)
