@@ -49,7 +49,7 @@ def body(order_id: int, trigger: str = "order_payment_completed") -> bytes:
             "event": {"trigger_type": trigger, "triggerable_type": "order", "triggerable_id": order_id},
             "rule_id": 318,
             "tenant_id": 42,
-            "sent_at": "2025-03-14T09:13:41.000000Z",
+            "sent_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),  # fresh: an old one is stale
         }
     ).encode()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -160,7 +161,8 @@ def webhook_body(
     event: dict[str, Any] = {"trigger_type": trigger, "triggerable_id": ident}
     if kind is not None:
         event["triggerable_type"] = kind
-    envelope = {"rule_id": rule_id, "tenant_id": tenant_id, "sent_at": "2025-03-14T09:13:41.000000Z"}
+    sent_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    envelope = {"rule_id": rule_id, "tenant_id": tenant_id, "sent_at": sent_at}
     payload = {"event": event, **envelope} if nested else {**event, **envelope}
     return json.dumps(payload).encode()
 
