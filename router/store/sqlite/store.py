@@ -79,7 +79,6 @@ class SqliteStore:
             self._take_lock()
         try:
             create_private(self.path)
-            self._guard.remember(loop)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create {self.path}: {exc.strerror}") from None
         try:
@@ -93,6 +92,11 @@ class SqliteStore:
             self._reader = connect(self.path)
         except sqlite3.Error as exc:
             raise unavailable(exc) from None
+        try:
+            # Recorded once the file is open for writing (an overlay filesystem may copy it up on that open).
+            self._guard.remember(loop)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc.strerror}") from None
 
     def _take_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
