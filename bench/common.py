@@ -44,7 +44,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def body(order_id: int, trigger: str = "order_payment_completed") -> bytes:
-    """A webhook about ``order_id``, built as the tests build theirs."""
+    """A webhook about ``order_id``, built as the tests build theirs (sent now: an old one is stale)."""
     return webhook_body(trigger, order_id)
 
 

@@ -4,7 +4,8 @@ One process runs the HTTP server (webhooks, health), the route loop and the deli
 config, API client and connectors form one ``State`` that every stage reads per item; SIGHUP builds a
 complete new State from the file and swaps it in one assignment, or keeps the old one and logs the
 file:line error. SIGTERM (and SIGINT) stop accepting, let in-flight work finish within a bound, release
-leases and exit 0.
+leases and exit 0. A store that can no longer be trusted (its file deleted, replaced or corrupt) makes
+the daemon stop the same way and exit non-zero, so its supervisor restarts it on a sound store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminApi
 from router.config import Config, ConfigError, load_config
+from router.config.model import RetentionConfig
 from router.connections import Connectors
 from router.deliver import Deliverer
 from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
@@ -34,7 +37,7 @@ from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
 from router.receive import Receiver, error
 from router.route import Router
-from router.store import Store, StoreUnavailable, make_store
+from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
 from router.worker import ClaimLoop
 
@@ -80,6 +83,7 @@ class Daemon:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store: Store = make_store(config.store.url, base=self.config_path.resolve().parent, daemon=True)
         self._stop = asyncio.Event()
+        self._lost: str | None = None
         self._runner: web.AppRunner | None = None
         self._site: GuardedSite | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,6 +115,8 @@ class Daemon:
             lambda: self.store.next_due(time.time()),
             concurrency=config.plugandpay.concurrency,
             coalesce=COALESCE,
+            renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._event_lease(), "events"),
+            renew_every=self._event_lease() / 3,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
@@ -119,9 +125,18 @@ class Daemon:
             lambda: self.store.next_due(time.time()),
             concurrency=config.delivery.concurrency,
             coalesce=COALESCE,
+            renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._delivery_lease()),
+            renew_every=self._delivery_lease() / 3,
         )
         if self.store.subscribe(self._on_store_notice):
             self.route_loop.idle = self.deliver_loop.idle = NOTIFIED_POLL
+        self.store.on_lost(self._on_store_lost)
+
+    def _on_store_lost(self, reason: str) -> None:
+        """Nothing may be acknowledged any more: stop, and exit non-zero (``run`` raises ``StoreLost``)."""
+        log.error("store lost, stopping", error=reason)
+        self._lost = reason
+        self._stop.set()
 
     def _event_lease(self) -> float:
         api = self.state.config.plugandpay
@@ -255,6 +270,8 @@ class Daemon:
         logs.set_secrets(old.config.secrets | config.secrets)
         self.route_loop.concurrency = config.plugandpay.concurrency
         self.deliver_loop.concurrency = config.delivery.concurrency
+        self.route_loop.renew_every = self._event_lease() / 3
+        self.deliver_loop.renew_every = self._delivery_lease() / 3
         self.metrics.reloads.labels(result="ok").inc()
         self.metrics.set_config(config.version)
         retire = asyncio.create_task(self._retire(old, config.delivery.timeout * 2 + 5))
@@ -271,22 +288,34 @@ class Daemon:
         return True
 
     async def _retention(self) -> None:
-        """Purge old finished events in small batches, every ``retention.interval``, without blocking ingest."""
+        """Purge old finished events in small batches, every ``retention.interval``, without blocking ingest.
+
+        Action keys are purged apart, after ``retention.action_keys`` (far longer than events): a webhook
+        replayed after its event is gone must still not run its actions again.
+        """
+
+        def events(retention: RetentionConfig) -> Callable[[], Awaitable[int]]:
+            def batch() -> Awaitable[int]:
+                now = time.time()
+                return self.store.purge(now - retention.events, now, PURGE_BATCH)
+
+            return batch
+
+        def action_keys(retention: RetentionConfig) -> Callable[[], Awaitable[int]]:
+            return lambda: self.store.purge_action_keys(time.time() - retention.action_keys, PURGE_BATCH)
+
         while True:
             retention = self.state.config.retention
-            total = 0
+            total = keys = 0
             try:
-                while True:
-                    now = time.time()
-                    deleted = await self.store.purge(now - retention.events, now, PURGE_BATCH)
-                    total += deleted
-                    if deleted < PURGE_BATCH:
-                        break
-                    await asyncio.sleep(PURGE_PAUSE)  # let webhooks and deliveries in between batches
+                total = await _in_batches(events(retention))
+                keys = await _in_batches(action_keys(retention))
             except StoreUnavailable as exc:
                 log.warning("retention purge postponed, store unavailable", error=str(exc))
             if total:
                 log.info("retention purge", events=total, older_than_days=round(retention.events / 86400, 2))
+            if keys:
+                log.info("action keys purged", keys=keys, older_than_days=round(retention.action_keys / 86400, 2))
             await asyncio.sleep(retention.interval)
 
     @staticmethod
@@ -301,6 +330,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self.shutdown()
+        if self._lost is not None:
+            raise StoreLost(self._lost)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -329,6 +360,17 @@ class Daemon:
 def _limits(config: Config) -> Limits:
     server = config.server
     return Limits(server.header_timeout, server.keepalive_timeout, server.max_connections)
+
+
+async def _in_batches(purge: Callable[[], Awaitable[int]]) -> int:
+    """Run ``purge`` (one batch) until a batch comes back short, pausing so webhooks and deliveries get in."""
+    total = 0
+    while True:
+        deleted = await purge()
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
+        await asyncio.sleep(PURGE_PAUSE)
 
 
 def _store_kind(config: Config) -> str:

@@ -2,7 +2,8 @@
 
 The answer is sent only after the event is committed: 202 ``{"event_id"}`` for a new event, 200 with
 ``"duplicate": true`` for a webhook already stored inside the dedupe window, 503 when the store cannot
-commit (Plug&Pay retries). Bad requests get a JSON ``{"error": ...}`` with 400 / 401 / 413 / 415 and
+commit (Plug&Pay retries), 200 ``{"ignored": "stale"}`` for a webhook sent before the dedupe window (kept,
+not routed: see ``router.stale``). Bad requests get a JSON ``{"error": ...}`` with 400 / 401 / 413 / 415 and
 nothing is stored. No network call to anything else happens here. A request that fails verification is
 logged with the *names* of its headers (never values), so the real signature scheme can be confirmed
 against a live shop. A body that does not arrive within ``server.body_timeout`` gets 408 and the
@@ -24,6 +25,7 @@ from aiohttp import web
 from router import verify
 from router.config import Config
 from router.events import TRIGGERS, Event, PayloadError, canonical_type, normalise_form, normalise_json
+from router.stale import is_stale
 from router.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger("router.receive")
@@ -106,8 +108,10 @@ class Receiver:
         except PayloadError as exc:
             self.observe("", "rejected_payload")
             return error(400, str(exc))
+        now, window = time.time(), config.retention.dedupe_window
+        stale = is_stale(event.sent_at, now - window)
         try:
-            accepted = await self.store.add_event(event, dedupe_window=config.retention.dedupe_window, now=time.time())
+            accepted = await self.store.add_event(event, dedupe_window=window, now=now, stale=stale)
         except StoreUnavailable as exc:
             log.error("store unavailable, answering 503", error=str(exc), trigger=event.trigger)
             self.observe(event.trigger, "store_unavailable")
@@ -122,6 +126,10 @@ class Receiver:
             bound.info("duplicate webhook")
             self.observe(event.trigger, "duplicate")
             return web.json_response({"event_id": accepted.event_id, "duplicate": True}, status=200)
+        if stale:
+            bound.warning("stale webhook kept, not routed", sent_at=event.sent_at)
+            self.observe(event.trigger, "stale")
+            return web.json_response({"ignored": "stale", "event_id": accepted.event_id}, status=200)
         self._note_unknown(event, bound)
         bound.info("webhook accepted", source=event.source)
         self.observe(event.trigger, "accepted")

@@ -5,13 +5,19 @@ nothing due: until woken (new work was committed), until the store's next due ti
 ``idle`` seconds (the safety net for work committed by another process). ``stop`` stops claiming,
 lets in-flight items finish within a bound, then cancels what is left; their leases make the work
 claimable again.
+
+An item is never handled twice at once by one loop: a claim that hands back an item still in flight
+(its lease ran out under a long send, or the clock jumped forward) is dropped, and the first handler
+finishes it (the claim made the lease ours again). With ``renew``, the leases of the items in flight are
+renewed every ``renew_every`` seconds, so another instance does not take over work that is merely slow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -33,6 +39,9 @@ class ClaimLoop(Generic[T]):
         concurrency: int,
         idle: float = 1.0,
         coalesce: float = 0.0,
+        ident: Callable[[T], Hashable] | None = None,
+        renew: Callable[[list[Any]], Awaitable[object]] | None = None,
+        renew_every: float = 10.0,
     ):
         self.name = name
         self._claim = claim
@@ -45,11 +54,28 @@ class ClaimLoop(Generic[T]):
         self._slot = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._ident: Callable[[T], Hashable] = ident or (lambda item: getattr(item, "id", item))
+        self._inflight: dict[Hashable, asyncio.Task[None]] = {}
+        self._renew = renew
+        self.renew_every = renew_every
+
+    @property
+    def in_flight(self) -> list[Any]:
+        """The ids of the items being handled now."""
+        return list(self._inflight)
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        renewer = asyncio.create_task(self._renew_leases()) if self._renew is not None else None
+        try:
+            await self._claim_loop()
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+
+    async def _claim_loop(self) -> None:
         failures = 0
         while not self._stopping:
             free = self.concurrency - len(self._tasks)
@@ -67,9 +93,14 @@ class ClaimLoop(Generic[T]):
                 await self._sleep(min(0.2 * 2**failures, 5.0))
                 continue
             for item in batch:
+                key = self._ident(item)
+                if key in self._inflight:
+                    log.warning("claimed an item still in flight; not handling it twice", stage=self.name, id=key)
+                    continue
                 task = asyncio.create_task(self._run_one(item))
                 self._tasks.add(task)
-                task.add_done_callback(self._finished)
+                self._inflight[key] = task
+                task.add_done_callback(functools.partial(self._finished, key=key))
             if not batch:
                 woken = await self._sleep(await self._until_due())
             elif len(batch) < free:
@@ -111,9 +142,23 @@ class ClaimLoop(Generic[T]):
         except Exception:
             log.exception("unexpected error while processing", stage=self.name)
 
-    def _finished(self, task: asyncio.Task[Any]) -> None:
+    def _finished(self, task: asyncio.Task[Any], key: Hashable) -> None:
         self._tasks.discard(task)
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
         self._slot.set()
+
+    async def _renew_leases(self) -> None:
+        assert self._renew is not None
+        while True:
+            await asyncio.sleep(self.renew_every)
+            ids = self.in_flight
+            if not ids:
+                continue
+            try:
+                await self._renew(ids)
+            except StoreUnavailable as exc:  # the next round tries again; the lease has room for that
+                log.warning("lease renewal failed, store unavailable", stage=self.name, error=str(exc))
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; wait up to ``grace`` seconds for in-flight items, then cancel the rest."""

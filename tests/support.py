@@ -74,9 +74,9 @@ def webhook_body(
     tenant_id: int | None = 42,
     nested: bool = True,
 ) -> bytes:
-    """The bytes of a Webhooks V2 body (``router.events.webhook_body``) about an order, sent at ``SENT_AT``."""
+    """The bytes of a Webhooks V2 body (``router.events.webhook_body``) about an order, sent now (old is stale)."""
     payload = events.webhook_body(
-        trigger, ident, kind="order", rule_id=rule_id, tenant_id=tenant_id, flat=not nested, sent_at=SENT_AT
+        trigger, ident, kind="order", rule_id=rule_id, tenant_id=tenant_id, flat=not nested, sent_at=True
     )
     return json.dumps(payload).encode()
 

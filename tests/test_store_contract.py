@@ -528,3 +528,105 @@ async def test_purge_removes_old_finished_events_in_batches_but_never_pending_wo
     # Dedupe keys outlive nothing: once expired they are purged, and the webhook is new again.
     await store.purge(T, T + WINDOW + 600, batch=100)
     assert not (await store.add_event(event(7), dedupe_window=WINDOW, now=T + WINDOW + 600)).duplicate
+
+
+# ---------------------------------------------------------------- hardening
+
+
+async def test_item5_action_keys_outlive_the_purge_of_their_deliveries(store: Store) -> None:
+    [first] = await routed(store, 1, ["welcome"], now=T)
+    await store.claim_deliveries("a", 10, LEASE, T)
+    await store.finish_attempt(first, "a", attempt("delivered"), None)
+    later = T + WINDOW + 600
+    assert await store.purge(later, later, batch=100) == 1  # the event, its delivery and its dedupe key are gone
+    assert await store.get_delivery(first) is None
+
+    # The same webhook again (its dedupe key expired): a new event, but its action already ran.
+    replayed = await store.add_event(event(1), dedupe_window=WINDOW, now=later)
+    assert not replayed.duplicate
+    [claimed] = await store.claim_events("a", 10, LEASE, later)
+    inserted = await store.complete_route(claimed.id, "a", RouteResult([delivery("welcome")], [], "v1"), later)
+    assert inserted == 0
+    assert await store.list_deliveries() == []
+
+    # Once the action key is past its own retention, the action may run again.
+    assert await store.purge_action_keys(later, batch=100) == 1
+    assert await store.purge_action_keys(later, batch=100) == 0
+    again = await store.add_event(event(1, rule_id="319"), dedupe_window=WINDOW, now=later + 1)
+    [claimed] = await store.claim_events("a", 10, LEASE, later + 1)
+    assert claimed.id == again.event_id
+    assert await store.complete_route(claimed.id, "a", RouteResult([delivery("welcome")], [], "v1"), later + 1) == 1
+
+
+async def test_item5_purge_action_keys_goes_by_age_in_batches(store: Store) -> None:
+    await routed(store, 1, ["a1", "a2"], now=T)
+    await routed(store, 2, ["b1"], now=T + 100)
+    assert await store.purge_action_keys(T + 50, batch=1) == 1
+    assert await store.purge_action_keys(T + 50, batch=1) == 1
+    assert await store.purge_action_keys(T + 50, batch=1) == 0
+    # The deliveries stay (their own unique key still dedupes them); only a1 and a2's keys went.
+    assert len(await store.list_deliveries()) == 3
+
+
+async def test_item5_reroute_frees_the_action_keys_of_dead_deliveries(store: Store) -> None:
+    accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
+    await store.claim_events("a", 10, LEASE, T)
+    await store.complete_route(accepted.event_id, "a", RouteResult([delivery("bad", status="dead")], [], "v1"), T)
+    assert await store.purge_action_keys(T - 1, batch=100) == 0
+    assert await store.reroute_event(accepted.event_id, T + 10)
+    [again] = await store.claim_events("a", 10, LEASE, T + 10)
+    assert await store.complete_route(again.id, "a", RouteResult([delivery("bad")], [], "v2"), T + 10) == 1
+
+
+async def test_item5_event_and_delivery_ids_are_never_reused_after_a_purge(store: Store) -> None:
+    delivery_ids: list[int] = []
+    for ident in (1, 2, 3):
+        delivery_ids += await routed(store, ident, [f"k{ident}"], now=T)
+    event_ids = [e.id for e in await store.list_events()]
+    for claimed in await store.claim_deliveries("a", 10, LEASE, T):
+        await store.finish_attempt(claimed.id, "a", attempt("delivered"), None)
+    later = T + WINDOW + 600
+    assert await store.purge(later, later, batch=100) == 3
+    assert await store.list_events() == []
+
+    new_ids = await routed(store, 4, ["k4"], now=later)
+    [new_event] = await store.list_events()
+    assert new_event.id > max(event_ids)
+    assert min(new_ids) > max(delivery_ids)
+
+
+async def test_item5_a_stale_event_is_kept_but_only_an_operator_routes_it(store: Store) -> None:
+    accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T, stale=True)
+    assert not accepted.duplicate
+    record = await store.get_event(accepted.event_id)
+    assert record is not None and record.status == "stale"
+    assert await store.claim_events("a", 10, LEASE, T + 10_000) == []
+    assert await store.next_due(T) is None
+    assert (await store.counts(T)).events == {"stale": 1}
+    # A repeat inside the window is a duplicate of the stale event, whatever its age.
+    again = await store.add_event(event(), dedupe_window=WINDOW, now=T + 1, stale=True)
+    assert again.duplicate and again.event_id == accepted.event_id
+
+    assert await store.reroute_event(accepted.event_id, T + 20)
+    [claimed] = await store.claim_events("a", 10, LEASE, T + 20)
+    assert claimed.id == accepted.event_id
+
+
+async def test_item12_extend_leases_keeps_work_in_flight_with_its_holder(store: Store) -> None:
+    [one, two] = await routed(store, 1, ["one", "two"], now=T)
+    assert len(await store.claim_deliveries("a", 10, LEASE, T)) == 2
+    assert await store.extend_leases("a", [one], T + 500) == 1
+    assert await store.extend_leases("intruder", [two], T + 500) == 0  # not its lease: untouched
+    assert await store.extend_leases("a", [one], T + 1) == 1  # never shortens a lease
+    # Past the first lease only the delivery that was not renewed can be taken over.
+    [taken] = await store.claim_deliveries("b", 10, 1000, T + LEASE + 1)
+    assert taken.id == two
+    assert await store.extend_leases("a", [two], T + 900) == 0  # taken over: no longer ours to renew
+    assert await store.claim_deliveries("c", 10, LEASE, T + 499) == []  # "one" renewed, "two" leased by b
+    assert [d.id for d in await store.claim_deliveries("c", 10, LEASE, T + 501)] == [one]
+    assert await store.extend_leases("a", [], T + 900) == 0
+
+    accepted = await store.add_event(event(2), dedupe_window=WINDOW, now=T)
+    await store.claim_events("a", 10, LEASE, T)
+    assert await store.extend_leases("a", [accepted.event_id], T + 500, "events") == 1
+    assert await store.claim_events("b", 10, LEASE, T + LEASE + 1) == []

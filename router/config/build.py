@@ -69,6 +69,7 @@ RETENTION_FIELDS = {
     "dedupe_window": Field("duration"),
     "keep_payloads": Field("bool"),
     "interval": Field("duration"),
+    "action_keys": Field("duration"),
 }
 CONNECTOR_COMMON = {
     "type": Field("str", required=True),

@@ -76,6 +76,7 @@ class RetentionConfig:
     dedupe_window: float = 7 * 86400.0
     keep_payloads: bool = False
     interval: float = 600.0
+    action_keys: float = 400 * 86400.0  # how long an action stays "done" after its event and delivery are purged
 
 
 @dataclass(frozen=True)

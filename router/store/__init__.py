@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from router.store.base import Store, StoreUnavailable
+from router.store.base import Store, StoreLost, StoreUnavailable
 
 
 def make_store(url: str, *, base: Path | None = None, daemon: bool = False) -> Store:
@@ -23,4 +23,4 @@ def make_store(url: str, *, base: Path | None = None, daemon: bool = False) -> S
     raise StoreUnavailable(f"unsupported store url {url.split(':', 1)[0]!r}: use sqlite:// or postgresql://")
 
 
-__all__ = ["Store", "StoreUnavailable", "make_store"]
+__all__ = ["Store", "StoreLost", "StoreUnavailable", "make_store"]

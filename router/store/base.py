@@ -38,6 +38,11 @@ class StoreUnavailable(Exception):
     """The store cannot be reached or cannot commit; receive answers 503 so Plug&Pay retries."""
 
 
+class StoreLost(StoreUnavailable):
+    """The store can no longer be trusted (its file was deleted, replaced or corrupted): nothing may be
+    acknowledged any more, and the daemon exits so its supervisor restarts it."""
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Connect and apply migrations."""
@@ -55,14 +60,20 @@ class Store(Protocol):
         processes' work by polling).
         """
 
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(reason)`` once if the store is found lost or corrupt (``StoreLost``); every write
+        fails from then on. A store that cannot be lost under a running process (PostgreSQL) never calls it."""
+
     # receive
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float) -> Accepted: ...
+    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
+        """Store the event (pending, or ``stale`` when ``stale``) unless a live dedupe key makes it a duplicate."""
 
     # route
     async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]: ...
 
     async def complete_route(self, event_id: int, owner: str, result: RouteResult, now: float) -> int | None:
-        """Mark the event routed and insert its deliveries (skipping action keys already stored).
+        """Mark the event routed and insert its deliveries, skipping every action key already kept (the
+        keys outlive their deliveries and events: see ``purge_action_keys``).
 
         Returns how many deliveries were inserted, or None when ``owner`` no longer holds the event's lease
         (another instance took it over and routes it; nothing was written).
@@ -88,6 +99,10 @@ class Store(Protocol):
 
     async def release(self, owner: str) -> None:
         """Drop every lease ``owner`` holds, so the work is claimable at once."""
+
+    async def extend_leases(self, owner: str, ids: list[int], until: float, kind: str = "deliveries") -> int:
+        """Push the lease of these claimed items (``kind``: "events" | "deliveries") out to ``until``, for
+        those ``owner`` still holds; returns how many it still holds. Run for work still in flight."""
 
     # reading and operating
     async def get_event(self, event_id: int) -> EventRecord | None: ...
@@ -115,7 +130,11 @@ class Store(Protocol):
 
     async def purge(self, before: float, now: float, batch: int) -> int:
         """Delete up to ``batch`` finished events received before ``before`` (with their deliveries and
-        attempts; never one with pending work) and expired dedupe keys. Returns the events deleted."""
+        attempts; never one with pending work) and expired dedupe keys. Returns the events deleted.
+        A purge that deleted rows also scrubs them from the file (SQLite: secure delete and a WAL checkpoint)."""
+
+    async def purge_action_keys(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` action keys created before ``before``; returns how many."""
 
     async def counts(self, now: float) -> Counts: ...
 
@@ -136,6 +155,7 @@ __all__ = [
     "NewDelivery",
     "RouteResult",
     "Store",
+    "StoreLost",
     "StoreUnavailable",
     "where",
 ]

@@ -13,6 +13,7 @@ class EventStatus(StrEnum):
     PENDING = "pending"  # waiting to be routed (or to be retried after a transient API failure)
     ROUTED = "routed"  # its deliveries are stored
     FAILED = "failed"  # the object could not be fetched for good (404, rejected)
+    STALE = "stale"  # sent longer ago than the dedupe window: kept, routed only by an operator's reroute
 
 
 class DeliveryStatus(StrEnum):

@@ -47,9 +47,9 @@ WITH claimed AS (
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
 ), inserted AS (
-    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, received_at, next_attempt_at)
+    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
     SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
-           $12::text, $13::json, $3::float8, $3::float8
+           $12::text, $13::json, $14::text, $3::float8, $3::float8
     FROM claimed
     RETURNING id
 )
@@ -61,7 +61,8 @@ DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = $1"
 
 # ------------------------------------------------------------ route
 
-# The deliveries come as one array per column ($6 … $15, in DELIVERY_VALUE_COLUMNS order).
+# The deliveries come as one array per column ($6 … $15, in DELIVERY_VALUE_COLUMNS order). An action whose key
+# is kept (even with its delivery purged long ago) is not stored again; a new one's key is kept.
 COMPLETE_ROUTE = _with_and_without_notice(
     f"""
 WITH routed AS (
@@ -79,9 +80,14 @@ WITH routed AS (
                 $13::text[], $14::text[], $15::text[])
          WITH ORDINALITY AS u(rule, action_index, item_key, connector, action_key, delivery_key, request,
                               schedule, status, error, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM action_keys k WHERE k.key = u.action_key)
     ORDER BY u.ord
     ON CONFLICT (action_key) DO NOTHING
-    RETURNING status
+    RETURNING id, event_id, action_key, status
+), kept AS (
+    INSERT INTO action_keys (key, delivery_id, event_id, created_at)
+    SELECT action_key, id, event_id, $5 FROM inserted
+    ON CONFLICT (key) DO NOTHING
 )
 SELECT (SELECT count(*) FROM routed) AS routed,
        (SELECT count(*) FROM inserted) AS inserted,
@@ -122,6 +128,13 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM events_released WHERE status = 'pending')
        CASE WHEN EXISTS (SELECT 1 FROM deliveries_released WHERE status = 'pending')
             THEN {notify_sql("deliveries")} END
 """
+
+# A lease renewal for work still in flight: never shortens a lease, never touches one held by another.
+_EXTEND_LEASES = """
+UPDATE {table} SET next_attempt_at = GREATEST(next_attempt_at, $1)
+WHERE lease_owner = $2 AND status = 'pending' AND id = ANY($3::bigint[])
+"""
+EXTEND_LEASES = {table: _EXTEND_LEASES.format(table=table) for table in KINDS}
 
 NEXT_DUE = """
 SELECT LEAST((SELECT min(next_attempt_at) FROM events WHERE status = 'pending'),
@@ -174,7 +187,9 @@ SELECT count(*) AS replayed, CASE WHEN count(*) > 0 THEN {notify_sql("deliveries
 """
 
 REROUTE = f"""
-WITH superseded AS (
+WITH freed AS (
+    DELETE FROM action_keys WHERE key IN (SELECT action_key FROM deliveries WHERE event_id = $1 AND status = 'dead')
+), superseded AS (
     UPDATE deliveries SET status = 'superseded', action_key = action_key || ':superseded:' || id, updated_at = $2
     WHERE event_id = $1 AND status = 'dead'
 ), rerouted AS (
@@ -196,4 +211,13 @@ WITH doomed AS (
     DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)
 )
 SELECT count(*) AS deleted FROM deleted
+"""
+
+PURGE_ACTION_KEYS = """
+WITH deleted AS (
+    DELETE FROM action_keys WHERE key IN (
+        SELECT key FROM action_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+    ) RETURNING 1
+)
+SELECT count(*) FROM deleted
 """

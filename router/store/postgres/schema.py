@@ -89,6 +89,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_created ON deliveries (created_at);
     CREATE INDEX dedupe_expiry ON dedupe (expires_at);
     """,
+    # Action keys outlive their deliveries and events (retention.action_keys), so they get their own table.
+    # Ids need nothing: a sequence (bigserial) never hands out a number twice.
+    """
+    CREATE TABLE action_keys (
+        key text PRIMARY KEY,
+        delivery_id bigint NOT NULL,
+        event_id bigint NOT NULL,
+        created_at double precision NOT NULL
+    );
+    CREATE INDEX action_keys_created ON action_keys (created_at);
+    INSERT INTO action_keys (key, delivery_id, event_id, created_at)
+        SELECT action_key, id, event_id, created_at FROM deliveries WHERE status <> 'superseded';
+    """,
 )
 
 _VERSION_TABLE = """

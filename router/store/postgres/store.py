@@ -35,6 +35,7 @@ from router.store.postgres import queries as q
 from router.store.postgres.listen import Listener
 from router.store.postgres.pool import Pool
 from router.store.postgres.schema import migrate
+from router.store.status import EventStatus
 
 # The hot paths notify at most once per NOTIFY_INTERVAL per instance: the instance that commits wakes its
 # own loops directly, so the notice only has to bring the others in, and once awake they keep claiming
@@ -76,6 +77,10 @@ class PostgresStore:
             self._listener = None
         await self._pool.close()
 
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        """A server-side database is not a file under this process: losing the connection is an outage
+        (StoreUnavailable, retried), never a loss to exit for."""
+
     def subscribe(self, callback: Callable[[str], None]) -> bool:
         """Call ``callback(kind)`` when any instance commits new due work; subscribe before ``open``."""
         if self.schema is not None and self._listener is None:
@@ -102,10 +107,12 @@ class PostgresStore:
 
     # ------------------------------------------------------------ receive
 
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float) -> Accepted:
+    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
         key = event.dedupe_key
-        sql = q.ADD_EVENT[self._notice_due("events")]
-        args = (key, now + dedupe_window, now, *rows.event_values(event))
+        # A stale event is not due work: no notice for it.
+        sql = q.ADD_EVENT[not stale and self._notice_due("events")]
+        status = EventStatus.STALE if stale else EventStatus.PENDING
+        args = (key, now + dedupe_window, now, *rows.event_values(event), status.value)
 
         async def insert(conn: Any) -> Accepted | None:
             event_id = await conn.fetchval(sql, *args)
@@ -178,6 +185,10 @@ class PostgresStore:
     async def release(self, owner: str) -> None:
         await self._pool.run(lambda conn: conn.execute(q.RELEASE, owner))
 
+    async def extend_leases(self, owner: str, ids: list[int], until: float, kind: str = "deliveries") -> int:
+        status = await self._pool.run(lambda conn: conn.execute(q.EXTEND_LEASES[kind], until, owner, ids))
+        return int(status.split()[-1])
+
     # ------------------------------------------------------------ reading and operating
 
     async def get_event(self, event_id: int) -> EventRecord | None:
@@ -213,6 +224,10 @@ class PostgresStore:
     async def purge(self, before: float, now: float, batch: int) -> int:
         row = await self._pool.run(lambda conn: conn.fetchrow(q.PURGE, before, now, batch))
         return int(row["deleted"])
+
+    async def purge_action_keys(self, before: float, batch: int) -> int:
+        deleted = await self._pool.run(lambda conn: conn.fetchval(q.PURGE_ACTION_KEYS, before, batch))
+        return int(deleted)
 
     async def list_attempts(self, delivery_id: int) -> list[Attempt]:
         found = await self._pool.run(lambda conn: conn.fetch(q.LIST_ATTEMPTS, delivery_id), retries=1)

@@ -22,8 +22,8 @@ PING = "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)"
 
 # One statement inserts the event unless a live dedupe key says it is a repeat.
 ADD_EVENT = (
-    f"INSERT INTO events (dedupe_key, {EVENT_VALUE_COLUMNS}, received_at, next_attempt_at)"
-    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    f"INSERT INTO events (dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)"
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
     " WHERE NOT EXISTS (SELECT 1 FROM dedupe WHERE key = ? AND expires_at > ?) RETURNING id"
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = ?"
@@ -55,6 +55,12 @@ _RELEASE = (
 )
 RELEASE_OWNER = tuple(sql.format(owner="= ?") for sql in _RELEASE)  # one holder's leases
 RELEASE_ALL = tuple(sql.format(owner="IS NOT NULL") for sql in _RELEASE)  # every lease (no holder is alive)
+# A lease renewal for work still in flight: never shortens a lease, never touches one held by another.
+EXTEND_LEASES = {
+    table: f"UPDATE {table} SET next_attempt_at = max(next_attempt_at, ?) WHERE lease_owner = ?"
+    " AND status = 'pending' AND id IN ({marks})"
+    for table in ("events", "deliveries")
+}
 
 # ------------------------------------------------------------ route
 
@@ -62,10 +68,13 @@ COMPLETE_EVENT = (
     "UPDATE events SET status = 'routed', lease_owner = NULL, outcomes = ?, config_version = ?,"
     " routed_at = ?, last_error = NULL, fetched = ? WHERE id = ? AND lease_owner = ?"
 )
+# An action whose key is kept (even with its delivery purged long ago) is not stored again.
 ADD_DELIVERY = (
     f"INSERT INTO deliveries (event_id, {DELIVERY_VALUE_COLUMNS}, next_attempt_at, created_at, updated_at,"
-    " config_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_key) DO NOTHING"
+    " config_version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " WHERE NOT EXISTS (SELECT 1 FROM action_keys WHERE key = ?) ON CONFLICT (action_key) DO NOTHING RETURNING id"
 )
+KEEP_ACTION_KEY = "INSERT OR IGNORE INTO action_keys (key, delivery_id, event_id, created_at) VALUES (?, ?, ?, ?)"
 RETRY_EVENT = (
     "UPDATE events SET lease_owner = NULL, next_attempt_at = ?, attempts = attempts + 1,"
     " last_error = ? WHERE id = ? AND lease_owner = ?"
@@ -104,6 +113,9 @@ OLDEST_PENDING = (
 # ------------------------------------------------------------ operating
 
 EVENT_EXISTS = "SELECT 1 FROM events WHERE id = ?"
+FREE_DEAD_ACTION_KEYS = (
+    "DELETE FROM action_keys WHERE key IN (SELECT action_key FROM deliveries WHERE event_id = ? AND status = 'dead')"
+)
 SUPERSEDE_DEAD = (
     "UPDATE deliveries SET status = 'superseded', action_key = action_key || ':superseded:' || id,"
     " updated_at = ? WHERE event_id = ? AND status = 'dead'"
@@ -123,3 +135,7 @@ PURGE_EVENTS = (
     " WHERE d.event_id = e.id AND d.status = 'pending') ORDER BY e.received_at LIMIT ?)"
 )
 PURGE_DEDUPE = "DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= ? LIMIT ?)"
+PURGE_ACTION_KEYS = (
+    "DELETE FROM action_keys WHERE key IN"
+    " (SELECT key FROM action_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)"
+)

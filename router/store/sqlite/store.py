@@ -6,7 +6,10 @@ blocks on the disk. Reads use a second connection on a reader thread (WAL lets r
 writer). A lease is the pair (``lease_owner``, ``next_attempt_at`` = lease expiry), so a claim moves the
 item out of the due set and a dead holder's work falls due again by itself. ``serve`` holds an exclusive
 lock file beside the database: one daemon per SQLite file (use PostgreSQL for several), which lets it drop
-stale leases at start instead of waiting for them to expire. The SQL is in ``queries``.
+stale leases at start instead of waiting for them to expire. The file's guard (``guard``) makes sure
+nothing is acknowledged once the file was deleted, replaced or corrupted under the running store. Ids
+are never reused, and action keys are kept in their own table, so a delivery purged long ago still
+keeps its action from running again. The SQL is in ``queries``.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from router.store.base import (
     where,
 )
 from router.store.sqlite import queries as q
-from router.store.sqlite.connection import connect, unavailable
+from router.store.sqlite.connection import checkpoint, connect, create_private, unavailable
+from router.store.sqlite.guard import FileGuard, is_corruption
 from router.store.sqlite.schema import migrate
 from router.store.sqlite.writer import Writer
+from router.store.status import EventStatus
 
 T = TypeVar("T")
 
@@ -56,21 +61,26 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         self._lock_fd: int | None = None
+        self._guard = FileGuard(path)
 
     # ------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._open_sync)
-        self._writer = Writer(self.path)
+        await asyncio.to_thread(self._open_sync, asyncio.get_running_loop())
+        self._writer = Writer(self.path, self._guard)
         await self._writer.start()
 
-    def _open_sync(self) -> None:
+    def _open_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create {self.path.parent}: {exc.strerror}") from None
         if self.daemon:
             self._take_lock()
+        try:
+            create_private(self.path)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {self.path}: {exc.strerror}") from None
         try:
             conn = connect(self.path)
             migrate(conn)
@@ -82,6 +92,11 @@ class SqliteStore:
             self._reader = connect(self.path)
         except sqlite3.Error as exc:
             raise unavailable(exc) from None
+        try:
+            # Recorded once the file is open for writing (an overlay filesystem may copy it up on that open).
+            self._guard.remember(loop)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc.strerror}") from None
 
     def _take_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -97,6 +112,7 @@ class SqliteStore:
         self._lock_fd = fd
 
     async def close(self) -> None:
+        self._guard.stop()
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
@@ -122,6 +138,8 @@ class SqliteStore:
             try:
                 return fn(reader)
             except sqlite3.Error as exc:
+                if is_corruption(exc):
+                    self._guard.corrupt(exc)
                 raise unavailable(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._reads, run)
@@ -129,15 +147,20 @@ class SqliteStore:
     def subscribe(self, callback: Callable[[str], None]) -> bool:
         return False  # one daemon per file, and it wakes itself; other processes are seen by polling
 
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        self._guard.on_lost(callback)
+
     async def ping(self) -> None:
         # A real write: it needs the write lock, a writable file and room on the disk, like a webhook.
         await self._write(lambda conn: conn.execute(q.PING, (time.time(),)))
+        await self._guard.probe()
 
     # ------------------------------------------------------------ receive
 
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float) -> Accepted:
+    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
         key = event.dedupe_key
-        args = (key, *rows.event_values(event), now, now, key, now)
+        status = EventStatus.STALE if stale else EventStatus.PENDING
+        args = (key, *rows.event_values(event), status.value, now, now, key, now)
 
         def insert(conn: sqlite3.Connection) -> Accepted:
             row = conn.execute(q.ADD_EVENT, args).fetchone()
@@ -159,12 +182,21 @@ class SqliteStore:
     async def complete_route(self, event_id: int, owner: str, result: RouteResult, now: float) -> int | None:
         version = result.config_version
         routed = (json.dumps(result.outcomes), version, now, rows.json_text(result.fetched), event_id, owner)
-        deliveries = [(event_id, *rows.delivery_values(d), now, now, now, version) for d in result.deliveries]
+        deliveries = [
+            (d.action_key, (event_id, *rows.delivery_values(d), now, now, now, version, d.action_key))
+            for d in result.deliveries
+        ]
 
         def complete(conn: sqlite3.Connection) -> int | None:
             if not conn.execute(q.COMPLETE_EVENT, routed).rowcount:
                 return None  # our lease was taken over: the new holder routes it
-            return sum(conn.execute(q.ADD_DELIVERY, values).rowcount for values in deliveries)
+            inserted = 0
+            for key, values in deliveries:
+                row = conn.execute(q.ADD_DELIVERY, values).fetchone()
+                if row is not None:
+                    conn.execute(q.KEEP_ACTION_KEY, (key, row[0], event_id, now))
+                    inserted += 1
+            return inserted
 
         return await self._write(complete)
 
@@ -216,6 +248,18 @@ class SqliteStore:
 
         await self._write(release)
 
+    async def extend_leases(self, owner: str, ids: list[int], until: float, kind: str = "deliveries") -> int:
+        template = q.EXTEND_LEASES[kind]
+
+        def extend(conn: sqlite3.Connection) -> int:
+            held = 0
+            for chunk in _chunks(ids, 500):
+                sql = template.format(marks=",".join("?" * len(chunk)))
+                held += conn.execute(sql, (until, owner, *chunk)).rowcount
+            return held
+
+        return await self._write(extend)
+
     # ------------------------------------------------------------ reading and operating
 
     async def get_event(self, event_id: int) -> EventRecord | None:
@@ -248,6 +292,7 @@ class SqliteStore:
         def reroute(conn: sqlite3.Connection) -> bool:
             if conn.execute(q.EVENT_EXISTS, (event_id,)).fetchone() is None:
                 return False
+            conn.execute(q.FREE_DEAD_ACTION_KEYS, (event_id,))
             conn.execute(q.SUPERSEDE_DEAD, (now, event_id))
             conn.execute(q.REROUTE_EVENT, (now, event_id))
             return True
@@ -258,6 +303,25 @@ class SqliteStore:
         def purge(conn: sqlite3.Connection) -> int:
             deleted: int = conn.execute(q.PURGE_EVENTS, (before, batch)).rowcount
             conn.execute(q.PURGE_DEDUPE, (now, batch))
+            return deleted
+
+        deleted = await self._write(purge)
+        if deleted:
+            await self._scrub()
+        return deleted
+
+    async def _scrub(self) -> None:
+        """Move the purged rows' zeroed pages into the file and empty the WAL, whose older frames still
+        hold the deleted data (secure_delete only overwrites the file's own pages)."""
+        self._guard.check()  # a fresh connection must not create a deleted file anew
+        try:
+            await asyncio.to_thread(checkpoint, self.path)
+        except sqlite3.Error as exc:
+            raise unavailable(exc) from None
+
+    async def purge_action_keys(self, before: float, batch: int) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            deleted: int = conn.execute(q.PURGE_ACTION_KEYS, (before, batch)).rowcount
             return deleted
 
         return await self._write(purge)

@@ -2,7 +2,9 @@
 
 Many concurrent webhooks thus cost one fsync. A write that fails on its own (a constraint, a bug) is
 retried alone, so it does not spoil the others; a failure of the database itself (read-only, disk full)
-fails the whole batch with ``StoreUnavailable``.
+fails the whole batch with ``StoreUnavailable``. After each COMMIT the file guard checks that the path
+still names the file written to; a file deleted, replaced or found corrupt fails the batch with
+``StoreLost`` and every write after it, so nothing is acknowledged that is not in the store.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from router.store.base import StoreUnavailable
+from router.store.base import StoreLost, StoreUnavailable
 from router.store.sqlite.connection import connect, unavailable
+from router.store.sqlite.guard import FileGuard, is_corruption
 
 T = TypeVar("T")
 
@@ -35,8 +38,9 @@ class Writer:
     back and forth with the busy loop.)
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, guard: FileGuard | None = None):
         self._path = path
+        self._guard = guard or FileGuard(path)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._conn: sqlite3.Connection | None = None
         self._pending: Batch = []
@@ -65,6 +69,9 @@ class Writer:
         if self._conn is None:
             future.set_exception(StoreUnavailable("sqlite: the store is closed"))
             return future
+        if self._guard.lost is not None:
+            future.set_exception(self._guard.lost)
+            return future
         self._pending.append((fn, future))
         if self._drainer is None:
             self._drainer = loop.create_task(self._drain())
@@ -86,7 +93,7 @@ class Writer:
             except sqlite3.OperationalError:  # another process writes: wait for the lock off the loop
                 await loop.run_in_executor(self._thread, begin_waiting, conn)
         except sqlite3.Error as exc:
-            fail(batch, unavailable(exc))
+            fail(batch, self._failure(exc))
             return
         try:
             values = [fn(conn) for fn, _ in batch]
@@ -94,7 +101,7 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
-                fail(batch, unavailable(exc))  # read-only, disk full, corrupt: every write fails alike
+                fail(batch, self._failure(exc))  # read-only, disk full, corrupt: every write fails alike
             elif len(batch) > 1:  # one write's own error: run each alone so only that one fails
                 for item in batch:
                     await self._commit(conn, [item])
@@ -102,15 +109,31 @@ class Writer:
                 fail(batch, exc)
             return
         try:
-            await loop.run_in_executor(self._thread, conn.execute, "COMMIT")
+            await loop.run_in_executor(self._thread, self._commit_checked, conn)
+        except StoreUnavailable as exc:  # committed, but the path no longer names the file (or cannot tell)
+            fail(batch, exc)
+            return
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 await loop.run_in_executor(self._thread, conn.execute, "ROLLBACK")
-            fail(batch, unavailable(exc))
+            fail(batch, self._failure(exc))
             return
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
                 future.set_result(value)
+
+    def _commit_checked(self, conn: sqlite3.Connection) -> None:
+        """COMMIT, then make sure it went into the file the path names (else raise ``StoreLost``)."""
+        conn.execute("COMMIT")
+        self._guard.check()
+
+    def _failure(self, exc: sqlite3.Error) -> StoreUnavailable:
+        if is_corruption(exc):
+            try:
+                self._guard.corrupt(exc)
+            except StoreLost as lost:
+                return lost
+        return unavailable(exc)
 
 
 def begin_waiting(conn: sqlite3.Connection, patience: float = 5.0) -> None:
