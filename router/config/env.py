@@ -78,7 +78,9 @@ _PLAIN_WORDS = frozenset({"true", "false", "null", "none"})
 def problem_mask(secrets: set[str], read: set[str]) -> Masker:
     """The masker for a file's problem messages: its secrets and every value it read from the environment.
 
-    Values shorter than 4 characters are left alone (as in ``Config.secrets``): ``***`` in place of every
-    ``587`` or ``on`` would hide more than it protects.
+    Messages quote values with ``repr`` (``got 'x'``), which escapes quotes and backslashes, so each value is
+    also masked in that spelling. Values shorter than 4 characters are left alone (as in ``Config.secrets``):
+    ``***`` in place of every ``587`` or ``on`` would hide more than it protects.
     """
-    return masker(frozenset(v for v in secrets | read if len(v) >= 4 and v.lower() not in _PLAIN_WORDS))
+    values = {v for v in secrets | read if len(v) >= 4 and v.lower() not in _PLAIN_WORDS}
+    return masker(frozenset(values | {repr(v)[1:-1] for v in values}))
