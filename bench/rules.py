@@ -91,7 +91,8 @@ def generate(count: int, rng: random.Random, *, distinct: bool = False) -> str:
     """A config with ``count`` rules (see the module docstring for the mix)."""
     out = [
         "version: 1\n",
-        "plugandpay: {api_url: 'http://127.0.0.1:9', api_token: '${PLUGANDPAY_API_TOKEN:-bench-token}'}\n",
+        "plugandpay: {api_url: 'http://127.0.0.1:9', api_token: '${PLUGANDPAY_API_TOKEN:-bench-token}',"
+        " allow_unsigned: true}\n",
         "store: {url: 'sqlite:///bench.db'}\n",
         "connectors:\n",
         "  mail: {type: memory}\n",

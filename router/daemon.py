@@ -228,7 +228,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         if not config.plugandpay.webhook_key:
-            log.warning("plugandpay.webhook_key is not set: webhooks are accepted without verification")
+            log.warning("webhooks are accepted unsigned", setting="plugandpay.allow_unsigned: true")
         if not config.admin.token:
             log.info("admin API disabled: set admin.token to enable /api")
         log.info(

@@ -17,7 +17,7 @@ FIXTURES = load_fixtures()
 
 HEADER = """\
 version: 1
-plugandpay: {api_url: "http://127.0.0.1:9", api_token: "pp-token-1234"}
+plugandpay: {api_url: "http://127.0.0.1:9", api_token: "pp-token-1234", webhook_key: "rules-test-key-1234"}
 store: {url: "sqlite:///unused.db"}
 connectors:
   mem: {type: memory}

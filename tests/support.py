@@ -110,7 +110,7 @@ def base_config(
     extra_rules: str = "",
     key: str | None = WEBHOOK_KEY,
 ) -> str:
-    key_line = f'  webhook_key: "{key}"\n' if key else ""
+    key_line = f'  webhook_key: "{key}"\n' if key else "  allow_unsigned: true\n"
     return f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay, max_body_bytes: 4096}}
 plugandpay:

@@ -101,6 +101,7 @@ def env_file(path: Path) -> dict[str, str]:
 def check_env(text: str) -> dict[str, str]:
     """The documented environment, plus a placeholder for any other variable a README example uses."""
     env = env_file(ENV_EXAMPLE)
+    env["PLUGANDPAY_WEBHOOK_KEY"] = "readme-test-webhook-key"  # check refuses the file's placeholder key
     for name in config_variables(text) - set(env):
         env[name] = "https://example.invalid/readme-test"
     return env

@@ -22,9 +22,9 @@ def write_config(tmp_path: Path, api_url: str, sink_url: str, rules: str = "") -
     path = tmp_path / "shop.yaml"
     path.write_text(f"""\
 version: 1
-plugandpay:
-  api_url: {api_url}
-  api_token: "${{PLUGANDPAY_API_TOKEN}}"
+plugandpay: {{allow_unsigned: true,
+  api_url: "{api_url}",
+  api_token: "${{PLUGANDPAY_API_TOKEN}}"}}
 store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
 connectors:
   lms: {{type: http, base_url: "{sink_url}", headers: {{Authorization: "Bearer ${{LMS_TOKEN:-{LMS_SECRET}}}"}}}}

@@ -9,6 +9,7 @@ out is not passed on, so the model's dataclasses fill in their own defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from connectors import CONNECTOR_TYPES
 from connectors.base import Field
 from connectors.protection import BREAKER_FIELDS, check_breaker
 from router.config.coerce import coerce, parse_listen
-from router.config.env import interpolate, secret_values
+from router.config.env import interpolate, problem_mask, secret_values
 from router.config.model import (
     AdminConfig,
     Config,
@@ -33,6 +34,7 @@ from router.config.model import (
 from router.config.rules import RuleCompiler
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
 from router.config.source import load as load_yaml
+from router.config.webhook import check_webhook_key
 from router.rules import RuleSet
 
 SERVER_FIELDS = {
@@ -50,6 +52,7 @@ PLUGANDPAY_FIELDS = {
     "api_url": Field("str"),
     "api_token": Field("str", secret=True),
     "webhook_key": Field("str", secret=True),
+    "allow_unsigned": Field("bool"),
     "signature": Field("any"),  # validated against SIGNATURE_FIELDS
     "timeout": Field("duration"),
     "concurrency": Field("int"),
@@ -101,8 +104,17 @@ def build(text: str, file: str, env: Mapping[str, str]) -> Config:
     if not isinstance(root, YMap):
         raise ConfigError([Problem(file, 1, "", "the config must be a mapping of sections")])
     secrets: set[str] = set()
-    interpolate(root, "", env, problems, secrets)
-    return _Builder(problems, hashlib.sha256(text.encode()).hexdigest()[:12], secrets).build(root)
+    read: set[str] = set()
+    interpolate(root, "", env, problems, secrets, read)
+    try:
+        config = _Builder(problems, hashlib.sha256(text.encode()).hexdigest()[:12], secrets).build(root)
+    except ConfigError as exc:
+        # Masked here, before anything prints it: check, serve and a reload all show this text.
+        raise exc.masked(problem_mask(secrets, read)) from None
+    if config.warnings:
+        mask = problem_mask(secrets, read)
+        config = dataclasses.replace(config, warnings=tuple(w.masked(mask) for w in config.warnings))
+    return config
 
 
 def _line_at(node: Any, dotted: str) -> int:
@@ -222,7 +234,21 @@ class _Builder:
         plugandpay = PlugAndPayConfig(signature=signature, **values)
         if not plugandpay.api_url.startswith(("http://", "https://")):
             self._problem_at(root, "plugandpay.api_url", "must be an http:// or https:// URL")
+        self._check_webhook_key(root, plugandpay)
         return plugandpay
+
+    def _check_webhook_key(self, root: YMap, plugandpay: PlugAndPayConfig) -> None:
+        finding = check_webhook_key(plugandpay)
+        path = f"plugandpay.{finding.key}" if finding else ""
+        if finding is None or any(p.path == path for p in self.problems.items):
+            return  # fine, or already reported (an unset variable, a value that is not text)
+        section = root.get("plugandpay")
+        given = isinstance(section, YMap) and finding.key in section
+        line = line_of(section, finding.key) if given else line_of(root, "plugandpay")
+        if finding.error:
+            self.problems.add(line, path, finding.message)
+        else:
+            self.problems.warn(line, path, finding.message)
 
     def _check_limits(
         self, root: YMap, plugandpay: PlugAndPayConfig, delivery: DeliveryConfig, retention: RetentionConfig

@@ -3,7 +3,9 @@
 Variables are read from the environment when the file loads, in every text value of the YAML tree; a
 missing variable without a default is a problem at its file:line and key. A value counts as a secret when
 its variable or key looks like one (``router.secrets.SECRET_NAME``) or its setting is declared secret, so
-that logs, errors and the admin API can mask it.
+that logs, errors and the admin API can mask it. Every value read from the environment, secret-looking or
+not, is also kept apart: a typo can put any of them where a problem message quotes it (``port:
+"${SMTP_PASSWORD}"``), so the problems of the file are masked with all of them (``problem_mask``).
 """
 
 from __future__ import annotations
@@ -14,19 +16,25 @@ from typing import Any
 
 from connectors.base import Field
 from router.config.source import Problems, YList, YMap, key_path, line_of
-from router.secrets import SECRET_NAME
+from router.secrets import SECRET_NAME, Masker, masker
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(node: YMap | YList, path: str, env: Mapping[str, str], problems: Problems, secrets: set[str]) -> None:
-    """Replace every ``${VAR}`` in the text values under ``node``, in place; remember the secret values."""
+def interpolate(
+    node: YMap | YList, path: str, env: Mapping[str, str], problems: Problems, secrets: set[str], read: set[str]
+) -> None:
+    """Replace every ``${VAR}`` in the text values under ``node``, in place.
+
+    ``secrets`` gets the secret values, ``read`` every value taken from the environment (not the defaults,
+    which are in the file for all to see).
+    """
     # Assigning to existing keys or indexes does not resize, so iterating the live container is safe; the
     # key path is only built where it is needed (large rule files have hundreds of thousands of values).
     items: Any = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if isinstance(value, YMap | YList):
-            interpolate(value, key_path(path, key), env, problems, secrets)
+            interpolate(value, key_path(path, key), env, problems, secrets, read)
         elif isinstance(value, str) and "${" in value:
             sub = key_path(path, key)
 
@@ -38,6 +46,8 @@ def interpolate(node: YMap | YList, path: str, env: Mapping[str, str], problems:
                         problems.add(line_of(node, key), sub, f"environment variable {name} is not set")
                         return ""
                     found = default
+                else:
+                    read.add(found)
                 if found and (SECRET_NAME.search(name) or SECRET_NAME.search(str(key))):
                     secrets.add(found)
                 return found
@@ -59,3 +69,18 @@ def secret_values(fields: Mapping[str, Field], values: Mapping[str, Any]) -> Ite
             yield value
         elif isinstance(value, Mapping):
             yield from (v for k, v in value.items() if SECRET_NAME.search(k) and v)
+
+
+# Environment values that are words of the messages themselves: masking them would garble every message.
+_PLAIN_WORDS = frozenset({"true", "false", "null", "none"})
+
+
+def problem_mask(secrets: set[str], read: set[str]) -> Masker:
+    """The masker for a file's problem messages: its secrets and every value it read from the environment.
+
+    Messages quote values with ``repr`` (``got 'x'``), which escapes quotes and backslashes, so each value is
+    also masked in that spelling. Values shorter than 4 characters are left alone (as in ``Config.secrets``):
+    ``***`` in place of every ``587`` or ``on`` would hide more than it protects.
+    """
+    values = {v for v in secrets | read if len(v) >= 4 and v.lower() not in _PLAIN_WORDS}
+    return masker(frozenset(values | {repr(v)[1:-1] for v in values}))

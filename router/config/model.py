@@ -49,6 +49,7 @@ class PlugAndPayConfig:
     api_url: str = "https://api.plugandpay.nl"
     api_token: str | None = None
     webhook_key: str | None = None
+    allow_unsigned: bool = False  # the explicit opt-in to accept webhooks without a key (router.config.webhook)
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     timeout: float = 25.0
     concurrency: int = 16

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gc
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,10 @@ class Problem:
         where = f"{self.file}:{self.line}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
+    def masked(self, mask: Callable[[str], str]) -> Problem:
+        """The same problem with ``mask`` applied to its message (file, line and key path are never secret)."""
+        return Problem(self.file, self.line, self.path, mask(self.message))
+
 
 class ConfigError(Exception):
     """One or more problems in a config or cases file; ``str()`` lists them one per line."""
@@ -199,6 +203,10 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    def masked(self, mask: Callable[[str], str]) -> ConfigError:
+        """The same problems with ``mask`` applied to every message."""
+        return ConfigError([p.masked(mask) for p in self.problems])
 
 
 @dataclass

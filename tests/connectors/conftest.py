@@ -31,7 +31,8 @@ def order(ident: str = "1042") -> dict[str, Any]:
 
 def build(connectors_yaml: str, *, timeout: float = 5.0) -> Connectors:
     """Connectors from the ``connectors:`` section given as YAML (indented by two spaces)."""
-    config = parse_config(f"version: 1\nconnectors:\n{connectors_yaml}", "test.yaml", env={})
+    text = f"version: 1\nplugandpay: {{allow_unsigned: true}}\nconnectors:\n{connectors_yaml}"
+    config = parse_config(text, "test.yaml", env={})
     return Connectors(config.connectors, ConnectorDefaults(timeout=timeout, user_agent="plugpay-router/test"), Guards())
 
 

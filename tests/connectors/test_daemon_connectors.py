@@ -12,6 +12,7 @@ server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
 plugandpay:
   api_url: {api_url}
   api_token: "${{PLUGANDPAY_API_TOKEN}}"
+  allow_unsigned: true
 store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
 delivery: {{schedule: [0.2s, 0.4s], timeout: 3s}}
 connectors:

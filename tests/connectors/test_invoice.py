@@ -137,6 +137,7 @@ async def test_generic_flavor_posts_the_normalised_document_with_the_delivery_ke
 def test_the_action_gets_the_order_without_being_told():
     config = parse_config(
         """version: 1
+plugandpay: {allow_unsigned: true}
 connectors:
   books: {type: invoice, flavor: generic, url: "https://books.example.nl/in"}
 rules:

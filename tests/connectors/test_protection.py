@@ -98,7 +98,8 @@ async def make_store(tmp_path: Path, requests: list[dict], schedule: tuple[float
 
 
 def deliverer_for(connectors_yaml: str, store: SqliteStore) -> tuple[Deliverer, Connectors]:
-    config = parse_config(f"version: 1\nconnectors:\n{connectors_yaml}", "config.yaml", env={})
+    text = f"version: 1\nplugandpay: {{allow_unsigned: true}}\nconnectors:\n{connectors_yaml}"
+    config = parse_config(text, "config.yaml", env={})
     connectors = Connectors(config.connectors, ConnectorDefaults(timeout=2.0), Guards())
     return Deliverer(store, lambda: (config, connectors), OWNER), connectors
 

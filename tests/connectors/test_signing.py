@@ -58,6 +58,7 @@ connectors:
   hook:
     type: http
     sign: {scheme: hmac-sha1, secret: x}
+plugandpay: {allow_unsigned: true}
 """
     with pytest.raises(ConfigError) as failed:
         parse_config(text, "config.yaml", env={})
@@ -69,7 +70,8 @@ connectors:
 
 def test_a_literal_signing_secret_is_masked_like_any_secret():
     config = parse_config(
-        f"version: 1\nconnectors:\n  lms: {{type: http, sign: {{scheme: standard-webhooks, secret: {SECRET}}}}}\n",
+        f"version: 1\nplugandpay: {{allow_unsigned: true}}\n"
+        f"connectors:\n  lms: {{type: http, sign: {{scheme: standard-webhooks, secret: {SECRET}}}}}\n",
         "config.yaml",
         env={},
     )

@@ -70,11 +70,20 @@ SECTIONS = {
 }
 
 
-@pytest.mark.parametrize("text", ["", "".join(f"{name}: {{}}\n" for name in SECTIONS)], ids=["absent", "empty"])
+# A config without a webhook key must say that it accepts unsigned webhooks (test_hardening_config.py).
+UNSIGNED = "plugandpay: {allow_unsigned: true}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [UNSIGNED, "".join(f"{name}: {{}}\n" for name in SECTIONS if name != "plugandpay") + UNSIGNED],
+    ids=["absent", "empty"],
+)
 def test_a_setting_left_out_takes_the_default_of_its_dataclass(text):
     config = parse_config(text, "shop.yaml", {})
     for name, section in SECTIONS.items():
-        assert getattr(config, name) == section(), name
+        expected = PlugAndPayConfig(allow_unsigned=True) if section is PlugAndPayConfig else section()
+        assert getattr(config, name) == expected, name
     assert config.plugandpay.signature == SignatureConfig()
     assert (config.server.host, config.server.port, config.delivery.concurrency) == ("0.0.0.0", 8080, 32)
 
@@ -91,7 +100,7 @@ def test_every_default_is_written_once_in_the_dataclasses_not_in_the_key_specs()
     ]
     for spec in specs:
         assert [key for key, field in spec.items() if field.default is not None] == []
-    given = parse_config("server: {path: /in}\ndelivery: {timeout: 20s}\n", "shop.yaml", {})
+    given = parse_config("server: {path: /in}\ndelivery: {timeout: 20s}\n" + UNSIGNED, "shop.yaml", {})
     assert given.server == dataclasses.replace(ServerConfig(), path="/in")
     assert given.delivery == dataclasses.replace(DeliveryConfig(), timeout=20.0)
 
@@ -122,6 +131,7 @@ def test_every_problem_is_reported_at_once_with_suggestions():
             trigger: order_paid
             prodcts: [77]
             actions: [{connector: hook}]
+        plugandpay: {allow_unsigned: true}
         """
     )
     assert found == [
@@ -147,7 +157,7 @@ def test_yaml_syntax_error_has_a_line():
 
 
 def test_bad_listen_and_reserved_path():
-    found = problems('server: {listen: "nowhere", path: /healthz}\n')
+    found = problems('server: {listen: "nowhere", path: /healthz}\n' + UNSIGNED)
     assert found == [
         "shop.yaml:1: server.listen: expected host:port such as '0.0.0.0:8080', got 'nowhere'",
         "shop.yaml:1: server.path: /healthz is reserved",
@@ -168,6 +178,7 @@ connectors:
     starttls: "${SMTP_STARTTLS:-true}"
     from: "Shop <shop@example.nl>"
     breaker: {failure_ratio: "${RATIO:-0.5}"}
+plugandpay: {allow_unsigned: true}
 """
 
 
@@ -184,7 +195,7 @@ def test_text_that_is_not_of_the_type_is_still_an_error_with_file_and_line():
     with pytest.raises(ConfigError) as info:
         parse_config(TYPED, "typed.yaml", env={"SMTP_PORT": "smtp", "SMTP_STARTTLS": "yes"})
     assert [str(p) for p in info.value.problems] == [
-        "typed.yaml:7: connectors.mail.port: expected a whole number, got 'smtp'",
+        "typed.yaml:7: connectors.mail.port: expected a whole number, got '***'",  # env values are never echoed
         "typed.yaml:8: connectors.mail.starttls: expected true or false, got 'yes'",
     ]
 
@@ -195,7 +206,7 @@ def test_text_that_is_not_of_the_type_is_still_an_error_with_file_and_line():
 # but healthy instance would have its work taken over while still doing it.
 
 LEASES = """version: 1
-plugandpay: {{api_url: "http://127.0.0.1:9", timeout: 10s{api}}}
+plugandpay: {{api_url: "http://127.0.0.1:9", timeout: 10s, allow_unsigned: true{api}}}
 delivery: {{timeout: 15s{delivery}}}
 rules: []
 """
