@@ -90,9 +90,11 @@ class Receiver:
             self.observe("", "rejected_too_large")
             return error(413, f"body larger than {limit} bytes")
         key = config.plugandpay.webhook_key
-        if key:
+        # Fail closed: only an explicit allow_unsigned skips verification (check refuses a key-less config
+        # without it, but a config built in code must not open the door either).
+        if key or not config.plugandpay.allow_unsigned:
             header = config.plugandpay.signature.header
-            if not verify.verify(key, body, request.headers.get(header)):
+            if not key or not verify.verify(key, body, request.headers.get(header)):
                 missing = header not in request.headers
                 reason = "missing" if missing else "invalid"
                 log.warning(

@@ -165,3 +165,31 @@ def test_item6_file_line_and_key_stay_readable_and_short_or_plain_values_stay_sh
 def test_item6_a_default_written_in_the_file_is_shown():
     found = problems('plugandpay: {allow_unsigned: true}\nserver: {max_body_bytes: "${BODY:-lots}"}\n')
     assert found == ["shop.yaml:2: server.max_body_bytes: expected a whole number, got 'lots'"]
+
+
+async def test_item4_a_keyless_config_built_in_code_still_refuses_unsigned_webhooks(tmp_path):
+    """The receiver fails closed: without a key, only ``allow_unsigned`` lets a webhook through unverified."""
+    import dataclasses
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from router.config import parse_config
+    from router.receive import Receiver
+    from router.store.sqlite import SqliteStore
+
+    text = "version: 1\nplugandpay: {allow_unsigned: true}\n"
+    opened = parse_config(text, "config.yaml", env={})
+    closed = dataclasses.replace(opened, plugandpay=dataclasses.replace(opened.plugandpay, allow_unsigned=False))
+    store = SqliteStore(tmp_path / "router.db")
+    await store.open()
+    body = b'{"trigger_type": "order_paid", "triggerable_type": "order", "triggerable_id": 1}'
+    try:
+        for config, expected in ((closed, 401), (opened, 202)):
+            app = web.Application()
+            app.router.add_post("/hook", Receiver(store, lambda config=config: config, lambda: None))
+            async with TestClient(TestServer(app)) as client:
+                response = await client.post("/hook", data=body, headers={"Content-Type": "application/json"})
+                assert response.status == expected
+    finally:
+        await store.close()
