@@ -12,13 +12,13 @@ characters, so no single step can take long enough to matter between two ticks.
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import functools
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
 from typing import Any
 
 import jinja2
@@ -42,45 +42,79 @@ class RenderTooLarge(Exception):
     """A value or the output would be larger than ``MAX_SIZE``."""
 
 
-class _State(threading.local):
-    deadline: float = math.inf
-    timeout: float = DEFAULT_TIMEOUT
+CLOCK_EVERY = 64  # ticks between two looks at the clock (reading it costs more than everything else in a tick)
 
 
-_STATE = _State()
+class _Meter:
+    """The render budget of one thread: its deadline, its time limit and ticks until the next clock check."""
+
+    __slots__ = ("deadline", "steps", "timeout")
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+        self.timeout = DEFAULT_TIMEOUT
+        self.steps = CLOCK_EVERY
+
+
+# A context variable rather than a thread-local: as private to each thread (a new thread starts with an empty
+# context) and cheaper to read, which matters at every attribute lookup.
+_METER: contextvars.ContextVar[_Meter] = contextvars.ContextVar("render_meter")
+_now = time.monotonic
+
+
+def _meter() -> _Meter:
+    meter = _METER.get(None)
+    if meter is None:
+        meter = _Meter()
+        _METER.set(meter)
+    return meter
 
 
 def tick() -> None:
-    """Raise RenderTimeout when the current budget's deadline has passed."""
-    if time.monotonic() > _STATE.deadline:
-        raise RenderTimeout(_STATE.timeout)
+    """Raise RenderTimeout when the current budget's deadline has passed (looked at every CLOCK_EVERY ticks)."""
+    meter = _METER.get(None)
+    if meter is None:
+        return  # no budget was ever opened here
+    meter.steps -= 1
+    if meter.steps <= 0:
+        meter.steps = CLOCK_EVERY
+        if _now() > meter.deadline:
+            raise RenderTimeout(meter.timeout)
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Budgets opened in this thread while inside last ``seconds`` (``delivery.render_timeout``)."""
-    state = _STATE
-    previous = state.timeout
-    state.timeout = seconds
-    try:
-        yield
-    finally:
-        state.timeout = previous
+class time_limit:
+    """Budgets opened inside last ``seconds`` (``delivery.render_timeout``) instead of DEFAULT_TIMEOUT."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.previous = DEFAULT_TIMEOUT
+
+    def __enter__(self) -> None:
+        meter = _meter()
+        self.previous, meter.timeout = meter.timeout, self.seconds
+
+    def __exit__(self, *exc: object) -> None:
+        _meter().timeout = self.previous
 
 
-@contextlib.contextmanager
-def budget() -> Iterator[None]:
+class budget:
     """Everything rendered inside shares one deadline, the time limit from now; a nested budget keeps
     the outer deadline (one action's templates, its ``for_each`` and all its items share one)."""
-    state = _STATE
-    if state.deadline != math.inf:
-        yield
-        return
-    state.deadline = time.monotonic() + state.timeout
-    try:
-        yield
-    finally:
-        state.deadline = math.inf
+
+    __slots__ = ("meter", "outer")
+
+    def __enter__(self) -> None:
+        self.meter = meter = _meter()
+        self.outer = meter.deadline == math.inf
+        if self.outer:
+            meter.deadline = _now() + meter.timeout
+            meter.steps = 1  # the first tick looks at the clock
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.outer:
+            self.meter.deadline = math.inf
 
 
 def bounded(iterable: Iterable[Any]) -> Iterator[Any]:
