@@ -6,6 +6,8 @@ a transient API failure reschedules the event, a 404 fails it with the reason, a
 deliveries and the event's new state in one transaction. Each action gets an ``action_key`` that names
 the business event (or the webhook, for ``source_rules`` rules), the rule, the action and the
 ``for_each`` element; the store keeps one delivery per key, which is how action dedupe works.
+The daemon runs ``plan`` in a thread of its own (``off_loop``), so a slow template never holds up the
+webhook listener; each render is bounded by ``delivery.render_timeout`` (``router.render_limits``).
 """
 
 from __future__ import annotations
