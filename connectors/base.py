@@ -158,6 +158,12 @@ class Connector(ABC):
         return {key: request[key] for key in DESTINATION_KEYS if key in request}
 
     @classmethod
+    def stored_request(cls, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The rendered action as it is stored and resent: all of it, unless the type needs less (privacy:
+        what is not needed to send is not kept)."""
+        return request
+
+    @classmethod
     def receipt_key(cls, request: Mapping[str, Any]) -> str | None:
         """The key a destination that ignores the delivery key files this request under (the demo's report
         matches what arrived by it), or None."""

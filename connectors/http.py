@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
+
+from yarl import URL
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import Request, make_client, send
@@ -52,6 +54,12 @@ def url_of(request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     base = str(settings.get("base_url") or "").rstrip("/")
     path = str(request.get("path") or "")
     return base + (path if not path or path.startswith("/") else "/" + path)
+
+
+def _check_segments(path: str, shown: str) -> None:
+    # %2E%2E is '..' to URL normalisers (the client's and most servers'): refuse it in any spelling.
+    if any(unquote(part) in (".", "..") for part in path.split("/")):
+        raise Permanent(f"{shown!r} has a '.' or '..' path segment")
 
 
 class HttpConnector(Connector):
@@ -117,9 +125,37 @@ class HttpConnector(Connector):
         return found
 
     def url_for(self, request: Mapping[str, Any]) -> str:
-        if not request.get("url") and not self.base_url:
+        """The URL to send to; Permanent when the rendered path or url could leave its place.
+
+        Template values in ``path`` / ``url`` are already one encoded segment each (``router.url_path``);
+        this is the last check before sending: no ``?`` / ``#`` in a path (parameters go in ``query:``),
+        no ``.`` / ``..`` segment, and the URL as the HTTP client resolves it stays under base_url's path.
+        """
+        query = request.get("query")
+        if query is not None and not isinstance(query, Mapping):
+            raise Permanent("'query' must render to a mapping of parameter names to values")
+        if request.get("url"):
+            url = str(request["url"])
+            try:
+                parsed = URL(url)
+            except ValueError:
+                raise Permanent(f"url {url!r} is not a valid URL") from None
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise Permanent(f"url {url!r} is not an http:// or https:// URL")
+            _check_segments(parsed.raw_path, url)
+            return url
+        if not self.base_url:
             raise Permanent("no url: set the connector's base_url or the action's url")
-        return url_of(request, {"base_url": self.base_url})
+        path = str(request.get("path") or "")
+        if "?" in path or "#" in path:
+            raise Permanent(f"path {path!r} has '?' or '#': use query: for query parameters")
+        url = self.base_url + (path if not path or path.startswith("/") else "/" + path)
+        base = URL(self.base_url).raw_path.rstrip("/")
+        resolved = URL(url).raw_path
+        if resolved != base and not resolved.startswith(base + "/"):
+            raise Permanent(f"path {path!r} resolves to {resolved!r}, outside base_url's path {base or '/'!r}")
+        _check_segments(path, path)
+        return url
 
     def build(self, out: Outgoing) -> Request:
         request = out.request

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.base import Connector, Outgoing, Permanent
-from connectors.invoice_order import order_template
+from connectors.invoice_order import reduce_order
 
 CENT = Decimal("0.01")
 OPS = ("create_invoice",)
@@ -241,17 +241,27 @@ def invoice_reference(request: Mapping[str, Any]) -> str | None:
 
 
 class InvoiceAction(Connector):
-    """The action of both invoice connectors. Its ``order`` key defaults to the fetched order reduced to the
-    fields an invoice needs, as JSON text (``connectors.invoice_order``, rendered when the event is routed and
-    stored with the delivery), so ``{connector: books}`` is a complete action; ``reference`` and ``send``
-    may override the invoice number and the ``send`` setting per rule."""
+    """The action of both invoice connectors. Its ``order`` key defaults to the fetched order as JSON, so
+    ``{connector: books}`` is a complete action; what is stored (and resent) is that order reduced to the
+    fields an invoice needs (``connectors.invoice_order``). ``reference`` and ``send`` may override the
+    invoice number and the ``send`` setting per rule."""
 
     action_keys: ClassVar[frozenset[str]] = frozenset({"op", "order", "reference", "send"})
     currency: str = "EUR"
 
     @classmethod
     def action_defaults(cls) -> Mapping[str, Any]:
-        return {"order": order_template()}
+        return {"order": "{{ data | tojson }}"}
+
+    @classmethod
+    def stored_request(cls, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        if "order" not in request:
+            return request
+        try:
+            order = parse_order(request["order"])
+        except Permanent:
+            return request  # sending reports the reason; nothing to reduce
+        return {**request, "order": json.dumps(reduce_order(order), separators=(",", ":"))}
 
     @staticmethod
     def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
-"""What of an order an invoice needs: the default ``order`` template of the invoice action.
+"""What of an order an invoice needs: the invoice action stores the fetched order reduced to it.
 
-The rendered action is stored with the delivery (a replay resends exactly it), so the default template
+The rendered action is stored with the delivery (a replay resends exactly it), so the stored ``order``
 keeps only the order fields ``InvoiceDocument.from_order`` reads, not the whole fetched order: no payment
 details (mandate, transaction, payment link), no phone number, tags, discounts or custom fields. It does keep
 what an invoice must show: the customer's name, company, e-mail addresses, billing address and VAT number
@@ -10,6 +10,9 @@ the one the whole order would give.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 ORDER_FIELDS = (
     "id",
@@ -27,32 +30,23 @@ CONTACT_FIELDS = ("email", "invoice_email", "firstname", "lastname", "company", 
 ADDRESS_FIELDS = ("street", "housenumber", "zipcode", "city", "country")
 
 
-def _pick(mapping: str, fields: tuple[str, ...]) -> str:
-    """A Jinja expression: the keys of ``mapping`` that are in ``fields`` (absent ones stay absent)."""
-    return f"dict({mapping} | dictsort | selectattr('0', 'in', {list(fields)!r}))"
+def _pick(mapping: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of ``mapping`` that are in ``fields`` (absent ones stay absent); {} when it is no mapping."""
+    return {key: mapping[key] for key in fields if key in mapping} if isinstance(mapping, Mapping) else {}
 
 
-def _part(mapping: str, key: str) -> str:
-    """A Jinja expression: ``mapping[key]`` when that is a mapping, else an empty one."""
-    return f"({mapping}['{key}'] if '{key}' in {mapping} and {mapping}['{key}'] is mapping else {{}})"
-
-
-def order_template() -> str:
-    """The Jinja template that renders the fetched order (``data``) reduced to the invoice's fields, as JSON.
-
-    Keys are read with ``[...]`` and ``in``, never with methods: on API data a dot means a key.
-    """
-    contact, address = _pick(_part("b", "contact"), CONTACT_FIELDS), _pick(_part("b", "address"), ADDRESS_FIELDS)
-    line = _pick("i", ITEM_FIELDS)
-    return (
-        f"{{%- set o = {_pick('data', ORDER_FIELDS)} -%}}"
-        "{%- if 'billing' in data and data['billing'] is not none -%}"
-        f"{{%- set b = {_part('data', 'billing')} -%}}"
-        f"{{%- set _ = o.update({{'billing': {{'contact': {contact}, 'address': {address}}}}}) -%}}"
-        "{%- endif -%}"
-        "{%- if 'items' in data -%}{%- set lines = [] -%}"
-        "{%- for i in data['items'] or [] -%}"
-        f"{{%- set _ = lines.append({line} if i is mapping else i) -%}}"
-        "{%- endfor -%}{%- set _ = o.update({'items': lines}) -%}{%- endif -%}"
-        "{{ o | tojson }}"
-    )
+def reduce_order(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The fetched order reduced to the fields ``InvoiceDocument.from_order`` reads."""
+    reduced = _pick(order, ORDER_FIELDS)
+    billing = order.get("billing")
+    if billing is not None and "billing" in order:
+        billing = billing if isinstance(billing, Mapping) else {}
+        reduced["billing"] = {
+            "contact": _pick(billing.get("contact"), CONTACT_FIELDS),
+            "address": _pick(billing.get("address"), ADDRESS_FIELDS),
+        }
+    if "items" in order:
+        reduced["items"] = [
+            _pick(item, ITEM_FIELDS) if isinstance(item, Mapping) else item for item in order["items"] or []
+        ]
+    return reduced

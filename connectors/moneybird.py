@@ -131,7 +131,7 @@ class MoneybirdBooks:
         if send_invoice and invoice.get("state") == "draft":
             await self.call(
                 "PATCH",
-                f"/sales_invoices/{invoice['id']}/send_invoice.json",
+                f"/sales_invoices/{quote(str(invoice['id']), safe='')}/send_invoice.json",
                 "send invoice",
                 json={"sales_invoice_sending": {"delivery_method": "Email"}},
             )

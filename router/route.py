@@ -6,24 +6,31 @@ a transient API failure reschedules the event, a 404 fails it with the reason, a
 deliveries and the event's new state in one transaction. Each action gets an ``action_key`` that names
 the business event (or the webhook, for ``source_rules`` rules), the rule, the action and the
 ``for_each`` element; the store keeps one delivery per key, which is how action dedupe works.
+The daemon runs ``plan`` in a thread of its own (``off_loop``), so a slow template never holds up the
+webhook listener; each render is bounded by ``delivery.render_timeout`` (``router.render_limits``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
+from connectors import connector_class
 from router.config import Config
 from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
+from router.render_limits import budget, time_limit
 from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
 from router.store.base import EventRecord, NewDelivery, RouteResult, Store
@@ -90,19 +97,58 @@ def plan(
 
     With ``explain`` the outcomes cover every rule (with the reason for each miss) instead of only the
     indexed candidates; the matched rules and the deliveries are the same either way.
+    Every condition, and every action with its ``for_each`` and all its items, gets
+    ``delivery.render_timeout`` to render; past it, that rule or action fails with "render timed out".
     """
-    context = base_context(event, data, now)
-    rules = config.rules
-    outcomes = rules.explain(event, data, context) if explain else rules.match(event, data, context)
-    deliveries: list[NewDelivery] = []
-    for outcome in outcomes:
-        if not outcome.matched:
-            continue
-        rule = outcome.rule
-        rule_context = {**context, "rule": rule.context}
-        for action in rule.actions:
-            deliveries.extend(_render_action(event, rule, action, rule_context, config))
+    with time_limit(config.delivery.render_timeout):
+        context = base_context(event, data, now)
+        rules = config.rules
+        outcomes = rules.explain(event, data, context) if explain else rules.match(event, data, context)
+        deliveries: list[NewDelivery] = []
+        for outcome in outcomes:
+            if not outcome.matched:
+                continue
+            rule = outcome.rule
+            rule_context = {**context, "rule": rule.context}
+            for action in rule.actions:
+                with budget():
+                    deliveries.extend(_render_action(event, rule, action, rule_context, config))
     return Plan(deliveries, outcomes)
+
+
+T = TypeVar("T")
+
+# How much longer than delivery.render_timeout the router waits for a whole plan before giving up on it.
+# Renders stop themselves at their deadline (router.render_limits); this only catches a step that cannot.
+PLAN_WAIT_FACTOR = 30
+
+
+async def off_loop(work: Callable[[], T], limit: float) -> T:
+    """``work()`` in a daemon thread, so a slow render never stalls the event loop (webhooks are still
+    answered). Raises TimeoutError after ``limit`` seconds; the thread is then left to finish on its own, and
+    being a daemon thread it never holds up the process's exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, failed: bool) -> None:
+        if future.done():
+            return
+        if failed:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+    def run() -> None:
+        value: Any
+        try:
+            value, failed = work(), False
+        except Exception as exc:  # handed to the awaiting task
+            value, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for the result
+            loop.call_soon_threadsafe(settle, value, failed)
+
+    threading.Thread(target=run, name="render", daemon=True).start()
+    return await asyncio.wait_for(future, limit)
 
 
 def extra_includes(event: Event, config: Config) -> tuple[str, ...]:
@@ -136,6 +182,8 @@ def _render_action(
     event: Event, rule: Rule, action: Action, context: dict[str, Any], config: Config
 ) -> list[NewDelivery]:
     schedule = config.schedule_for(rule, action)
+    target = config.connectors[action.connector]
+    stored_form = connector_class(target.type, target.settings).stored_request
 
     def make(item_key: str | None, build: Callable[[], Any]) -> NewDelivery:
         key = action_key(event, rule, action, item_key)
@@ -149,7 +197,7 @@ def _render_action(
             item_key=item_key,
         )
         try:
-            return NewDelivery(request=build(), **common)  # type: ignore[arg-type]
+            return NewDelivery(request=dict(stored_form(build())), **common)  # type: ignore[arg-type]
         except RenderError as exc:
             error = f"render: rule {rule.name!r}: {exc}"
             return NewDelivery(request=None, status="dead", error=error, **common)  # type: ignore[arg-type]
@@ -245,7 +293,15 @@ class Router:
                 attempt=record.attempts + 1,
             )
             return
-        result = plan(event, data, config)
+        wait = config.delivery.render_timeout * PLAN_WAIT_FACTOR
+        try:
+            result = await off_loop(partial(plan, event, data, config), wait)
+        except TimeoutError:
+            reason = f"render timed out: routing took longer than {wait:g}s"
+            await self.store.fail_event(record.id, self.owner, reason, time.time())
+            self.observe("failed")
+            bound.warning("event failed", reason=reason)
+            return
         outcomes = [o.as_dict() for o in result.outcomes]
         kept = fetched_record(event.triggerable_type, data, keep_all=config.retention.keep_payloads)
         routed = RouteResult(result.deliveries, outcomes, config.version, kept)

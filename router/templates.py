@@ -3,7 +3,9 @@
 Templates come from the shop's YAML file, so they render in ``SandboxedEnvironment`` with
 ``StrictUndefined``: a missing key is an error that names the rule and the template's file:line instead of
 an empty string in a customer's mail. Everything is compiled once, when the config loads, so ``check``
-finds syntax errors and rendering an event only evaluates.
+finds syntax errors and rendering an event only evaluates. The environment is the immutable sandbox
+(a template cannot change the data later rules see), bounded in time and size by ``router.render_limits``;
+``path`` and ``url`` templates encode every value as one path segment (``router.url_path``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.parser import Parser
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
+from router import render_limits, url_path
 from router.config.source import suggest
 
 
@@ -125,16 +128,38 @@ def tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
 
 
-class _Environment(SandboxedEnvironment):
-    """Dot access on API data means its keys: ``order.items`` is the order lines, not ``dict.items``."""
+class _Environment(ImmutableSandboxedEnvironment):
+    """Dot access on API data means its keys: ``order.items`` is the order lines, not ``dict.items``.
+
+    Immutable: ``data.update(...)`` or ``order.items.append(...)`` is refused, so one rule's condition or
+    template can never change what later rules see.
+    """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        render_limits.tick()
         if isinstance(obj, Mapping):
             try:
                 return obj[attribute]
             except KeyError:
                 pass
         return super().getattr(obj, attribute)
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        render_limits.tick()
+        return super().getitem(obj, argument)
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        render_limits.check_call(obj, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        render_limits.check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        return render_limits.bounded_loops(super()._parse(source, name, filename), self)
 
     def make_globals(self, d: Mapping[str, Any] | None) -> Any:
         # A plain dict instead of Jinja's ChainMap over the environment's globals: every render copies the
@@ -143,13 +168,22 @@ class _Environment(SandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
 
-def make_environment() -> SandboxedEnvironment:
-    env = _Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters.update(money=money, date=date, tojson=tojson)
+def make_environment(*, path: bool = False) -> SandboxedEnvironment:
+    """The template environment; ``path=True`` encodes every ``{{ }}`` output as one URL path segment."""
+    env = _Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=url_path.segment if path else None,
+    )
+    env.filters.update(money=money, date=date, tojson=tojson, safe_path=url_path.safe_path)
+    render_limits.install(env)
     return env
 
 
 ENV = make_environment()
+PATH_ENV = make_environment(path=True)
+PATH_KEYS = frozenset({"path", "url"})  # action keys that are URLs or URL paths
 
 
 @dataclass(frozen=True)
@@ -175,7 +209,8 @@ class Condition:
     def evaluate(self, context: Mapping[str, Any], rule: Any = None) -> bool:
         """The condition's truth for one event; ``rule`` is the ``rule`` variable (one copy of the context)."""
         try:
-            return bool(self.compiled(context) if rule is None else self.compiled(context, rule=rule))
+            with render_limits.budget():
+                return bool(self.compiled(context) if rule is None else self.compiled(context, rule=rule))
         except Exception as exc:
             raise RenderError(f"{self.where}: when {self.source!r}: {describe_error(exc)}") from None
 
@@ -187,8 +222,8 @@ def is_template(text: str) -> bool:
 # Configs repeat the same template text across many rules (one rule per product, same mail): compiling
 # each distinct source once keeps loading 10,000 rules fast. Compiled templates are immutable and shared.
 @functools.lru_cache(maxsize=100_000)
-def _compiled_template(source: str) -> jinja2.Template:
-    return ENV.from_string(source)
+def _compiled_template(source: str, path: bool = False) -> jinja2.Template:
+    return (PATH_ENV if path else ENV).from_string(source)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -222,12 +257,13 @@ class Expression:
     source: str
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _compiled_expression(self.source)(*args, **kwargs)
+        with render_limits.budget():
+            return _compiled_expression(self.source)(*args, **kwargs)
 
 
-def compile_template(source: str, where: str) -> Template:
-    """Raises jinja2.TemplateSyntaxError for bad syntax or an unknown filter or test."""
-    return Template(source, _compiled_template(source), where)
+def compile_template(source: str, where: str, *, path: bool = False) -> Template:
+    """Raises jinja2.TemplateSyntaxError for bad syntax or an unknown filter or test; ``path``: see PATH_ENV."""
+    return Template(source, _compiled_template(source, path), where)
 
 
 def compile_condition(source: str, where: str) -> Condition:
@@ -255,21 +291,22 @@ def syntax_message(exc: jinja2.TemplateSyntaxError) -> str:
     return message
 
 
-def compile_tree(value: Any, where_of: Any) -> Any:
+def compile_tree(value: Any, where_of: Any, *, url: bool = False) -> Any:
     """Compile every templated string inside ``value``; ``where_of(path)`` gives file:line for errors.
 
-    The result mirrors ``value`` with ``Template`` objects in place of templated strings.
+    The result mirrors ``value`` with ``Template`` objects in place of templated strings; ``url``
+    compiles them as URL paths (every value one encoded segment, see ``router.url_path``).
     """
-    return _compile(value, (), where_of)
+    return _compile(value, (), where_of, url)
 
 
-def _compile(value: Any, path: tuple[Any, ...], where_of: Any) -> Any:
+def _compile(value: Any, path: tuple[Any, ...], where_of: Any, url: bool) -> Any:
     if isinstance(value, str):
-        return compile_template(value, where_of(path)) if is_template(value) else value
+        return compile_template(value, where_of(path), path=url) if is_template(value) else value
     if isinstance(value, Mapping):
-        return {k: _compile(v, (*path, k), where_of) for k, v in value.items()}
+        return {k: _compile(v, (*path, k), where_of, url) for k, v in value.items()}
     if isinstance(value, list):
-        return [_compile(v, (*path, i), where_of) for i, v in enumerate(value)]
+        return [_compile(v, (*path, i), where_of, url) for i, v in enumerate(value)]
     return value
 
 
@@ -277,7 +314,8 @@ def render_tree(value: Any, context: Mapping[str, Any]) -> Any:
     """Render a compiled tree; raises RenderError naming the failing template's file:line."""
     if isinstance(value, Template):
         try:
-            return value.compiled.render(context)
+            with render_limits.budget():
+                return render_limits.render(value.compiled, context)
         except Exception as exc:
             raise RenderError(f"{value.where}: {describe_error(exc)}") from None
     if isinstance(value, dict):
@@ -298,4 +336,8 @@ def describe_error(exc: Exception) -> str:
         return f"undefined value: {exc.message}"
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in the sandbox: {exc}"
+    if isinstance(exc, render_limits.RenderTimeout):
+        return str(exc)
+    if isinstance(exc, render_limits.RenderTooLarge):
+        return f"too large: {exc}"
     return f"{type(exc).__name__}: {exc}"

@@ -102,7 +102,9 @@ async def test_a_connector_that_raises_an_unexpected_error_is_retried_not_dead(t
     await store.claim_events("me", 1, 30, now)
     delivery = NewDelivery("welcome", 0, "dest", "key", "ppr_key", {"payload": 1}, (60.0,))
     await store.complete_route(accepted.event_id, "me", RouteResult([delivery], [], "v1"), now)
-    config = parse_config("version: 1\nconnectors:\n  dest: {type: memory}", "config.yaml", env={})
+    config = parse_config(
+        "version: 1\nplugandpay: {allow_unsigned: true}\nconnectors:\n  dest: {type: memory}", "config.yaml", env={}
+    )
     connectors = Connectors(config.connectors, ConnectorDefaults(timeout=2.0), Guards())
 
     async def buggy_send(out: Outgoing) -> Sent:

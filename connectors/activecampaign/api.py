@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote
 
 from connectors.base import Limiter, Permanent
 from connectors.client import error_text, expect_success, make_client, send
@@ -108,7 +109,7 @@ class ActiveCampaignApi:
         expect_success(response, what)
 
     async def remove_tags(self, contact: str, names: list[str]) -> list[str]:
-        body = await self.call("GET", f"/contacts/{contact}/contactTags", "read contact tags")
+        body = await self.call("GET", f"/contacts/{quote(contact, safe='')}/contactTags", "read contact tags")
         on_contact = {str(ct.get("tag")): str(ct.get("id")) for ct in body.get("contactTags") or []}
         removed = []
         for name in names:
@@ -116,7 +117,7 @@ class ActiveCampaignApi:
             link = on_contact.get(tag or "")
             if link is None:
                 continue
-            request = self._client.build_request("DELETE", f"{self.base}/contactTags/{link}")
+            request = self._client.build_request("DELETE", f"{self.base}/contactTags/{quote(link, safe='')}")
             response = await send(self._client, request, self.limiter, what=f"untag {name!r}")
             if response.status_code != 404:  # gone already is what we wanted
                 expect_success(response, f"untag {name!r}")

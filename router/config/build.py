@@ -66,6 +66,7 @@ DELIVERY_FIELDS = {
     "timeout": Field("duration"),
     "concurrency": Field("int"),
     "lease": Field("duration"),
+    "render_timeout": Field("duration"),
 }
 RETENTION_FIELDS = {
     "events": Field("duration"),

@@ -69,6 +69,7 @@ class DeliveryConfig:
     timeout: float = 15.0
     concurrency: int = 32
     lease: float | None = None  # how long a claimed delivery stays with its instance; None: timeout * 2 + 30 s
+    render_timeout: float = 1.0  # seconds one action's templates (or one condition) may take to render
 
 
 @dataclass(frozen=True)

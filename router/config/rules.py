@@ -222,7 +222,8 @@ class RuleCompiler:
 
         def compile_each(value: Any, sub: tuple[Any, ...]) -> Any:
             try:
-                return templates.compile_tree(value, lambda rest: where_of((*sub, *rest)))
+                url = sub[0] in templates.PATH_KEYS  # every value in a URL is one encoded path segment
+                return templates.compile_tree(value, lambda rest: where_of((*sub, *rest)), url=url)
             except jinja2.TemplateSyntaxError as exc:
                 key_path = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in sub)
                 line = int(where_of(sub).rsplit(":", 1)[1]) + max(0, (exc.lineno or 1) - 1)

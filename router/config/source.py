@@ -40,6 +40,10 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _IMPLICIT: dict[str, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+# Entries (mapping keys and list items) a file may add through aliases. An alias costs nothing here (it is the
+# same object), but everything that walks the config afterwards expands it: nine levels of nine aliases
+# ("billion laughs") would be 387 million entries.
+MAX_ALIAS_ENTRIES = 1_000_000
 
 
 class _Builder:
@@ -49,6 +53,8 @@ class _Builder:
     one Python object per value. Plain scalars resolve as the safe loader resolves them (``yes`` is true,
     ``2025-03-14`` a date), anchors and aliases give the same object, and ``<<`` merge keys work, with
     explicit keys winning. A key given twice in one mapping is reported, not silently overwritten.
+    ``entries`` counts mapping entries and list items as if every alias were written out; an alias whose
+    expansion would take the file past MAX_ALIAS_ENTRIES entries is refused.
     """
 
     def __init__(self, parser: Any, file: str) -> None:
@@ -56,6 +62,9 @@ class _Builder:
         self.file = file
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}  # entries of each anchored value, its own aliases expanded
+        self.entries = 0
+        self.aliased = 0
         self.duplicates: list[Problem] = []
 
     def document(self) -> Any:
@@ -85,6 +94,16 @@ class _Builder:
             if event.anchor not in self.anchors:
                 raise yaml.composer.ComposerError(
                     None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
+            size = self.sizes.get(event.anchor, 0)
+            self.entries += size
+            self.aliased += size
+            if self.aliased > MAX_ALIAS_ENTRIES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"aliases expand to more than {MAX_ALIAS_ENTRIES:,} entries (an alias bomb?)",
+                    event.start_mark,
                 )
             return self.anchors[event.anchor]
         else:
@@ -123,6 +142,7 @@ class _Builder:
         result.line = event.start_mark.line + 1
         lines: dict[str, int] = {}
         result.lines = lines
+        start = self.entries
         if event.anchor is not None:
             self.anchors[event.anchor] = result
         merges: list[Any] = []
@@ -147,6 +167,9 @@ class _Builder:
             lines[key] = line
         if merges:
             self._merge(result, merges)
+        self.entries += len(result)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = self.entries - start
         return result
 
     def _merge(self, result: YMap, merges: list[Any]) -> None:
@@ -169,6 +192,7 @@ class _Builder:
         result.line = event.start_mark.line + 1
         lines: list[int] = []
         result.lines = lines
+        start = self.entries
         if event.anchor is not None:
             self.anchors[event.anchor] = result
         get, value, append, add_line = self.parser.get_event, self.value, result.append, lines.append
@@ -178,6 +202,9 @@ class _Builder:
                 break
             add_line(item.start_mark.line + 1)
             append(value(item))
+        self.entries += len(result)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = self.entries - start
         return result
 
 

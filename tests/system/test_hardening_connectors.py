@@ -39,6 +39,7 @@ server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
 plugandpay:
   api_url: {api_url}
   api_token: "${{PLUGANDPAY_API_TOKEN}}"
+  allow_unsigned: true
   retry: [0.2s, 0.5s]
 store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
 delivery: {{schedule: [0.2s, 0.4s], timeout: 5s}}

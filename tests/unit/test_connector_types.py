@@ -14,7 +14,9 @@ from router.simulate import destination
 
 def connectors_of(text: str):
     return parse_config(
-        "version: 1\nconnectors:\n" + textwrap.indent(textwrap.dedent(text), "  "), "c.yaml", {}
+        "version: 1\nplugandpay: {allow_unsigned: true}\nconnectors:\n" + textwrap.indent(textwrap.dedent(text), "  "),
+        "c.yaml",
+        {},
     ).connectors
 
 
@@ -22,8 +24,8 @@ def test_type_moneybird_needs_its_administration_and_token():
     with pytest.raises(ConfigError) as info:
         connectors_of("books: {type: moneybird, base_url: moneybird.com/api/v2/1, url: https://x.nl}")
     assert [str(p) for p in info.value.problems] == [
-        "c.yaml:3: connectors.books.url: unknown key",
-        "c.yaml:3: connectors.books.token: is required",
+        "c.yaml:4: connectors.books.url: unknown key",
+        "c.yaml:4: connectors.books.token: is required",
     ]
 
 

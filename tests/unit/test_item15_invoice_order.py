@@ -1,4 +1,4 @@
-"""The invoice action's default ``order`` template (item 15): the stored order holds only the invoice's fields,
+"""The invoice action's stored request (item 15): the stored order holds only the invoice's fields,
 and the invoice document made from it is the one the whole order gives."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ORDERS = json.loads((Path(__file__).resolve().parents[2] / "router/demo/fixtures
 
 def rendered(order: dict[str, Any]) -> dict[str, Any]:
     fields = compile_tree(dict(InvoiceAction.action_defaults()), lambda rest: "test.yaml:1")
-    return dict(parse_order(render_tree(fields, {"data": order})["order"]))
+    return dict(parse_order(InvoiceAction.stored_request(render_tree(fields, {"data": order}))["order"]))
 
 
 @pytest.mark.parametrize("ident", sorted(ORDERS))
