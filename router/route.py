@@ -26,6 +26,7 @@ from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
 from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
+from router.secretrefs import marked, seal
 from router.store.base import EventRecord, NewDelivery, RouteResult, Store
 from router.templates import RenderError, describe_error, render_tree
 
@@ -136,6 +137,7 @@ def _render_action(
     event: Event, rule: Rule, action: Action, context: dict[str, Any], config: Config
 ) -> list[NewDelivery]:
     schedule = config.schedule_for(rule, action)
+    action = marked(action, config.secret_vars)  # secrets leave the rendered request as *** (router.secretrefs)
 
     def make(item_key: str | None, build: Callable[[], Any]) -> NewDelivery:
         key = action_key(event, rule, action, item_key)
@@ -149,7 +151,7 @@ def _render_action(
             item_key=item_key,
         )
         try:
-            return NewDelivery(request=build(), **common)  # type: ignore[arg-type]
+            return NewDelivery(request=seal(build(), config.secret_vars), **common)  # type: ignore[arg-type]
         except RenderError as exc:
             error = f"render: rule {rule.name!r}: {exc}"
             return NewDelivery(request=None, status="dead", error=error, **common)  # type: ignore[arg-type]
