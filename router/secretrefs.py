@@ -39,7 +39,7 @@ _NONCE = secrets.token_hex(16)
 _MARKER = re.compile(rf"ppr_secret_{_NONCE}_(\d+)_")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per distinct set of variables (cached), hashed by identity
 class _Secrets:
     """One config's secret variables: the marker for each value and a pattern finding any of the values."""
 
@@ -88,15 +88,7 @@ def _mark(value: Any, found: _Secrets) -> Any:
     if isinstance(value, str):
         return found.pattern.sub(lambda m: found.markers[m.group()], value)
     if isinstance(value, Template):
-        source = found.pattern.sub(lambda m: found.markers[m.group()], value.source)
-        if source == value.source:
-            return value
-        try:
-            return templates.compile_template(source, value.where)
-        except jinja2.TemplateError:
-            # A secret value inside the template's code (``{{ 'abc' }}``): the template breaks without it.
-            names = ", ".join("${" + found.names[int(i)] + "}" for i in _MARKER.findall(source))
-            return _Unmarkable(f"{value.where}: {names} is used inside template code; write it in the literal text")
+        return _mark_template(value, found) if found.pattern.search(value.source) else value
     if isinstance(value, dict):
         out = {k: _mark(v, found) for k, v in value.items()}
         return value if all(out[k] is value[k] for k in value) else out
@@ -104,6 +96,22 @@ def _mark(value: Any, found: _Secrets) -> Any:
         items = [_mark(v, found) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _mark_template(value: Template, found: _Secrets) -> Template | _Unmarkable:
+    source = found.pattern.sub(lambda m: found.markers[m.group()], value.source)
+    try:
+        # Only literal text may hold a secret: in template code (``{{ 'abc' | upper }}``) its value could be
+        # taken apart or changed, and the place to put it back would be lost.
+        code = [text for _, kind, text in templates.ENV.lex(source) if kind not in ("data", "comment")]
+        in_code = sorted({found.names[int(i)] for text in code for i in _MARKER.findall(text)})
+        if not in_code:
+            return templates.compile_template(source, value.where)
+    except jinja2.TemplateError:
+        in_code = sorted({found.names[int(i)] for i in _MARKER.findall(source)})
+    names = ", ".join("${" + name + "}" for name in in_code)
+    return _Unmarkable(f"{value.where}: {names} is used inside template code; write it in the literal text")
 
 
 def seal(request: Any, secret_vars: Mapping[str, str]) -> Any:
