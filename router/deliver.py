@@ -21,6 +21,7 @@ from connectors.base import Outgoing, Permanent, Retryable, Sent, Throttled
 from router.config import Config
 from router.connections import Connectors
 from router.retry import SendOutcome, decide
+from router.secretrefs import restore
 from router.store.base import Attempt, DeliveryRecord, Store
 
 log = structlog.get_logger("router.deliver")
@@ -68,7 +69,8 @@ class Deliverer:
                 raise Retryable(f"connector {record.connector!r} is not in the current config")
             if record.request is None:
                 raise Permanent(record.last_error or "nothing to send: the action was never rendered")
-            out = Outgoing(record.id, record.delivery_key, record.event_id, record.request, record.attempts + 1)
+            request = restore(record.request, config.secret_vars)  # the current value of each masked secret
+            out = Outgoing(record.id, record.delivery_key, record.event_id, request, record.attempts + 1)
             # Connectors enforce their own timeouts; this bound only guards against one that hangs.
             async with asyncio.timeout(config.delivery.timeout * 2 + 5):
                 sent: Sent = await connector.send(out)

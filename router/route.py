@@ -33,6 +33,7 @@ from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayC
 from router.render_limits import budget, time_limit
 from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
+from router.secretrefs import marked, seal
 from router.store.base import EventRecord, NewDelivery, RouteResult, Store
 from router.templates import RenderError, describe_error, render_tree
 
@@ -184,6 +185,7 @@ def _render_action(
     schedule = config.schedule_for(rule, action)
     target = config.connectors[action.connector]
     stored_form = connector_class(target.type, target.settings).stored_request
+    action = marked(action, config.secret_vars)  # secrets leave the rendered request as *** (router.secretrefs)
 
     def make(item_key: str | None, build: Callable[[], Any]) -> NewDelivery:
         key = action_key(event, rule, action, item_key)
@@ -197,7 +199,8 @@ def _render_action(
             item_key=item_key,
         )
         try:
-            return NewDelivery(request=dict(stored_form(build())), **common)  # type: ignore[arg-type]
+            request = seal(dict(stored_form(build())), config.secret_vars)
+            return NewDelivery(request=request, **common)  # type: ignore[arg-type]
         except RenderError as exc:
             error = f"render: rule {rule.name!r}: {exc}"
             return NewDelivery(request=None, status="dead", error=error, **common)  # type: ignore[arg-type]

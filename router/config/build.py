@@ -19,7 +19,7 @@ from connectors import CONNECTOR_TYPES
 from connectors.base import Field
 from connectors.protection import BREAKER_FIELDS, check_breaker
 from router.config.coerce import coerce, parse_listen
-from router.config.env import interpolate, problem_mask, secret_values
+from router.config.env import interpolate, problem_mask, secret_values, secret_variables
 from router.config.model import (
     AdminConfig,
     Config,
@@ -106,12 +106,14 @@ def build(text: str, file: str, env: Mapping[str, str]) -> Config:
         raise ConfigError([Problem(file, 1, "", "the config must be a mapping of sections")])
     secrets: set[str] = set()
     read: set[str] = set()
-    interpolate(root, "", env, problems, secrets, read)
+    variables: dict[str, str] = {}
+    interpolate(root, "", env, problems, secrets, read, variables)
     try:
         config = _Builder(problems, hashlib.sha256(text.encode()).hexdigest()[:12], secrets).build(root)
     except ConfigError as exc:
         # Masked here, before anything prints it: check, serve and a reload all show this text.
         raise exc.masked(problem_mask(secrets, read)) from None
+    config = dataclasses.replace(config, secret_vars=secret_variables(variables, config.secrets))
     if config.warnings:
         mask = problem_mask(secrets, read)
         config = dataclasses.replace(config, warnings=tuple(w.masked(mask) for w in config.warnings))

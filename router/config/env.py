@@ -22,19 +22,25 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def interpolate(
-    node: YMap | YList, path: str, env: Mapping[str, str], problems: Problems, secrets: set[str], read: set[str]
+    node: YMap | YList,
+    path: str,
+    env: Mapping[str, str],
+    problems: Problems,
+    secrets: set[str],
+    read: set[str],
+    variables: dict[str, str] | None = None,
 ) -> None:
     """Replace every ``${VAR}`` in the text values under ``node``, in place.
 
     ``secrets`` gets the secret values, ``read`` every value taken from the environment (not the defaults,
-    which are in the file for all to see).
+    which are in the file for all to see), ``variables`` (when given) each variable's name and value.
     """
     # Assigning to existing keys or indexes does not resize, so iterating the live container is safe; the
     # key path is only built where it is needed (large rule files have hundreds of thousands of values).
     items: Any = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if isinstance(value, YMap | YList):
-            interpolate(value, key_path(path, key), env, problems, secrets, read)
+            interpolate(value, key_path(path, key), env, problems, secrets, read, variables)
         elif isinstance(value, str) and "${" in value:
             sub = key_path(path, key)
 
@@ -50,6 +56,8 @@ def interpolate(
                     read.add(found)
                 if found and (SECRET_NAME.search(name) or SECRET_NAME.search(str(key))):
                     secrets.add(found)
+                if found and variables is not None:
+                    variables[name] = found
                 return found
 
             node[key] = _VAR.sub(replace, value)
@@ -69,6 +77,15 @@ def secret_values(fields: Mapping[str, Field], values: Mapping[str, Any]) -> Ite
             yield value
         elif isinstance(value, Mapping):
             yield from (v for k, v in value.items() if SECRET_NAME.search(k) and v)
+
+
+def secret_variables(variables: Mapping[str, str], secrets: frozenset[str]) -> dict[str, str]:
+    """The variables whose value is one of the config's secrets, by name (``Config.secret_vars``).
+
+    A secret written into an action from a variable is stored masked, and restored from this mapping of the
+    config in force when the delivery is sent (``router.secretrefs``).
+    """
+    return {name: value for name, value in variables.items() if value in secrets}
 
 
 # Environment values that are words of the messages themselves: masking them would garble every message.

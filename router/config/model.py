@@ -104,6 +104,8 @@ class Config:
     connectors: Mapping[str, ConnectorConfig]
     rules: RuleSet
     secrets: frozenset[str] = frozenset()
+    # The ${VAR}s whose value is a secret, by name: stored requests name them instead of holding the value.
+    secret_vars: Mapping[str, str] = field(default_factory=dict, repr=False)
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
