@@ -158,6 +158,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
         return await serve(request, "sellers")
 
     async def tenant(request: web.Request) -> web.Response:
+        if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
+            return web.json_response({"message": "Unauthenticated."}, status=401)
         return web.json_response({"data": {"id": 42, "name": "Sandbox Shop", "plan": "lite"}})
 
     async def add_fault(request: web.Request) -> web.Response:
