@@ -3,6 +3,8 @@ naming it) is fetched again without it, and the checkout rules are reported ``un
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from router.demo.sandbox import load_fixtures
@@ -69,6 +71,7 @@ async def test_checkout_include_rejected_is_fetched_without_it_and_the_rule_is_u
 
     # Fixed (the API takes the include): re-routing the event runs the rule once, the welcome mail not again.
     sandbox.state.reject_includes = set()
-    assert run_cli("reroute", "-c", str(daemon.config_path), str(events[0].id)).returncode == 0
+    rerouted = await asyncio.to_thread(run_cli, "reroute", "-c", str(daemon.config_path), str(events[0].id))
+    assert rerouted.returncode == 0
     await sink.wait_for(1, path="/checkout", timeout=20)
     assert len(sink.to("/welcome")) == 1
