@@ -31,10 +31,12 @@ from router.config import Config, ConfigError, load_config
 from router.config.model import RetentionConfig
 from router.connections import Connectors
 from router.deliver import Deliverer
+from router.legacy import V1Receiver
 from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
+from router.quarantine import Quarantine
 from router.receive import Receiver, error
 from router.route import Router
 from router.store import Store, StoreLost, StoreUnavailable, make_store
@@ -95,6 +97,7 @@ class Daemon:
             self.owner,
             on_routed=self._wake_deliver,
             observe=lambda outcome: self.metrics.events_routed.labels(outcome=outcome).inc(),
+            observe_unknown=self.metrics.observe_unknown,
         )
         self.deliverer = Deliverer(
             self.store,
@@ -102,9 +105,15 @@ class Daemon:
             self.owner,
             observe=self.metrics.observe_attempt,
         )
+        self.quarantine = Quarantine(self.store, lambda: self.state.config, observe=self.metrics.observe_quarantined)
         self.receiver = Receiver(
-            self.store, lambda: self.state.config, on_accepted=self._wake_route, observe=self.metrics.observe_received
+            self.store,
+            lambda: self.state.config,
+            on_accepted=self._wake_route,
+            observe=self.metrics.observe_received,
+            quarantine=self.quarantine,
         )
+        self.v1_receiver = V1Receiver(self.receiver, lambda: self.state.config)
         self.admin = AdminApi(
             self.store, lambda: self.state.config, on_requeued=self._wake_deliver, on_rerouted=self._wake_route
         )
@@ -171,6 +180,9 @@ class Daemon:
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
+        v1_path = self.state.config.server.v1_path
+        if v1_path is not None and request.path == v1_path:
+            return await self.v1_receiver(request)
         if request.path != self.state.config.server.path:
             return error(404, f"no webhook endpoint at {request.path}")
         return await self.receiver(request)

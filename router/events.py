@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 # Plug&Pay's trigger names, as the UI shows them and rules use them.
 TRIGGERS = (
@@ -78,9 +80,15 @@ TRIGGER_OBJECT: dict[str, str] = {
 }
 
 
-def canonical_trigger(raw: str) -> str:
-    """Plug&Pay's name for a wire trigger; unknown strings are kept as they are (lower-cased)."""
+def canonical_trigger(raw: str, aliases: Mapping[str, str] | None = None) -> str:
+    """Plug&Pay's name for a wire trigger; unknown strings are kept as they are (lower-cased).
+
+    ``aliases`` (``plugandpay.trigger_aliases``: lower-cased wire name → trigger) extends the built-in table
+    and wins over it, so an operator can name a new spelling without a release.
+    """
     key = raw.strip().lower()
+    if aliases and key in aliases:
+        return aliases[key]
     return TRIGGER_ALIASES.get(key, key)
 
 
@@ -98,6 +106,9 @@ def canonical_type(raw: str) -> str | None:
     text = raw.strip().replace("\\", "/").rsplit("/", 1)[-1]
     key = _CAMEL.sub("_", text).lower().replace("-", "_").replace(" ", "_")
     return TRIGGERABLE_TYPES.get(key)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"  # legacy V1 webhooks
 
 
 class PayloadError(ValueError):
@@ -159,7 +170,7 @@ def _ident(value: Any, name: str) -> str:
     return text
 
 
-def normalise_json(body: Any) -> Event:
+def normalise_json(body: Any, aliases: Mapping[str, str] | None = None) -> Event:
     """A Webhooks V2 JSON body, flat or with the trigger fields nested under ``event``."""
     if not isinstance(body, dict):
         raise PayloadError("the body must be a JSON object")
@@ -171,7 +182,7 @@ def normalise_json(body: Any) -> Event:
         raise PayloadError("field 'event' must be an object")
     raw_trigger = _text(fields.get("trigger_type"), "trigger_type", required=True)
     assert raw_trigger is not None
-    trigger = canonical_trigger(raw_trigger)
+    trigger = canonical_trigger(raw_trigger, aliases)
     ident = _ident(fields.get("triggerable_id"), "triggerable_id")
     raw_type = _text(fields.get("triggerable_type"), "triggerable_type", required=False)
     kind = _resolve_type(raw_type, trigger)
@@ -188,12 +199,12 @@ def normalise_json(body: Any) -> Event:
     )
 
 
-def normalise_form(form: Mapping[str, str]) -> Event:
+def normalise_form(form: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> Event:
     """The legacy V1 "general webhook": form-encoded, ``webhook_event`` plus ``id`` or ``order_id``."""
     raw_trigger = _text(form.get("webhook_event"), "webhook_event", required=True)
     assert raw_trigger is not None
     ident = _ident(form.get("order_id") or form.get("id"), "id")
-    trigger = canonical_trigger(raw_trigger)
+    trigger = canonical_trigger(raw_trigger, aliases)
     # V1 only ever announced orders (and cancellations, which carry a subscription id).
     kind = TRIGGER_OBJECT.get(trigger, "order")
     # Keep only the identifying fields: V1 posts carry customer data we do not need to store.
@@ -206,6 +217,25 @@ def normalise_form(form: Mapping[str, str]) -> Event:
         source="v1",
         payload=kept,
     )
+
+
+def parse_body(body: bytes, content_type: str, aliases: Mapping[str, str] | None = None) -> Event:
+    """A webhook body (V2 JSON, or a V1 form post) as an Event; PayloadError says what is wrong."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("the body is not valid UTF-8") from None
+    if content_type == FORM_TYPE:
+        try:
+            form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=100))
+        except ValueError as exc:
+            raise PayloadError(f"malformed form body: {exc}") from None
+        return normalise_form(form, aliases)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from None
+    return normalise_json(data, aliases)
 
 
 def _resolve_type(raw_type: str | None, trigger: str) -> str:

@@ -78,6 +78,23 @@ class Metrics:
             registry=r,
         )
 
+        self.quarantined = Counter(
+            "plugpay_router_webhooks_quarantined",
+            "Webhooks that failed verification, by outcome (kept, rate_limited, store_unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.quarantine_entries = Gauge(
+            "plugpay_router_quarantine_entries", "Webhooks kept in the quarantine", registry=r
+        )
+        self.quarantine_bytes = Gauge("plugpay_router_quarantine_bytes", "Size of the quarantine", registry=r)
+        self.rules_unknown = Counter(
+            "plugpay_router_rule_outcomes_unknown",
+            "Rules not run because data their scope needs was not available, by reason",
+            ["reason"],
+            registry=r,
+        )
+
         self._received: dict[tuple[str, str], Any] = {}
         self._unknown_triggers: set[str] = set()
 
@@ -104,6 +121,12 @@ class Metrics:
             child = self._received[(label, outcome)] = self.events_received.labels(trigger=label, outcome=outcome)
         child.inc()
 
+    def observe_quarantined(self, outcome: str) -> None:
+        self.quarantined.labels(outcome=outcome).inc()
+
+    def observe_unknown(self, reason: str, count: int) -> None:
+        self.rules_unknown.labels(reason=reason.removeprefix("unknown: ")).inc(count)
+
     def observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(connector=connector, outcome=outcome).inc()
         self.attempt_seconds.labels(connector=connector).observe(seconds)
@@ -117,6 +140,9 @@ class Metrics:
         self.dead.set(counts.deliveries.get("dead", 0))
         self.failed.set(counts.events.get("failed", 0))
         self.oldest_pending.set(0 if counts.oldest_pending_at is None else max(0.0, now - counts.oldest_pending_at))
+        kept = await store.quarantine_stats()
+        self.quarantine_entries.set(kept.entries)
+        self.quarantine_bytes.set(kept.bytes)
         for connector, state in breakers().items():
             for candidate in BREAKER_STATES:
                 self.breaker.labels(connector=connector, state=candidate).set(1 if candidate == state else 0)

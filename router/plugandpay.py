@@ -9,6 +9,8 @@ documentation requires. Tenacity retries connection errors briefly inside one tr
 the event in the store (``router.retry.api_schedule``). 404 raises ``NotFound``. An answer larger than
 ``max_response_bytes`` (``plugandpay.max_response_bytes``, default 10 MB) is not read past that limit and
 raises ``ApiRejected``: the event fails with the reason instead of the daemon's memory growing with it.
+``fetch_optional`` asks for includes no official source lists (``checkout``): when the API answers a 4xx
+that names one of them, it fetches again without them and says which were refused.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ class NotFound(ApiError):
 
 class ApiRejected(ApiError):
     """A 4xx other than 404/408/429: the request is wrong (bad token, bad id); retrying will not help."""
+
+    def __init__(self, message: str, status: int | None = None, detail: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail  # the start of the answer's body
+
+
+def names_include(exc: ApiRejected, includes: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``includes`` a 400/422 answer names (how a Laravel API refuses an include it does not allow)."""
+    if exc.status not in (400, 422):
+        return ()
+    return tuple(name for name in includes if name in exc.detail)
 
 
 @dataclass
@@ -86,6 +100,14 @@ class PlugAndPayClient:
     async def fetch(self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -> dict[str, Any]:
         """The object's ``data``. Raises NotFound, ApiRejected or ApiUnavailable."""
         path, params = resource_path(kind, ident, extra_includes)
+        return await self.get(path, params)
+
+    async def tenant(self) -> dict[str, Any]:
+        """``GET /v2/auth/tenants/me``: the tenant the token belongs to (``id``, ``name``, ``plan``)."""
+        return await self.get("/v2/auth/tenants/me", {})
+
+    async def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """The ``data`` object of ``GET path``. Raises NotFound, ApiRejected or ApiUnavailable."""
         session = self._client()
         try:
             async for attempt in AsyncRetrying(
@@ -103,6 +125,19 @@ class PlugAndPayClient:
         except aiohttp.ClientError as exc:
             raise ApiUnavailable(f"Plug&Pay API unreachable on GET {path}: {type(exc).__name__}") from None
         raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+    async def fetch_optional(
+        self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """``fetch`` with ``extra_includes`` that the API may refuse: the data, and the includes it refused
+        (the object is then fetched again with the default includes only)."""
+        try:
+            return await self.fetch(kind, ident, extra_includes), ()
+        except ApiRejected as exc:
+            refused = names_include(exc, extra_includes)
+            if not refused:
+                raise
+        return await self.fetch(kind, ident), refused
 
     async def _read(self, path: str, response: aiohttp.ClientResponse) -> bytes:
         limit = self.max_response_bytes
@@ -130,7 +165,8 @@ class PlugAndPayClient:
                 " or api_url)"
             )
         if status >= 400:
-            raise ApiRejected(f"Plug&Pay API answered {status} on GET {path}: {body[:200].decode(errors='replace')}")
+            detail = body[:200].decode(errors="replace")
+            raise ApiRejected(f"Plug&Pay API answered {status} on GET {path}: {detail}", status, detail)
         try:
             decoded = json.loads(body)
         except ValueError:

@@ -13,28 +13,37 @@ connection is closed, so a slow sender cannot hold a connection (and a file desc
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qsl
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
 from router import verify
 from router.config import Config
-from router.events import TRIGGERS, Event, PayloadError, canonical_type, normalise_form, normalise_json
+from router.events import FORM_TYPE, TRIGGERS, Event, PayloadError, canonical_type, parse_body
+from router.selftest import is_selftest
 from router.stale import is_stale
 from router.store.base import Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from router.quarantine import Quarantine
 
 log = structlog.get_logger("router.receive")
 
 JSON_TYPES = ("application/json", "text/json")
-FORM_TYPE = "application/x-www-form-urlencoded"
 # Unknown triggers are warned about once per process and spelling, for this many spellings at most.
 MAX_UNKNOWN_WARNED = 1000
 _unknown_seen: set[str] = set()
+V1_ON_V2_PATH = (
+    "form posts (legacy V1 webhooks) are not accepted on the signed webhook path: they carry no signature;"
+    " set server.v1_path to a secret path and use that URL for V1 webhooks"
+)
+QUARANTINE_HINT = (
+    "kept in the quarantine: fix plugandpay.webhook_key / signature, reload, then run"
+    " `plugpay-router quarantine list -c CONFIG` and `plugpay-router quarantine release -c CONFIG`"
+)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -48,7 +57,9 @@ class Receiver:
         config: Callable[[], Config],
         on_accepted: Callable[[], None],
         observe: Callable[[str, str], None] | None = None,
+        quarantine: Quarantine | None = None,
     ):
+        self.quarantine = quarantine
         self.store = store
         self.config = config
         self.on_accepted = on_accepted
@@ -70,11 +81,52 @@ class Receiver:
 
     async def __call__(self, request: web.Request) -> web.Response:
         config = self.config()
-        limit = config.server.max_body_bytes
         content_type = request.content_type.lower()
-        if content_type not in (*JSON_TYPES, FORM_TYPE):
+        if content_type == FORM_TYPE:
+            # Legacy V1 posts are unsigned: never on the signed path (see router.legacy).
+            self.observe("", "rejected_content_type")
+            return error(415, V1_ON_V2_PATH)
+        if content_type not in JSON_TYPES:
             self.observe("", "rejected_content_type")
             return error(415, f"unsupported content type {content_type or 'none'!r}: send application/json")
+        body = await self.read_body(request, config)
+        if isinstance(body, web.Response):
+            return body
+        key = config.plugandpay.webhook_key
+        # Fail closed: only an explicit allow_unsigned skips verification (check refuses a key-less config
+        # without it, but a config built in code must not open the door either).
+        if key or not config.plugandpay.allow_unsigned:
+            header = config.plugandpay.signature.header
+            if not key or not verify.verify(key, body, request.headers.get(header)):
+                return await self._refuse(request, body, header)
+        if is_selftest(body):
+            return web.json_response({"selftest": "ok", "verified": bool(key)}, status=200)
+        try:
+            event = self._parse(body, content_type, config.plugandpay.trigger_aliases)
+        except PayloadError as exc:
+            self.observe("", "rejected_payload")
+            return error(400, str(exc))
+        return await self.admit(event, config)
+
+    async def _refuse(self, request: web.Request, body: bytes, header: str) -> web.Response:
+        """401 for a request that failed verification; its body is kept in the quarantine."""
+        missing = header not in request.headers
+        reason = "missing" if missing else "invalid"
+        kept = None if self.quarantine is None else await self.quarantine.keep(request, body)
+        log.warning(
+            "webhook signature missing" if missing else "webhook signature invalid",
+            header=header,
+            headers_seen=sorted(request.headers.keys()),
+            remote=request.remote,
+            quarantined=kept,
+            hint=QUARANTINE_HINT if kept is not None else None,
+        )
+        self.observe("", "rejected_signature")
+        return error(401, f"{reason} signature: expected header {header} with the HMAC-SHA256 of the body")
+
+    async def read_body(self, request: web.Request, config: Config) -> bytes | web.Response:
+        """The body within ``server.max_body_bytes`` and ``server.body_timeout``, or the error response."""
+        limit = config.server.max_body_bytes
         try:
             async with asyncio.timeout(config.server.body_timeout):
                 body = await self._read(request, limit)
@@ -89,27 +141,10 @@ class Receiver:
         if body is None:
             self.observe("", "rejected_too_large")
             return error(413, f"body larger than {limit} bytes")
-        key = config.plugandpay.webhook_key
-        # Fail closed: only an explicit allow_unsigned skips verification (check refuses a key-less config
-        # without it, but a config built in code must not open the door either).
-        if key or not config.plugandpay.allow_unsigned:
-            header = config.plugandpay.signature.header
-            if not key or not verify.verify(key, body, request.headers.get(header)):
-                missing = header not in request.headers
-                reason = "missing" if missing else "invalid"
-                log.warning(
-                    "webhook signature missing" if missing else "webhook signature invalid",
-                    header=header,
-                    headers_seen=sorted(request.headers.keys()),
-                    remote=request.remote,
-                )
-                self.observe("", "rejected_signature")
-                return error(401, f"{reason} signature: expected header {header} with the HMAC-SHA256 of the body")
-        try:
-            event = self._parse(body, content_type)
-        except PayloadError as exc:
-            self.observe("", "rejected_payload")
-            return error(400, str(exc))
+        return body
+
+    async def admit(self, event: Event, config: Config) -> web.Response:
+        """Store a verified, parsed event and answer (202, 200 duplicate or stale, 503)."""
         now, window = time.time(), config.retention.dedupe_window
         stale = is_stale(event.sent_at, now - window)
         try:
@@ -139,22 +174,8 @@ class Receiver:
         return web.Response(body=b'{"event_id": %d}' % accepted.event_id, status=202, content_type="application/json")
 
     @staticmethod
-    def _parse(body: bytes, content_type: str) -> Event:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadError("the body is not valid UTF-8") from None
-        if content_type == FORM_TYPE:
-            try:
-                form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=100))
-            except ValueError as exc:
-                raise PayloadError(f"malformed form body: {exc}") from None
-            return normalise_form(form)
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise PayloadError(f"malformed JSON: {exc}") from None
-        return normalise_json(data)
+    def _parse(body: bytes, content_type: str, aliases: Mapping[str, str] | None = None) -> Event:
+        return parse_body(body, content_type, aliases)
 
     @staticmethod
     def _note_unknown(event: Event, bound: Any) -> None:
@@ -165,7 +186,11 @@ class Receiver:
             and len(_unknown_seen) < MAX_UNKNOWN_WARNED  # a sender inventing names must not grow the set
         ):
             _unknown_seen.add(event.trigger)  # once per process: a shop may send thousands
-            bound.warning("unknown trigger_type, matching it literally", raw_trigger=event.raw_trigger)
+            bound.warning(
+                "unknown trigger_type, matching it literally",
+                raw_trigger=event.raw_trigger,
+                hint="if it is a spelling of a known trigger, map it under plugandpay.trigger_aliases in the config",
+            )
         raw_type = _raw_type(event.payload)
         if raw_type is not None and canonical_type(str(raw_type)) is None:
             bound.warning("unknown triggerable_type", raw_type=str(raw_type), resolved=event.triggerable_type)

@@ -20,15 +20,16 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
 import structlog
 
 from connectors import connector_class
+from router import state
 from router.config import Config
-from router.events import TRIGGERS, Event
+from router.events import TRIGGERS, Event, canonical_trigger
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
 from router.render_limits import budget, time_limit
 from router.retry import api_schedule
@@ -36,6 +37,7 @@ from router.rules import Action, Outcome, Rule, product_ids
 from router.secretrefs import marked, seal
 from router.store.base import EventRecord, NewDelivery, RouteResult, Store
 from router.templates import RenderError, describe_error, render_tree
+from router.unknown import missing_includes, note_unknown, unknown_outcomes
 
 log = structlog.get_logger("router.route")
 
@@ -93,18 +95,21 @@ def plan(
     now: dt.datetime | None = None,
     *,
     explain: bool = False,
+    missing: frozenset[str] = frozenset(),
 ) -> Plan:
     """Match the rules and render every action of every matching rule. Sends and stores nothing.
 
     With ``explain`` the outcomes cover every rule (with the reason for each miss) instead of only the
-    indexed candidates; the matched rules and the deliveries are the same either way.
+    indexed candidates; the matched rules and the deliveries are the same either way. ``missing`` names
+    includes that were needed but not given: the rules whose scope needs them are ``unknown`` and do not run.
     Every condition, and every action with its ``for_each`` and all its items, gets
     ``delivery.render_timeout`` to render; past it, that rule or action fails with "render timed out".
     """
     with time_limit(config.delivery.render_timeout):
         context = base_context(event, data, now)
         rules = config.rules
-        outcomes = rules.explain(event, data, context) if explain else rules.match(event, data, context)
+        choose = rules.explain if explain else rules.match
+        outcomes = choose(event, data, context, missing)
         deliveries: list[NewDelivery] = []
         for outcome in outcomes:
             if not outcome.matched:
@@ -165,8 +170,8 @@ _UNKNOWN_TRIGGERS: set[str] = set()
 def note_unknown_trigger(event: Event) -> None:
     """Log, once per process and spelling, a trigger that is not one of Plug&Pay's known names.
 
-    Such a trigger matches rules literally; the log line tells the operator to add an alias in
-    ``router.events.TRIGGER_ALIASES`` if it is a new spelling of a known trigger.
+    Such a trigger matches rules literally; the log line tells the operator to add an alias under
+    ``plugandpay.trigger_aliases`` in the config if it is a new spelling of a known trigger.
     """
     if event.trigger in TRIGGERS or event.trigger in _UNKNOWN_TRIGGERS or len(_UNKNOWN_TRIGGERS) >= 1000:
         return
@@ -175,8 +180,18 @@ def note_unknown_trigger(event: Event) -> None:
         "unknown trigger, matching rules literally",
         trigger=event.trigger,
         raw_trigger=event.raw_trigger,
-        hint="add it to TRIGGER_ALIASES in router/events.py if it is a spelling of a known trigger",
+        hint="if it is a spelling of a known trigger, map it in the config: plugandpay.trigger_aliases:"
+        f" {{{event.raw_trigger.strip().lower()}: <trigger>}} (known: {', '.join(TRIGGERS)})",
     )
+
+
+def with_aliases(event: Event, config: Config) -> Event:
+    """The event with ``plugandpay.trigger_aliases`` applied (also to events stored before the alias was set)."""
+    aliases = config.plugandpay.trigger_aliases
+    if not aliases or event.trigger in TRIGGERS:
+        return event
+    trigger = canonical_trigger(event.raw_trigger, aliases)
+    return event if trigger == event.trigger else replace(event, trigger=trigger)
 
 
 def _render_action(
@@ -254,7 +269,9 @@ class Router:
         owner: str,
         on_routed: Callable[[], None],
         observe: Callable[[str], None] | None = None,
+        observe_unknown: Callable[[str, int], None] | None = None,
     ):
+        self.observe_unknown = observe_unknown or (lambda reason, count: None)
         self.store = store
         self.state = state
         self.owner = owner
@@ -263,7 +280,7 @@ class Router:
 
     async def handle(self, record: EventRecord) -> None:
         config, api = self.state()
-        event = record.event
+        event = with_aliases(record.event, config)
         bound = log.bind(
             event_id=record.id,
             trigger=event.trigger,
@@ -278,7 +295,7 @@ class Router:
             return
         extra = extra_includes(event, config)
         try:
-            data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
+            data, refused = await api.fetch_optional(event.triggerable_type, event.triggerable_id, extra)
         except (NotFound, ApiRejected) as exc:
             await self.store.fail_event(record.id, self.owner, str(exc), time.time())
             self.observe("failed")
@@ -296,15 +313,22 @@ class Router:
                 attempt=record.attempts + 1,
             )
             return
+        if await self._state_disagrees(record, event, data, config, bound):
+            return
+        missing = missing_includes(extra, refused, data)
         wait = config.delivery.render_timeout * PLAN_WAIT_FACTOR
         try:
-            result = await off_loop(partial(plan, event, data, config), wait)
+            result = await off_loop(partial(plan, event, data, config, missing=missing), wait)
         except TimeoutError:
             reason = f"render timed out: routing took longer than {wait:g}s"
             await self.store.fail_event(record.id, self.owner, reason, time.time())
             self.observe("failed")
             bound.warning("event failed", reason=reason)
             return
+        unknown = unknown_outcomes(result.outcomes)
+        if unknown:
+            self.observe_unknown(unknown[0].reason, len(unknown))
+            note_unknown(unknown, refused)
         outcomes = [o.as_dict() for o in result.outcomes]
         kept = fetched_record(event.triggerable_type, data, keep_all=config.retention.keep_payloads)
         routed = RouteResult(result.deliveries, outcomes, config.version, kept)
@@ -328,3 +352,27 @@ class Router:
         )
         if inserted:
             self.on_routed()
+
+    async def _state_disagrees(
+        self, record: EventRecord, event: Event, data: Mapping[str, Any], config: Config, bound: Any
+    ) -> bool:
+        """Check the fetched state against the trigger (``router.state``); on a mismatch, schedule a re-check
+        or fail the event, and return True (no action may run)."""
+        if not state.enabled(config.plugandpay.confirm_state, event.trigger):
+            return False
+        seen = state.mismatch(event.trigger, data)
+        if seen is None:
+            return False
+        delays = config.plugandpay.state_recheck
+        done = state.rechecks_done(record.last_error)
+        if done < len(delays):
+            error = state.recheck_error(done + 1, len(delays), event.trigger, seen)
+            await self.store.retry_event(record.id, self.owner, time.time() + delays[done], error)
+            self.observe("retry")
+            bound.info("state not yet visible, will fetch again", seen=seen, retry_in=delays[done], recheck=done + 1)
+            return True
+        reason = state.failure(event.trigger, seen, done)
+        await self.store.fail_event(record.id, self.owner, reason, time.time())
+        self.observe("failed")
+        bound.warning("event failed", reason=reason)
+        return True

@@ -89,8 +89,15 @@ class Outcome:
     reason: str = ""
     error: str | None = None
 
+    @property
+    def unknown(self) -> bool:
+        """The rule could not be decided (data it needs was not available): it did not run."""
+        return self.reason.startswith("unknown:")
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule.name, "matched": self.matched, "reason": self.reason}
+        if self.unknown:
+            out["unknown"] = True
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -137,12 +144,17 @@ def upsell_product_ids(data: Mapping[str, Any]) -> set[str]:
 
 
 def checkout_id(data: Mapping[str, Any]) -> str | None:
-    """The checkout an order came through: the ``checkout`` include, else a ``checkout_id`` field."""
+    """The checkout an order came through: ``checkout.id`` of the ``checkout`` include (no source shows a
+    top-level ``checkout_id`` on an order; that name is only a list filter)."""
     checkout = data.get("checkout")
     if isinstance(checkout, Mapping) and checkout.get("id") is not None:
         return str(checkout["id"])
-    value = data.get("checkout_id")
-    return None if value is None else str(value)
+    return None
+
+
+# The outcome of a rule whose scope needs data the API did not give (a rejected or ignored include): the rule
+# does not run, and says so; it is never silently a "no match".
+UNKNOWN_CHECKOUT = "unknown: checkout not available"
 
 
 def first_only_reason(data: Mapping[str, Any]) -> str:
@@ -164,9 +176,10 @@ def first_only_reason(data: Mapping[str, Any]) -> str:
 class Facts:
     """What the scopes of many rules look at in one event, each worked out at most once per event."""
 
-    def __init__(self, event: Event, data: Mapping[str, Any]):
+    def __init__(self, event: Event, data: Mapping[str, Any], missing: frozenset[str] = frozenset()):
         self.event = event
         self.data = data
+        self.missing = missing  # includes that were needed but the API did not give
 
     @cached_property
     def products(self) -> set[str]:
@@ -193,6 +206,8 @@ def check_scopes(rule: Rule, event: Event, data: Mapping[str, Any], facts: Facts
     if rule.products is not None and rule.products.isdisjoint(facts.products):
         shown = sorted(facts.products, key=_id_order) or "none"
         return f"products: {event.triggerable_type} has products {shown}"
+    if rule.checkouts is not None and facts.checkout is None and "checkout" in facts.missing:
+        return UNKNOWN_CHECKOUT
     if rule.checkouts is not None and facts.checkout not in rule.checkouts:
         return f"checkouts: {event.triggerable_type} came through checkout {facts.checkout or 'unknown'}"
     if rule.upsells is not None and rule.upsells.isdisjoint(facts.upsells):
@@ -293,6 +308,10 @@ class RuleSet:
                     found[id(rule)] = rule
         by_checkout = scoped.get("checkout")
         if by_checkout:
+            if facts.checkout is None and "checkout" in facts.missing:
+                # Undecidable: every checkout rule gets an outcome ("unknown"), none is silently skipped.
+                for rules in by_checkout.values():
+                    found.update((id(rule), rule) for rule in rules)
             for rule in by_checkout.get(facts.checkout or "", ()):
                 found[id(rule)] = rule
         by_source = scoped.get("source")
@@ -305,18 +324,31 @@ class RuleSet:
         merged.sort(key=_position)
         return merged
 
-    def match(self, event: Event, data: Mapping[str, Any], context: Mapping[str, Any]) -> list[Outcome]:
-        """Outcomes of the candidate rules (matched, or failed a scope or condition, or raised)."""
-        facts = Facts(event, data)
+    def match(
+        self,
+        event: Event,
+        data: Mapping[str, Any],
+        context: Mapping[str, Any],
+        missing: frozenset[str] = frozenset(),
+    ) -> list[Outcome]:
+        """Outcomes of the candidate rules (matched, or failed a scope or condition, or raised, or unknown
+        when a scope needs one of the ``missing`` includes)."""
+        facts = Facts(event, data, missing)
         return [evaluate(rule, event, data, context, facts) for rule in self.candidates(event, data, facts)]
 
-    def explain(self, event: Event, data: Mapping[str, Any], context: Mapping[str, Any]) -> list[Outcome]:
+    def explain(
+        self,
+        event: Event,
+        data: Mapping[str, Any],
+        context: Mapping[str, Any],
+        missing: frozenset[str] = frozenset(),
+    ) -> list[Outcome]:
         """Outcomes of every rule, with a reason for each miss (the slow path, for humans).
 
         Matched rules are exactly those of ``match``: a rule that is not a candidate fails a scope.
         """
         outcomes = []
-        facts = Facts(event, data)
+        facts = Facts(event, data, missing)
         for rule in self.rules:
             if event.trigger not in rule.triggers:
                 listens = ", ".join(rule.triggers)

@@ -20,13 +20,15 @@ from typing import Any
 
 from connectors import connector_class
 from connectors.base import Connector
+from router import state
 from router.config import Config, ConnectorConfig
 from router.events import Event, PayloadError, normalise_json, webhook_body
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
-from router.route import event_context, extra_includes, plan
+from router.route import event_context, extra_includes, plan, with_aliases
 from router.rules import Outcome
 from router.secrets import SECRET_NAME, masker
 from router.store.base import NewDelivery
+from router.unknown import missing_includes
 
 
 class SimulateError(Exception):
@@ -70,6 +72,7 @@ class Simulation:
     source: str  # where the data came from: "GET /v2/orders/1042?include=..." or a file name
     outcomes: list[Outcome]
     actions: list[RenderedAction] = field(default_factory=list)
+    state_mismatch: str | None = None  # what disagrees with the trigger (the daemon would fail the event)
 
     @property
     def matched(self) -> list[str]:
@@ -119,7 +122,8 @@ def data_from_body(body: Any, where: str = "the data") -> dict[str, Any]:
 
 
 async def fetch(config: Config, event: Event) -> tuple[dict[str, Any], str]:
-    """Fetch the event's object with the configured API, exactly as the route stage does."""
+    """Fetch the event's object with the configured API, exactly as the route stage does (an include the API
+    refuses is left out, and the rules that need it show as unknown)."""
     extra = extra_includes(event, config)
     try:
         path, params = resource_path(event.triggerable_type, event.triggerable_id, extra)
@@ -127,12 +131,15 @@ async def fetch(config: Config, event: Event) -> tuple[dict[str, Any], str]:
         raise SimulateError(str(exc)) from None
     api = PlugAndPayClient(config.plugandpay.api_url, config.plugandpay.api_token, timeout=config.plugandpay.timeout)
     try:
-        data = await api.fetch(event.triggerable_type, event.triggerable_id, extra)
+        data, refused = await api.fetch_optional(event.triggerable_type, event.triggerable_id, extra)
     except ApiError as exc:
         raise SimulateError(f"cannot fetch the {event.triggerable_type}: {exc}") from None
     finally:
         await api.aclose()
-    return data, f"GET {path}?include={params['include']}"
+    source = f"GET {path}?include={params['include']}"
+    if refused:
+        source += f" (the API refused include {', '.join(refused)}: fetched without it)"
+    return data, source
 
 
 # ---------------------------------------------------------------- the simulation
@@ -142,9 +149,14 @@ def simulate(
     config: Config, event: Event, data: Mapping[str, Any], source: str, now: dt.datetime | None = None
 ) -> Simulation:
     """What the daemon would do with this event and data: every rule's outcome and every delivery."""
-    result = plan(event, data, config, now, explain=True)
+    event = with_aliases(event, config)
+    missing = missing_includes(extra_includes(event, config), (), data)
+    result = plan(event, data, config, now, explain=True, missing=missing)
     actions = [_describe(config, delivery) for delivery in result.deliveries]
-    return Simulation(event, data, source, result.outcomes, actions)
+    seen = (
+        state.mismatch(event.trigger, data) if state.enabled(config.plugandpay.confirm_state, event.trigger) else None
+    )
+    return Simulation(event, data, source, result.outcomes, actions, seen)
 
 
 def _describe(config: Config, delivery: NewDelivery) -> RenderedAction:
@@ -235,6 +247,7 @@ def as_json(sim: Simulation, secrets: frozenset[str]) -> dict[str, Any]:
         "matched": sim.matched,
         "rules": [o.as_dict() for o in sim.outcomes],
         "actions": [a.as_dict() for a in sim.actions],
+        "state_mismatch": sim.state_mismatch,
         "sent": False,
         "stored": False,
     }
@@ -253,11 +266,17 @@ def as_text(sim: Simulation, secrets: frozenset[str]) -> str:
     if extra:
         lines[0] += f" ({', '.join(extra)})"
     lines.append(f"Data:  {sim.source}")
+    if sim.state_mismatch:
+        lines.append(f"State: MISMATCH: {sim.state_mismatch}; the daemon would re-check, then fail the event")
     lines.append("")
-    lines.append(f"Rules: {len(sim.matched)} of {len(sim.outcomes)} matched")
+    unknown = sum(1 for o in sim.outcomes if o.unknown)
+    lines.append(
+        f"Rules: {len(sim.matched)} of {len(sim.outcomes)} matched"
+        + (f"; {unknown} not decided (SKIP: they would not run)" if unknown else "")
+    )
     width = max((len(o.rule.name) for o in sim.outcomes), default=0)
     for outcome in sim.outcomes:
-        mark = "MATCH" if outcome.matched else ("ERROR" if outcome.error else "no   ")
+        mark = "MATCH" if outcome.matched else ("ERROR" if outcome.error else ("SKIP " if outcome.unknown else "no   "))
         line = f"  {mark}  {outcome.rule.name.ljust(width)}"
         if not outcome.matched:
             line += f"  {outcome.reason}"

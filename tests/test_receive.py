@@ -54,16 +54,18 @@ async def test_duplicate_webhook_answers_200_with_the_original_id_and_delivers_o
     assert len(sink.requests) == 1
 
 
-async def test_flat_payload_and_v1_form_post_are_accepted(sandbox, sink, daemon_factory):
+async def test_flat_payload_is_accepted_and_a_v1_form_post_on_the_v2_path_is_refused(sandbox, sink, daemon_factory):
+    # V1 form posts are accepted on server.v1_path only: tests/system/test_edge_inbound.py
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, key=None).start()
     flat = await daemon.post(
         webhook_body("order_paid", 1042, nested=False, rule_id=1), {"Content-Type": "application/json"}
     )
     form = b"webhook_event=order_payment_completed&id=1043&email=anna%40example.nl&status=paid"
     v1 = await daemon.post(form, {"Content-Type": "application/x-www-form-urlencoded"})
-    assert (flat.status_code, v1.status_code) == (202, 202)
-    requests = await sink.wait_for(2, path="/welcome")
-    assert sorted(r.json()["email"] for r in requests) == ["anna@example.nl", "bilal@example.nl"]
+    assert (flat.status_code, v1.status_code) == (202, 415)
+    assert "set server.v1_path to a secret path" in v1.json()["error"]
+    requests = await sink.wait_for(1, path="/welcome")
+    assert [r.json()["email"] for r in requests] == ["bilal@example.nl"]
 
 
 async def test_store_that_cannot_commit_answers_503_and_recovers(sandbox, sink, daemon_factory, tmp_path):

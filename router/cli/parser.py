@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from router.cli.doctor import cmd_doctor
+from router.cli.quarantine import cmd_quarantine_list, cmd_quarantine_release
 from router.cli.service import cmd_check, cmd_serve
 from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
@@ -81,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=500, help="events deleted per transaction")
     p.set_defaults(func=cmd_purge)
 
+    p = sub.add_parser("quarantine", help="webhooks that failed verification, kept: list them, or release them")
+    quarantine = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = quarantine.add_parser("list", help="show the kept webhooks and whether they verify with the current settings")
+    with_config(q)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_quarantine_list)
+    q = quarantine.add_parser("release", help="verify each kept webhook again; store those that now pass")
+    with_config(q)
+    q.set_defaults(func=cmd_quarantine_release)
+
+    p = sub.add_parser("doctor", help="check the API token, includes, webhook key and public URL")
+    with_config(p)
+    p.add_argument("--url", help="the public webhook URL Plug&Pay posts to (a signed self-test is sent)")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("simulate", help="show which rules match an event and what they would send; sends nothing")
     with_config(p)
     p.add_argument("trigger", nargs="?", help="a trigger name; with ID, the object is fetched from the API")
@@ -118,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixtures", help="a folder with orders.json, subscriptions.json, sellers.json")
     p.add_argument("--token", help="require this Bearer token")
     p.add_argument("--synthesize", action="store_true", help="answer any numeric id with a copy of a fixture")
+    p.add_argument(
+        "--reject-include", action="append", metavar="NAME", help="answer requests for this include with a 400"
+    )
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser(

@@ -43,6 +43,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 
     sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize)
+    sandbox.reject_includes = set(getattr(args, "reject_include", None) or ())
 
     async def run() -> None:
         server = await SandboxServer(sandbox).start(args.host, args.port)

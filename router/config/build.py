@@ -26,15 +26,18 @@ from router.config.model import (
     ConnectorConfig,
     DeliveryConfig,
     PlugAndPayConfig,
+    QuarantineConfig,
     RetentionConfig,
     ServerConfig,
     SignatureConfig,
     StoreConfig,
 )
 from router.config.rules import RuleCompiler
+from router.config.secret_path import check_v1_path
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
 from router.config.source import load as load_yaml
 from router.config.webhook import check_webhook_key
+from router.events import canonical_trigger
 from router.rules import RuleSet
 
 SERVER_FIELDS = {
@@ -45,6 +48,7 @@ SERVER_FIELDS = {
     "body_timeout": Field("duration"),
     "keepalive_timeout": Field("duration"),
     "max_connections": Field("int"),
+    "v1_path": Field("str"),
 }
 ADMIN_FIELDS = {"token": Field("str", secret=True)}
 SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
@@ -59,6 +63,15 @@ PLUGANDPAY_FIELDS = {
     "retry": Field("durations"),
     "lease": Field("duration"),
     "max_response_bytes": Field("int"),
+    "trigger_aliases": Field("map"),
+    "confirm_state": Field("any"),  # true / false, or {trigger: true/false}
+    "state_recheck": Field("durations"),
+}
+QUARANTINE_FIELDS = {
+    "max_entries": Field("int"),
+    "max_bytes": Field("int"),
+    "max_age": Field("duration"),
+    "per_ip": Field("rate"),
 }
 STORE_FIELDS = {"url": Field("str")}
 DELIVERY_FIELDS = {
@@ -89,6 +102,7 @@ SECTIONS = (
     "store",
     "delivery",
     "retention",
+    "quarantine",
     "connectors",
     "rules",
 )
@@ -148,8 +162,9 @@ class _Builder:
         delivery = DeliveryConfig(**self._fields(root, "delivery", DELIVERY_FIELDS))
         retention = RetentionConfig(**self._fields(root, "retention", RETENTION_FIELDS))
         self._check_limits(root, plugandpay, delivery, retention)
+        quarantine = self._quarantine(root)
         connectors = self._connectors(root)
-        rules = RuleCompiler(self.problems, connectors).rules(root)
+        rules = RuleCompiler(self.problems, connectors, plugandpay.trigger_aliases).rules(root)
         self.problems.raise_if_any()
         return Config(
             file=self.problems.file,
@@ -164,6 +179,7 @@ class _Builder:
             rules=RuleSet(rules),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             warnings=tuple(self.problems.warnings),
+            quarantine=quarantine,
         )
 
     # -- helpers
@@ -223,6 +239,10 @@ class _Builder:
             self._problem_at(root, "server.path", "must start with '/'")
         if server.path in RESERVED_PATHS or server.path.startswith("/api"):
             self._problem_at(root, "server.path", f"{server.path} is reserved")
+        if server.v1_path is not None:
+            problem = check_v1_path(server.v1_path, server.path)
+            if problem:
+                self._problem_at(root, "server.v1_path", problem)
         for name in ("max_body_bytes", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections"):
             if getattr(server, name) <= 0:
                 self._problem_at(root, f"server.{name}", "must be positive")
@@ -234,6 +254,9 @@ class _Builder:
         signature = SignatureConfig(
             **self._fields(root.get("plugandpay") or {}, "signature", SIGNATURE_FIELDS, "plugandpay.signature")
         )
+        values["trigger_aliases"] = self._aliases(root, values.get("trigger_aliases", {}))
+        if "confirm_state" in values:
+            values["confirm_state"] = self._confirm_state(root, values["confirm_state"])
         plugandpay = PlugAndPayConfig(signature=signature, **values)
         if not plugandpay.api_url.startswith(("http://", "https://")):
             self._problem_at(root, "plugandpay.api_url", "must be an http:// or https:// URL")
@@ -252,6 +275,32 @@ class _Builder:
             self.problems.add(line, path, finding.message)
         else:
             self.problems.warn(line, path, finding.message)
+
+    def _aliases(self, root: YMap, aliases: Mapping[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for wire, trigger in aliases.items():
+            if not wire.strip() or not trigger.strip():
+                self._problem_at(root, "plugandpay.trigger_aliases", "a wire name and a trigger may not be empty")
+                continue
+            out[wire.strip().lower()] = canonical_trigger(trigger)
+        return out
+
+    def _confirm_state(self, root: YMap, value: Any) -> bool | dict[str, bool]:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, Mapping) and all(isinstance(v, bool) for v in value.values()):
+            return {canonical_trigger(str(k)): v for k, v in value.items()}
+        self._problem_at(
+            root, "plugandpay.confirm_state", "expected true / false, or a mapping of trigger names to true / false"
+        )
+        return True
+
+    def _quarantine(self, root: YMap) -> QuarantineConfig:
+        quarantine = QuarantineConfig(**self._fields(root, "quarantine", QUARANTINE_FIELDS))
+        for name in ("max_entries", "max_bytes", "max_age"):
+            if getattr(quarantine, name) <= 0:
+                self._problem_at(root, f"quarantine.{name}", "must be positive")
+        return quarantine
 
     def _check_limits(
         self, root: YMap, plugandpay: PlugAndPayConfig, delivery: DeliveryConfig, retention: RetentionConfig

@@ -31,6 +31,7 @@ class ServerConfig:
     body_timeout: float = 30.0
     keepalive_timeout: float = 75.0
     max_connections: int = 1000
+    v1_path: str | None = None  # legacy V1 form webhooks: unsigned, so only on this secret path (off when unset)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class PlugAndPayConfig:
     retry: tuple[float, ...] = DEFAULT_API_RETRY
     lease: float | None = None  # how long a claimed event stays with its instance; None: timeout * 3 + 30 s
     max_response_bytes: int = 10 * 1024 * 1024  # a larger API answer fails the event instead of filling memory
+    trigger_aliases: Mapping[str, str] = field(default_factory=dict)  # wire trigger_type → trigger, over the built-in
+    confirm_state: bool | Mapping[str, bool] = True  # the fetched state must agree with the trigger (per trigger)
+    state_recheck: tuple[float, ...] = (10.0, 40.0, 70.0)  # fetch again after these delays before "state mismatch"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,16 @@ class RetentionConfig:
     keep_payloads: bool = False
     interval: float = 600.0
     action_keys: float = 400 * 86400.0  # how long an action stays "done" after its event and delivery are purged
+
+
+@dataclass(frozen=True)
+class QuarantineConfig:
+    """Webhooks that failed verification, kept (bounded) until the settings are fixed and they are released."""
+
+    max_entries: int = 10_000
+    max_bytes: int = 50 * 1024 * 1024
+    max_age: float = 7 * 86400.0
+    per_ip: Rate = field(default_factory=lambda: Rate(60, 60.0))  # kept per source IP; the rest only counted
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,7 @@ class Config:
     # The ${VAR}s whose value is a secret, by name: stored requests name them instead of holding the value.
     secret_vars: Mapping[str, str] = field(default_factory=dict, repr=False)
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""

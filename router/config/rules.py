@@ -8,7 +8,7 @@ renders. Each action is checked against its connector type's keys. Problems are 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -43,6 +43,7 @@ ACTION_COMMON = ("connector", "for_each")
 class RuleCompiler:
     problems: Problems
     connectors: Mapping[str, ConnectorConfig]
+    aliases: Mapping[str, str] = field(default_factory=dict)  # plugandpay.trigger_aliases
 
     def rules(self, root: YMap) -> list[Rule]:
         node = root.get("rules")
@@ -143,7 +144,7 @@ class RuleCompiler:
                 "is required: a trigger name such as order_paid, or a list of them",
             )
             return None
-        triggers = tuple(dict.fromkeys(canonical_trigger(str(t)) for t in items))
+        triggers = tuple(dict.fromkeys(canonical_trigger(str(t), self.aliases) for t in items))
         for trigger in triggers:
             if trigger not in TRIGGERS:
                 self.problems.warn(

@@ -5,7 +5,10 @@ present only when asked for with ``include=``, 404 for unknown ids, 401 without 
 ``Accept: application/json`` is missing). Tests and the demo use it as a real server on 127.0.0.1, and
 it can be told to misbehave: ``POST /_sandbox/faults`` queues error answers (status, Retry-After, delay)
 for a path, or an oversized answer (``oversize``: a 200 whose JSON body streams that many bytes), and
-``GET /_sandbox/requests`` shows what it was asked.
+``GET /_sandbox/requests`` shows what it was asked. ``reject_includes`` (``--reject-include`` on the command
+line, ``POST /_sandbox/reject_includes`` at run time) makes it answer a request for those includes with a
+400 naming them, as a Laravel API rejects an include it does not allow. Fixture files may carry a top-level
+``_assumptions`` note (what the fixtures still guess); keys starting with ``_`` are not served.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Sandbox:
     synthesize: bool = False
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    reject_includes: set[str] = field(default_factory=set)
 
     def lookup(self, kind: str, ident: str) -> dict[str, Any] | None:
         found = self.fixtures.get(kind, {}).get(ident)
@@ -89,7 +93,7 @@ def load_fixtures(folder: str | Path | None = None) -> dict[str, dict[str, dict[
         else:
             path = Path(folder) / f"{kind}.json"
             text = path.read_text(encoding="utf-8") if path.exists() else "{}"
-        out[kind] = {str(k): v for k, v in json.loads(text).items()}
+        out[kind] = {str(k): v for k, v in json.loads(text).items() if not str(k).startswith("_")}
     return out
 
 
@@ -131,10 +135,18 @@ def make_app(sandbox: Sandbox) -> web.Application:
             raise web.HTTPFound("/login")
         if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
             return web.json_response({"message": "Unauthenticated."}, status=401)
+        include = request.query.get("include", "")
+        refused = sorted(sandbox.reject_includes & {part.strip() for part in include.split(",")})
+        if refused:
+            allowed = ", ".join(name for name in RELATIONS[kind] if name not in sandbox.reject_includes)
+            message = (
+                f"Requested include(s) `{', '.join(refused)}` are not allowed. Allowed include(s) are `{allowed}`."
+            )
+            return web.json_response({"message": message}, status=400)
         found = sandbox.lookup(kind, ident)
         if found is None:
             return web.json_response({"message": "Not found."}, status=404)
-        return web.json_response({"data": _shape(kind, found, request.query.get("include", ""))})
+        return web.json_response({"data": _shape(kind, found, include)})
 
     async def orders(request: web.Request) -> web.StreamResponse:
         return await serve(request, "orders")
@@ -146,6 +158,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
         return await serve(request, "sellers")
 
     async def tenant(request: web.Request) -> web.Response:
+        if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
+            return web.json_response({"message": "Unauthenticated."}, status=401)
         return web.json_response({"data": {"id": 42, "name": "Sandbox Shop", "plan": "lite"}})
 
     async def add_fault(request: web.Request) -> web.Response:
@@ -161,6 +175,11 @@ def make_app(sandbox: Sandbox) -> web.Application:
         sandbox.faults.setdefault(str(body["path"]), []).append(fault)
         return web.json_response({"queued": True})
 
+    async def reject_includes(request: web.Request) -> web.Response:
+        body = await request.json()
+        sandbox.reject_includes = {str(name) for name in body.get("includes", [])}
+        return web.json_response({"reject_includes": sorted(sandbox.reject_includes)})
+
     async def list_requests(request: web.Request) -> web.Response:
         return web.json_response(sandbox.requests)
 
@@ -175,6 +194,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_get("/v2/affiliates/sellers/{id}", sellers)
     app.router.add_get("/v2/auth/tenants/me", tenant)
     app.router.add_post("/_sandbox/faults", add_fault)
+    app.router.add_post("/_sandbox/reject_includes", reject_includes)
     app.router.add_get("/_sandbox/requests", list_requests)
     app.router.add_delete("/_sandbox/requests", clear)
     return app

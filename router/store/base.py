@@ -16,6 +16,7 @@ from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
+from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
     Accepted,
     Attempt,
@@ -138,6 +139,20 @@ class Store(Protocol):
 
     async def counts(self, now: float) -> Counts: ...
 
+    # quarantine: webhooks that failed verification
+    async def quarantine_add(self, entry: Quarantined, bounds: QuarantineBounds) -> int:
+        """Keep ``entry``, then drop entries received before ``bounds.before`` and the oldest ones until at
+        most ``max_entries`` and ``max_bytes`` remain (all in one transaction). Returns the entry's id."""
+
+    async def quarantine_list(self, *, after_id: int = 0, limit: int = 100) -> list[QuarantineRecord]:
+        """Kept entries with an id above ``after_id``, oldest first."""
+
+    async def quarantine_remove(self, ids: list[int]) -> int:
+        """Delete these entries (released ones); returns how many were deleted."""
+
+    async def quarantine_stats(self) -> QuarantineStats:
+        """How many entries are kept, their size, and when the newest arrived."""
+
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -153,6 +168,10 @@ __all__ = [
     "EventRecord",
     "EventStatus",
     "NewDelivery",
+    "QuarantineBounds",
+    "QuarantineRecord",
+    "QuarantineStats",
+    "Quarantined",
     "RouteResult",
     "Store",
     "StoreLost",

@@ -4,15 +4,15 @@ and the invoice document made from it is the one the whole order gives."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.invoice_doc import InvoiceAction, InvoiceDocument, parse_order
+from router.demo.sandbox import load_fixtures
 from router.templates import compile_tree, render_tree
 
-ORDERS = json.loads((Path(__file__).resolve().parents[2] / "router/demo/fixtures/orders.json").read_text())
+ORDERS = load_fixtures()["orders"]  # the fixtures as served (without their "_assumptions" note)
 
 
 def rendered(order: dict[str, Any]) -> dict[str, Any]:

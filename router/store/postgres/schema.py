@@ -102,6 +102,21 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO action_keys (key, delivery_id, event_id, created_at)
         SELECT action_key, id, event_id, created_at FROM deliveries WHERE status <> 'superseded';
     """,
+    # Webhooks that failed verification, kept (bounded) until released (router.quarantine).
+    """
+    CREATE TABLE quarantine (
+        id bigserial PRIMARY KEY,
+        received_at double precision NOT NULL,
+        remote text,
+        path text NOT NULL,
+        content_type text NOT NULL,
+        header_names json NOT NULL,
+        signatures json NOT NULL,
+        body bytea NOT NULL,
+        size integer NOT NULL
+    );
+    CREATE INDEX quarantine_received ON quarantine (received_at);
+    """,
 )
 
 _VERSION_TABLE = """

@@ -34,6 +34,7 @@ from router.store.base import (
 from router.store.postgres import queries as q
 from router.store.postgres.listen import Listener
 from router.store.postgres.pool import Pool
+from router.store.postgres.quarantine import PostgresQuarantine
 from router.store.postgres.schema import migrate
 from router.store.status import EventStatus
 
@@ -47,7 +48,7 @@ def _mark(number: int) -> str:
     return f"${number}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresQuarantine):
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.schema: str | None = None

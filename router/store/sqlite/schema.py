@@ -175,6 +175,21 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO action_keys (key, delivery_id, event_id, created_at)
         SELECT action_key, id, event_id, created_at FROM deliveries WHERE status != 'superseded';
     """,
+    # Webhooks that failed verification, kept (bounded) until released (router.quarantine).
+    """
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at REAL NOT NULL,
+        remote TEXT,
+        path TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        header_names TEXT NOT NULL,
+        signatures TEXT NOT NULL,
+        body BLOB NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX quarantine_received ON quarantine (received_at);
+    """,
 )
 
 

@@ -42,6 +42,7 @@ from router.store.base import (
 from router.store.sqlite import queries as q
 from router.store.sqlite.connection import checkpoint, connect, create_private, unavailable
 from router.store.sqlite.guard import FileGuard, is_corruption
+from router.store.sqlite.quarantine import SqliteQuarantine
 from router.store.sqlite.schema import migrate
 from router.store.sqlite.writer import Writer
 from router.store.status import EventStatus
@@ -53,7 +54,7 @@ def _mark(_: int) -> str:
     return "?"
 
 
-class SqliteStore:
+class SqliteStore(SqliteQuarantine):
     def __init__(self, path: Path, *, daemon: bool = False):
         self.path = path
         self.daemon = daemon
