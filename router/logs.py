@@ -7,7 +7,6 @@ follows config reloads.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from router.secrets import Masker, masker
+from router.secrets import Masker, json_masker, masker
 
 _mask: Masker = masker(frozenset())
 
@@ -23,8 +22,7 @@ _mask: Masker = masker(frozenset())
 def set_secrets(secrets: frozenset[str]) -> None:
     global _mask
     # Lines are masked after rendering, so a secret is also looked for in its JSON-escaped spelling.
-    escaped = {json.dumps(secret)[1:-1] for secret in secrets}
-    _mask = masker(frozenset(secrets) | escaped)
+    _mask = json_masker(frozenset(secrets))
 
 
 _second: list[Any] = [-1, ""]
