@@ -5,7 +5,6 @@ connector that must not follow a redirect (against the ActiveCampaign stand-in, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -20,23 +19,18 @@ API_TOKEN = "pp-api-token-3e8d1a"
 QUOTED = 'smtp-pa"ss\\word'  # JSON writes it as smtp-pa\"ss\\\\word: that spelling must be caught too
 
 
-@pytest.fixture
-def configured_logging() -> Iterator[None]:
-    """The daemon's logging (JSON lines on stdout) with two configured secrets; the defaults come back after."""
+def test_a_secret_carried_by_a_log_call_is_printed_as_stars(capsys: pytest.CaptureFixture[str]) -> None:
+    # Configured here, not in a fixture: the logger writes to the stdout of the moment, capsys's during the test.
     logs.configure("info", json=True)
     logs.set_secrets(frozenset({API_TOKEN, QUOTED}))
-    yield
-    logs.set_secrets(frozenset())
-    structlog.reset_defaults()
-
-
-def test_a_secret_carried_by_a_log_call_is_printed_as_stars(
-    configured_logging: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    log = structlog.get_logger("router.route")
-    # What an API or a destination may quote back: the token in an error text, nested values, a credential.
-    log.warning("event fetch failed, will retry", reason=f"Plug&Pay API answered 401: bad token {API_TOKEN}")
-    log.error("delivery dead", request={"headers": {"Authorization": f"Bearer {API_TOKEN}"}}, password=QUOTED)
+    try:
+        log = structlog.get_logger("router.route")
+        # What an API or a destination may quote back: the token in an error text, nested values, a credential.
+        log.warning("event fetch failed, will retry", reason=f"Plug&Pay API answered 401: bad token {API_TOKEN}")
+        log.error("delivery dead", request={"headers": {"Authorization": f"Bearer {API_TOKEN}"}}, password=QUOTED)
+    finally:
+        logs.set_secrets(frozenset())
+        structlog.reset_defaults()
     out = capsys.readouterr().out
     first, second = (json.loads(line) for line in out.splitlines())
     assert first["reason"] == "Plug&Pay API answered 401: bad token ***"
