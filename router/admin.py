@@ -20,7 +20,7 @@ from aiohttp import web
 
 from connectors.units import parse_timestamp
 from router.config import Config
-from router.secrets import masker
+from router.secrets import json_masker
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -130,7 +130,7 @@ class AdminApi:
         return guarded
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
-        mask = masker(self.config().secrets)
+        mask = json_masker(self.config().secrets)
         return web.Response(text=mask(json.dumps(data, default=str)), status=status, content_type="application/json")
 
     # ------------------------------------------------------------ events

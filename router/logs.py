@@ -9,7 +9,6 @@ destination's answer, a bad recipient): every address in a line keeps only its f
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from router.secrets import Masker, masker
+from router.secrets import Masker, json_masker, masker
 
 _mask: Masker = masker(frozenset())
 
@@ -26,8 +25,7 @@ _mask: Masker = masker(frozenset())
 def set_secrets(secrets: frozenset[str]) -> None:
     global _mask
     # Lines are masked after rendering, so a secret is also looked for in its JSON-escaped spelling.
-    escaped = {json.dumps(secret)[1:-1] for secret in secrets}
-    _mask = masker(frozenset(secrets) | escaped)
+    _mask = json_masker(frozenset(secrets))
 
 
 _ADDRESS = re.compile(r"([A-Za-z0-9])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")

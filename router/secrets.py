@@ -3,11 +3,13 @@
 A value counts as a secret when its setting is declared secret, or when the name of its setting or of the
 ``${VAR}`` that gave it looks like one (``SECRET_NAME``: token, secret, password, key, ...). The config
 remembers those values; ``masker`` turns them into a function that replaces each of them with ``***`` in
-log lines, error texts and admin API answers.
+log lines, error texts and admin API answers; ``json_masker`` also catches the JSON-escaped spelling of a
+secret (quotes, backslashes, non-ASCII) in text that was rendered as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -30,3 +32,8 @@ def masker(secrets: frozenset[str]) -> Masker:
         return text
 
     return mask
+
+
+def json_masker(secrets: frozenset[str]) -> Masker:
+    """``masker`` for JSON text: each secret is also looked for as ``json.dumps`` spells it inside a string."""
+    return masker(secrets | {json.dumps(secret)[1:-1] for secret in secrets})

@@ -196,7 +196,8 @@ async def test_bulk_replay_redelivers_exactly_the_selected_deliveries(sandbox, s
     try:
         sink.default = Reply(410, {"error": "gone"})
         crm.default = Reply(422, {"error": "invalid"})
-        daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm)
+        # An hour's wait before any retry: only a 410 and a 422 treated as permanent make the deliveries dead.
+        daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm, schedule="[1h]")
         for ident in (1042, 1043):
             await daemon.post(webhook_body(ident=ident))
         await sink.wait_for(2)
