@@ -177,6 +177,9 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/_sandbox/faults", add_fault)
     app.router.add_get("/_sandbox/requests", list_requests)
     app.router.add_delete("/_sandbox/requests", clear)
+    from router.demo import sandbox_api  # lists, rules API, control endpoints (it imports this module)
+
+    sandbox_api.register(app, sandbox)
     return app
 
 
