@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=EVENT_STATUSES)
     p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
     p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
+    p.add_argument("--source", help="only events from this source: v2, v1 (webhooks), reconcile, backfill")
     with_time(p, "received")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")

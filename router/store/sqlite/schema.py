@@ -175,6 +175,15 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO action_keys (key, delivery_id, event_id, created_at)
         SELECT action_key, id, event_id, created_at FROM deliveries WHERE status != 'superseded';
     """,
+    # Reconcile: how far each trigger's lists were checked, and "is there an event of this business key".
+    """
+    CREATE TABLE watermarks (
+        name TEXT PRIMARY KEY,
+        value REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX events_business ON events (business_key);
+    """,
 )
 
 
