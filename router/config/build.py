@@ -30,6 +30,7 @@ from router.config.model import (
     SignatureConfig,
     StoreConfig,
 )
+from router.config.reconcile import reconcile_config as _reconcile
 from router.config.rules import RuleCompiler
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
 from router.config.source import load as load_yaml
@@ -56,6 +57,15 @@ PLUGANDPAY_FIELDS = {
     "retry": Field("durations"),
     "lease": Field("duration"),
     "max_response_bytes": Field("int"),
+    "rate_limit": Field("rate"),
+    "shop_rules": Field("str", choices=("universal", "per_product")),
+}
+RECONCILE_FIELDS = {
+    "enabled": Field("bool"),
+    "every": Field("duration"),
+    "lookback": Field("duration"),
+    "grace": Field("duration"),
+    "triggers": Field("list"),
 }
 STORE_FIELDS = {"url": Field("str")}
 DELIVERY_FIELDS = {
@@ -85,6 +95,7 @@ SECTIONS = (
     "store",
     "delivery",
     "retention",
+    "reconcile",
     "connectors",
     "rules",
 )
@@ -135,6 +146,7 @@ class _Builder:
         self._check_limits(root, plugandpay, delivery, retention)
         connectors = self._connectors(root)
         rules = RuleCompiler(self.problems, connectors).rules(root)
+        reconcile = _reconcile(self.problems, root, self._fields(root, "reconcile", RECONCILE_FIELDS), rules)
         self.problems.raise_if_any()
         return Config(
             file=self.problems.file,
@@ -149,6 +161,7 @@ class _Builder:
             rules=RuleSet(rules),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             warnings=tuple(self.problems.warnings),
+            reconcile=reconcile,
         )
 
     # -- helpers

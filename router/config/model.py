@@ -55,6 +55,8 @@ class PlugAndPayConfig:
     retry: tuple[float, ...] = DEFAULT_API_RETRY
     lease: float | None = None  # how long a claimed event stays with its instance; None: timeout * 3 + 30 s
     max_response_bytes: int = 10 * 1024 * 1024  # a larger API answer fails the event instead of filling memory
+    rate_limit: Rate | None = None  # every API call of one process (route, reconcile, backfill, connect); None: off
+    shop_rules: str = "universal"  # what ``connect`` plans: one rule per trigger, or per product where rules say
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,22 @@ class RetentionConfig:
     keep_payloads: bool = False
     interval: float = 600.0
     action_keys: float = 400 * 86400.0  # how long an action stays "done" after its event and delivery are purged
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    """The missed-webhook poller. It runs when the file has a ``reconcile:`` section (``enabled`` then
+    defaults to true) and ``every`` is above 0."""
+
+    enabled: bool = False
+    every: float = 900.0
+    lookback: float = 72 * 3600.0
+    grace: float = 600.0  # an object younger than this is left to its webhook, which is usually on its way
+    triggers: tuple[str, ...] | None = None  # None: the derivable triggers the rules use
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.every > 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,15 @@ class Config:
     rules: RuleSet
     secrets: frozenset[str] = frozenset()
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+
+    def reconcile_triggers(self) -> tuple[str, ...]:
+        """The triggers the reconcile loop checks: the configured ones, else the derivable ones rules use."""
+        from router.derive import DERIVATIONS
+
+        if self.reconcile.triggers is not None:
+            return self.reconcile.triggers
+        return tuple(t for t in DERIVATIONS if t in self.rules.triggers)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""
