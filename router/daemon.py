@@ -63,13 +63,7 @@ class State:
 
     @classmethod
     def build(cls, config: Config) -> State:
-        api = PlugAndPayClient(
-            config.plugandpay.api_url,
-            config.plugandpay.api_token,
-            timeout=config.plugandpay.timeout,
-            max_response_bytes=config.plugandpay.max_response_bytes,
-            rate_limit=config.plugandpay.rate_limit,
-        )
+        api = PlugAndPayClient.from_settings(config.plugandpay)
         defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
         return cls(config, api, Connectors(config.connectors, defaults))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -25,6 +25,9 @@ from connectors.client import new_session, read_capped
 from connectors.protection import RateLimiter
 from connectors.status import is_transient, parse_retry_after
 from connectors.units import Rate
+
+if TYPE_CHECKING:
+    from router.config.model import PlugAndPayConfig
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order": ("/v2/orders/{id}", ("billing", "items", "payment", "discounts", "taxes", "tags")),
@@ -88,6 +91,17 @@ class PlugAndPayClient:
         self._session: aiohttp.ClientSession | None = None
         # Shared by every call of this client (route, reconcile, backfill, connect); None: unlimited.
         self.limiter = RateLimiter(rate_limit, max_wait=float("inf"))
+
+    @classmethod
+    def from_settings(cls, settings: PlugAndPayConfig) -> PlugAndPayClient:
+        """The client the ``plugandpay:`` section describes (the daemon's, and the commands' that call the API)."""
+        return cls(
+            settings.api_url,
+            settings.api_token,
+            timeout=settings.timeout,
+            max_response_bytes=settings.max_response_bytes,
+            rate_limit=settings.rate_limit,
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the running event loop.

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from router.backfill import only_named
 from router.config import Config
 from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
@@ -94,6 +95,7 @@ def plan(
     context = base_context(event, data, now)
     rules = config.rules
     outcomes = rules.explain(event, data, context) if explain else rules.match(event, data, context)
+    outcomes = only_named(event, outcomes)  # a backfill event runs only the rules it was made for
     deliveries: list[NewDelivery] = []
     for outcome in outcomes:
         if not outcome.matched:
