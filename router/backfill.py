@@ -4,7 +4,7 @@
 that shows no time for its state is taken on the server's window filter, since an operator looks at the
 dry run first), and either counts, per rule, the deliveries routing them would render (the dry run: nothing
 is stored), or stores one event per object. A backfill event carries the rules it was made for, and the
-route stage runs only those (``only_named``); without named rules it runs them all and stands for the
+route stage runs only those (``router.backfill_rules``); without named rules it runs them all and stands for the
 business event like a reconcile event. Its dedupe key names the object, the trigger and the rule set and
 lives as long as action keys do, so running the same backfill again stores nothing twice; action dedupe
 keeps a rule that already ran for an object from running again either way.
@@ -19,37 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from router.backfill_rules import SOURCE
 from router.derive import DERIVATIONS
 from router.events import Event
-from router.rules import Outcome
 from router.store.listed import ListedEvent
 
 if TYPE_CHECKING:
     from router.config import Config
     from router.plugandpay import PlugAndPayClient
     from router.store.base import Store
-
-SOURCE = "backfill"
-
-
-def named_rules(event: Event) -> frozenset[str] | None:
-    """The rules a backfill event was made for; None for every other event (and a backfill of all rules)."""
-    if event.source != SOURCE:
-        return None
-    note = event.payload.get(SOURCE)
-    names = note.get("rules") if isinstance(note, Mapping) else None
-    return frozenset(str(n) for n in names) if isinstance(names, list) and names else None
-
-
-def only_named(event: Event, outcomes: list[Outcome]) -> list[Outcome]:
-    """The outcomes with every rule a backfill event was not made for turned into a miss."""
-    names = named_rules(event)
-    if names is None:
-        return outcomes
-    return [
-        o if not o.matched or o.rule.name in names else Outcome(o.rule, False, "backfill: not one of the named rules")
-        for o in outcomes
-    ]
 
 
 def backfill_key(event: Event, rules: Sequence[str]) -> str:
@@ -84,11 +62,11 @@ class Backfill:
         progress: Progress = lambda listed, found: None,
     ) -> BackfillReport:
         """List and count (``store`` None: the dry run), or list and store the events."""
-        from router.reconcile import listed_event, listed_objects, tenant_id
+        from router.reconcile import full_includes, listed_event, listed_objects, tenant_id
 
         derivation = DERIVATIONS[self.trigger]
         tenant = await tenant_id(api)
-        include = derivation.includes() if store is None else derivation.state_include
+        include = full_includes(derivation) if store is None else derivation.state_include
         note = {"rules": list(self.rules) or None}
         report = BackfillReport()
         async for count, objects in listed_objects(

@@ -68,12 +68,6 @@ class Derivation:
     def kind(self) -> str:
         return TRIGGER_OBJECT[self.trigger]
 
-    def includes(self) -> str:
-        """The includes routing fetches anyway, so a listed object can be matched against rules as it is."""
-        from router.plugandpay import RESOURCES  # the config loads this module: keep aiohttp out of it
-
-        return ",".join(RESOURCES[self.kind][1])
-
     def in_window(self, obj: Mapping[str, Any], since: float, until: float, *, undated: bool = False) -> bool:
         """The object is in the trigger's state, and that state began in ``[since, until)``; an object that
         shows no time for it counts as ``undated`` says (reconcile: no; an operator's backfill: yes, the

@@ -25,11 +25,16 @@ import structlog
 from router.config import Config
 from router.derive import DERIVATIONS, Derivation, api_time
 from router.events import Event
-from router.plugandpay import ApiError, PlugAndPayClient
+from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
 from router.store.base import ListedEvent, Store, StoreUnavailable
 
 log = structlog.get_logger("router.reconcile")
 WATERMARK = "reconcile:{trigger}"
+
+
+def full_includes(derivation: Derivation) -> str:
+    """The includes routing fetches anyway, so a listed object can be matched against rules as it is."""
+    return ",".join(RESOURCES[derivation.kind][1])
 
 
 async def listed_objects(
@@ -141,7 +146,7 @@ class Reconciler:
             report = PassReport(ran=True)
             tenant = await tenant_id(api)
             now = time.time() if now is None else now
-            for trigger in config.reconcile_triggers():
+            for trigger in config.reconcile.triggers:
                 report.triggers.append(await self._trigger(config, api, trigger, tenant, now))
         report.seconds = time.monotonic() - started
         log.info(

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from router.backfill import only_named
+from router.backfill_rules import only_named
 from router.config import Config
 from router.events import TRIGGERS, Event
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient

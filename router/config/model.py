@@ -90,7 +90,7 @@ class ReconcileConfig:
     every: float = 900.0
     lookback: float = 72 * 3600.0
     grace: float = 600.0  # an object younger than this is left to its webhook, which is usually on its way
-    triggers: tuple[str, ...] | None = None  # None: the derivable triggers the rules use
+    triggers: tuple[str, ...] = ()  # the builder fills in the derivable triggers the rules use when not given
 
     @property
     def active(self) -> bool:
@@ -122,14 +122,6 @@ class Config:
     secrets: frozenset[str] = frozenset()
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
-
-    def reconcile_triggers(self) -> tuple[str, ...]:
-        """The triggers the reconcile loop checks: the configured ones, else the derivable ones rules use."""
-        from router.derive import DERIVATIONS
-
-        if self.reconcile.triggers is not None:
-            return self.reconcile.triggers
-        return tuple(t for t in DERIVATIONS if t in self.rules.triggers)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""

@@ -19,14 +19,16 @@ from router.rules import Rule
 def reconcile_config(problems: Problems, root: YMap, values: dict[str, Any], rules: Sequence[Rule]) -> ReconcileConfig:
     present = isinstance(root.get("reconcile"), YMap)
     node = root.get("reconcile") if present else None
-    triggers = values.pop("triggers", None)
-    if triggers is not None:
-        values["triggers"] = tuple(_triggers(problems, node, triggers))
+    used = {t for rule in rules for t in rule.triggers}
+    given = values.pop("triggers", None)
+    if given is not None:
+        values["triggers"] = tuple(_triggers(problems, node, given))
+    else:
+        values["triggers"] = tuple(t for t in DERIVATIONS if t in used)
     config = ReconcileConfig(**{"enabled": present, **values})
     if node is not None and "lookback" in node and config.lookback <= 0:
         problems.add(line_of(node, "lookback"), "reconcile.lookback", "must be longer than 0s")
     if config.active:
-        used = {t for rule in rules for t in rule.triggers}
         for trigger in sorted(used & set(NOT_DERIVABLE)):
             problems.warn(
                 line_of(root, "reconcile"),

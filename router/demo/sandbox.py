@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.demo import sandbox_api
 from router.demo.standins import serve_app
 
 RELATIONS = {
@@ -177,9 +178,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/_sandbox/faults", add_fault)
     app.router.add_get("/_sandbox/requests", list_requests)
     app.router.add_delete("/_sandbox/requests", clear)
-    from router.demo import sandbox_api  # lists, rules API, control endpoints (it imports this module)
-
-    sandbox_api.register(app, sandbox)
+    sandbox_api.register(app, sandbox, _shape, stream_oversized)  # lists, rules API, control endpoints
     return app
 
 

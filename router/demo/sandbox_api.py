@@ -23,14 +23,25 @@ import copy
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from router.demo.sandbox import RELATIONS, Sandbox, _shape, stream_oversized
+Shape = Callable[[str, dict[str, Any], str], dict[str, Any]]  # (kind, object, include) → the object as answered
+Oversized = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
+
+
+class Sandbox(Protocol):
+    """The sandbox's state as this module uses it (``router.demo.sandbox.Sandbox``)."""
+
+    fixtures: dict[str, dict[str, dict[str, Any]]]
+    token: str | None
+    faults: dict[str, list[Any]]
+    requests: list[dict[str, Any]]
+
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
@@ -195,7 +206,7 @@ def paginate(request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-async def gate(sandbox: Sandbox, request: web.Request) -> web.StreamResponse | None:
+async def gate(sandbox: Sandbox, request: web.Request, oversized: Oversized) -> web.StreamResponse | None:
     """Record the request, play a queued fault, check Accept and the token: an answer, or None to go on."""
     sandbox.requests.append(
         {
@@ -216,7 +227,7 @@ async def gate(sandbox: Sandbox, request: web.Request) -> web.StreamResponse | N
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.oversize:
-            return await stream_oversized(request, fault.oversize)
+            return await oversized(request, fault.oversize)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         return web.json_response(fault.body or {"message": "Simulated failure"}, status=fault.status, headers=headers)
     if "application/json" not in request.headers.get("Accept", ""):
@@ -226,9 +237,9 @@ async def gate(sandbox: Sandbox, request: web.Request) -> web.StreamResponse | N
     return None
 
 
-def _listing(sandbox: Sandbox, kind: str) -> Callable[[web.Request], Any]:
+def _listing(sandbox: Sandbox, kind: str, shape: Shape, oversized: Oversized) -> Callable[[web.Request], Any]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request)
+        refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
         keep = FILTERS[kind](request.query)
@@ -241,15 +252,15 @@ def _listing(sandbox: Sandbox, kind: str) -> Callable[[web.Request], Any]:
             found.sort(key=lambda o: int(o["id"]) if str(o.get("id", "")).isdigit() else 0)
         page = paginate(request, found)
         include = request.query.get("include", "")
-        page["data"] = [_shape(kind, obj, include) for obj in page["data"]]
+        page["data"] = [shape(kind, obj, include) for obj in page["data"]]
         return web.json_response(page)
 
     return handler
 
 
-def _rules_api(sandbox: Sandbox, shop: ShopRules) -> list[web.RouteDef]:
+def _rules_api(sandbox: Sandbox, shop: ShopRules, oversized: Oversized) -> list[web.RouteDef]:
     async def index(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request)
+        refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
         drivers = _values(request.query, "driver")
@@ -257,7 +268,7 @@ def _rules_api(sandbox: Sandbox, shop: ShopRules) -> list[web.RouteDef]:
         return web.json_response(paginate(request, found))
 
     async def create(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request)
+        refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
         body = await request.json()
@@ -267,7 +278,7 @@ def _rules_api(sandbox: Sandbox, shop: ShopRules) -> list[web.RouteDef]:
         return web.json_response({"data": shop.create(body)}, status=201)
 
     async def one(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request)
+        refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
         ident = request.match_info["id"]
@@ -291,7 +302,7 @@ def _rules_api(sandbox: Sandbox, shop: ShopRules) -> list[web.RouteDef]:
         return web.json_response({"data": rule})
 
     async def bulk_delete(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request)
+        refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
         ids = [int(i) for i in (await request.json()).get("ids", [])]
@@ -313,8 +324,8 @@ def _rules_api(sandbox: Sandbox, shop: ShopRules) -> list[web.RouteDef]:
 
 def put_objects(sandbox: Sandbox, kind: str, objects: Iterable[dict[str, Any]]) -> list[str]:
     """Add objects, or change the fields given of existing ones (by ``id``); no webhook is sent."""
-    if kind not in RELATIONS:
-        raise ValueError(f"unknown kind {kind!r} (known: {', '.join(RELATIONS)})")
+    if kind not in sandbox.fixtures:
+        raise ValueError(f"unknown kind {kind!r} (known: {', '.join(sandbox.fixtures)})")
     table = sandbox.fixtures.setdefault(kind, {})
     changed = []
     for obj in objects:
@@ -382,8 +393,9 @@ def _restamp(order: dict[str, Any], ident: int, paid: dt.datetime, rng: random.R
 SHOP_RULES = web.AppKey("shop_rules", ShopRules)
 
 
-def register(app: web.Application, sandbox: Sandbox) -> None:
-    """Add the list endpoints, the rules API and the control endpoints to the sandbox's application."""
+def register(app: web.Application, sandbox: Sandbox, shape: Shape, oversized: Oversized) -> None:
+    """Add the list endpoints, the rules API and the control endpoints to the sandbox's application;
+    ``shape`` applies ``include=`` to an object, ``oversized`` streams a fault's oversized answer."""
     shop = ShopRules()
     app[SHOP_RULES] = shop
 
@@ -399,9 +411,12 @@ def register(app: web.Application, sandbox: Sandbox) -> None:
         )
         return web.json_response({"orders": ids})
 
-    app.router.add_get("/v2/orders", _listing(sandbox, "orders"))
-    app.router.add_get("/v2/subscriptions", _listing(sandbox, "subscriptions"))
-    app.router.add_get("/v2/affiliates/sellers", _listing(sandbox, "sellers"))
-    app.router.add_routes(_rules_api(sandbox, shop))
+    for kind, path in (
+        ("orders", "/v2/orders"),
+        ("subscriptions", "/v2/subscriptions"),
+        ("sellers", "/v2/affiliates/sellers"),
+    ):
+        app.router.add_get(path, _listing(sandbox, kind, shape, oversized))
+    app.router.add_routes(_rules_api(sandbox, shop, oversized))
     app.router.add_post("/_sandbox/objects", objects)
     app.router.add_post("/_sandbox/synthesize", synthesize)
