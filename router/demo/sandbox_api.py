@@ -105,23 +105,31 @@ def _values(query: Any, *names: str) -> set[str]:
     return found
 
 
-def _in_range(value: str | None, since: str | None, until: str | None, *, day: bool = False) -> bool:
+Window = tuple[str | None, str | None]
+
+
+def _window(since: str | None, until: str | None, *, day: bool = False) -> Window:
+    """The bounds of a time filter as prefixes of the stored ISO times (computed once per request)."""
+    if day:
+        return (since and since.strip()[:10], until and until.strip()[:10])
+    return (since and _api_time(since), until and _api_time(until))
+
+
+def _in_range(value: str | None, window: Window) -> bool:
+    since, until = window
     if since is None and until is None:
         return True
     if not value:
         return False
-    if day:
-        value, since, until = value[:10], since and since[:10], until and until[:10]
-    else:
-        value, since, until = value[:19], since and _api_time(since), until and _api_time(until)
+    value = value[: len(since or until or "")]
     return (since is None or value >= since) and (until is None or value <= until)
 
 
 def _order_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
     statuses = _values(query, "payment_status", "payment_status[]")
     invoice_statuses = _values(query, "invoice_status")
-    paid = (query.get("since_paid_at"), query.get("until_paid_at"))
-    invoiced = (query.get("since_invoice_date"), query.get("until_invoice_date"))
+    paid = _window(query.get("since_paid_at"), query.get("until_paid_at"))
+    invoiced = _window(query.get("since_invoice_date"), query.get("until_invoice_date"), day=True)
 
     def keep(order: dict[str, Any]) -> bool:
         found = order.get("payment")
@@ -130,28 +138,26 @@ def _order_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
             return False
         if invoice_statuses and order.get("invoice_status") not in invoice_statuses:
             return False
-        return _in_range(payment.get("paid_at"), *paid) and _in_range(order.get("invoice_date"), *invoiced, day=True)
+        return _in_range(payment.get("paid_at"), paid) and _in_range(order.get("invoice_date"), invoiced)
 
     return keep
 
 
 def _subscription_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
     statuses = _values(query, "status", "status[]")
-    created = (query.get("since_created_at"), query.get("until_created_at"))
-    return lambda s: (
-        (not statuses or s.get("status") in statuses) and _in_range(s.get("created_at"), *created, day=True)
-    )
+    created = _window(query.get("since_created_at"), query.get("until_created_at"), day=True)
+    return lambda s: (not statuses or s.get("status") in statuses) and _in_range(s.get("created_at"), created)
 
 
 def _seller_filter(query: Any) -> Callable[[dict[str, Any]], bool]:
     statuses = _values(query, "status", "status[]")
-    window = (query.get("since"), query.get("until"))
+    window = _window(query.get("since"), query.get("until"), day=True)
 
     def keep(seller: dict[str, Any]) -> bool:
         if statuses and seller.get("status") not in statuses:
             return False
         # The fixtures' sellers carry no timestamps: only a seller that has one can fall outside a window.
-        return "created_at" not in seller or _in_range(seller.get("created_at"), *window, day=True)
+        return "created_at" not in seller or _in_range(seller.get("created_at"), window)
 
     return keep
 
@@ -238,19 +244,31 @@ async def gate(sandbox: Sandbox, request: web.Request, oversized: Oversized) -> 
 
 
 def _listing(sandbox: Sandbox, kind: str, shape: Shape, oversized: Oversized) -> Callable[[web.Request], Any]:
+    # The filtered, sorted list of a query, made on its first page and reused for its later pages (as a
+    # database would page through one result), so paging through 10,000 objects does not sort them 100 times.
+    results: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = {}
+
+    def matching(request: web.Request) -> list[dict[str, Any]]:
+        key = tuple(sorted((k, v) for k, v in request.query.items() if k not in ("page", "limit", "include")))
+        if request.query.get("page", "1") != "1" and key in results:
+            return results[key]
+        keep = FILTERS[kind](request.query)
+        found = [obj for obj in sandbox.fixtures.get(kind, {}).values() if keep(obj)]
+        sort = SORT_KEYS.get(request.query.get("sort") or "")
+        if sort is not None:
+            found.sort(key=sort, reverse=request.query.get("direction", "asc").lower() == "desc")
+        else:
+            found.sort(key=lambda o: int(o["id"]) if str(o.get("id", "")).isdigit() else 0)
+        if len(results) >= 32:
+            results.clear()
+        results[key] = found
+        return found
+
     async def handler(request: web.Request) -> web.StreamResponse:
         refused = await gate(sandbox, request, oversized)
         if refused is not None:
             return refused
-        keep = FILTERS[kind](request.query)
-        found = [obj for obj in sandbox.fixtures.get(kind, {}).values() if keep(obj)]
-        sort = request.query.get("sort")
-        key = SORT_KEYS.get(sort or "")
-        if key is not None:
-            found.sort(key=key, reverse=request.query.get("direction", "asc").lower() == "desc")
-        else:
-            found.sort(key=lambda o: int(o["id"]) if str(o.get("id", "")).isdigit() else 0)
-        page = paginate(request, found)
+        page = paginate(request, matching(request))
         include = request.query.get("include", "")
         page["data"] = [shape(kind, obj, include) for obj in page["data"]]
         return web.json_response(page)
