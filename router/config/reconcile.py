@@ -1,8 +1,9 @@
 """The ``reconcile:`` section checked and typed: on when the section is there, triggers that can be derived.
 
 A trigger listed under ``reconcile.triggers`` must be one whose state the API's lists show (see
-``router.derive``); ``affiliate_quit`` is refused with the reason. When reconcile is on, a rule on a trigger
-that cannot be derived gets a warning, so ``check`` says which webhooks reconcile cannot stand in for.
+``router.derive``); ``affiliate_quit`` is refused with the reason. When reconcile is on and the file does not
+list its triggers, a rule on a trigger that cannot be derived gets a warning, so ``check`` says which
+webhooks reconcile cannot stand in for.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def reconcile_config(problems: Problems, root: YMap, values: dict[str, Any], rul
     config = ReconcileConfig(**{"enabled": present, **values})
     if node is not None and "lookback" in node and config.lookback <= 0:
         problems.add(line_of(node, "lookback"), "reconcile.lookback", "must be longer than 0s")
-    if config.active:
+    if config.active and given is None:  # the file left the choice to the router: say what it cannot do
         for trigger in sorted(used & set(NOT_DERIVABLE)):
             problems.warn(
                 line_of(root, "reconcile"),
