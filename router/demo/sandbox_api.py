@@ -6,9 +6,7 @@ Lists answer as the SDK's filters describe them (research notes §2.2, §8; unve
 ``GET /v2/subscriptions`` (``status``, ``since_created_at``/``until_created_at``) and
 ``GET /v2/affiliates/sellers`` (``status[]``, ``since``/``until`` on a ``created_at`` when a seller has one),
 all with ``page``, ``limit`` (at most 100) and ``include``, in Laravel's envelope ``{data, links, meta}``.
-Array filters are comma-joined, as the SDK sends them. The Webhook V2 rules live in memory: ``GET/POST
-/v2/rules``, ``GET/PATCH/DELETE /v2/rules/{id}`` and the bulk ``DELETE /v2/rules``; a rule created with
-``readonly: true`` stands for one the shop owner must not lose (the real API sets that flag itself).
+Array filters are comma-joined, as the SDK sends them. The rules API is in ``sandbox_rules``.
 
 Control (``/_sandbox/...``, no webhook is ever sent): ``POST /_sandbox/objects`` adds or changes objects,
 so a test or a user can make a webhook go missing; ``POST /_sandbox/synthesize`` makes realistic orders paid
@@ -24,7 +22,6 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -48,43 +45,6 @@ DEFAULT_LIMIT = 10
 FIRST_NAMES = ("Anna", "Bilal", "Chantal", "Daan", "Emma", "Fatima", "Gijs", "Hanna", "Ivo", "Julia", "Kees", "Lotte")
 LAST_NAMES = ("Jansen", "de Vries", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Bos", "Vos")
 CITIES = (("Amsterdam", "1015CV"), ("Utrecht", "3511ED"), ("Rotterdam", "3011AD"), ("Zwolle", "8011CW"))
-
-
-@dataclass
-class ShopRules:
-    """The shop's rules (Plug&Pay's "integrations"), by id."""
-
-    rules: dict[int, dict[str, Any]] = field(default_factory=dict)
-    next_id: int = 1
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        now = _iso(dt.datetime.now(dt.UTC))
-        rule = {
-            "id": self.next_id,
-            "name": body.get("name"),
-            "driver": body.get("driver"),
-            "trigger_type": body.get("trigger_type"),
-            "action_type": body.get("action_type"),
-            "action_data": _action_data(body.get("action_data")),
-            "condition_data": body.get("condition_data") or {},
-            "readonly": bool(body.get("readonly", False)),
-            "created_at": now,
-            "updated_at": None,
-            "deleted_at": None,
-        }
-        self.rules[self.next_id] = rule
-        self.next_id += 1
-        return rule
-
-
-def _action_data(given: Any) -> dict[str, Any]:
-    # Requests carry ``url`` (the SDK's create test), responses ``hook_url`` (its show mock): keep both.
-    data = dict(given) if isinstance(given, dict) else {}
-    url = data.get("hook_url") or data.get("url")
-    if url:
-        data["hook_url"] = url
-        data.pop("url", None)
-    return data
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -276,70 +236,6 @@ def _listing(sandbox: Sandbox, kind: str, shape: Shape, oversized: Oversized) ->
     return handler
 
 
-def _rules_api(sandbox: Sandbox, shop: ShopRules, oversized: Oversized) -> list[web.RouteDef]:
-    async def index(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request, oversized)
-        if refused is not None:
-            return refused
-        drivers = _values(request.query, "driver")
-        found = [r for r in shop.rules.values() if not drivers or r["driver"] in drivers]
-        return web.json_response(paginate(request, found))
-
-    async def create(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request, oversized)
-        if refused is not None:
-            return refused
-        body = await request.json()
-        missing = [k for k in ("name", "driver", "trigger_type", "action_type") if not body.get(k)]
-        if missing:
-            return web.json_response({"message": "invalid", "errors": {k: ["required"] for k in missing}}, status=422)
-        return web.json_response({"data": shop.create(body)}, status=201)
-
-    async def one(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request, oversized)
-        if refused is not None:
-            return refused
-        ident = request.match_info["id"]
-        rule = shop.rules.get(int(ident)) if ident.isdigit() else None
-        if rule is None:
-            return web.json_response({"message": "Not found."}, status=404)
-        if request.method == "GET":
-            return web.json_response({"data": rule})
-        if rule["readonly"]:
-            return web.json_response({"message": "This rule is read-only."}, status=403)
-        if request.method == "DELETE":
-            del shop.rules[rule["id"]]
-            return web.Response(status=204)
-        changes = await request.json()
-        for key in ("name", "trigger_type", "action_type", "condition_data"):
-            if key in changes:
-                rule[key] = changes[key]
-        if "action_data" in changes:
-            rule["action_data"] = _action_data(changes["action_data"])
-        rule["updated_at"] = _iso(dt.datetime.now(dt.UTC))
-        return web.json_response({"data": rule})
-
-    async def bulk_delete(request: web.Request) -> web.StreamResponse:
-        refused = await gate(sandbox, request, oversized)
-        if refused is not None:
-            return refused
-        ids = [int(i) for i in (await request.json()).get("ids", [])]
-        for ident in ids:
-            rule = shop.rules.get(ident)
-            if rule is not None and not rule["readonly"]:
-                del shop.rules[ident]
-        return web.Response(status=204)
-
-    return [
-        web.get("/v2/rules", index),
-        web.post("/v2/rules", create),
-        web.delete("/v2/rules", bulk_delete),
-        web.get("/v2/rules/{id}", one),
-        web.patch("/v2/rules/{id}", one),
-        web.delete("/v2/rules/{id}", one),
-    ]
-
-
 def put_objects(sandbox: Sandbox, kind: str, objects: Iterable[dict[str, Any]]) -> list[str]:
     """Add objects, or change the fields given of existing ones (by ``id``); no webhook is sent."""
     if kind not in sandbox.fixtures:
@@ -408,14 +304,9 @@ def _restamp(order: dict[str, Any], ident: int, paid: dt.datetime, rng: random.R
             item["id"] = ident * 10 + line
 
 
-SHOP_RULES = web.AppKey("shop_rules", ShopRules)
-
-
 def register(app: web.Application, sandbox: Sandbox, shape: Shape, oversized: Oversized) -> None:
-    """Add the list endpoints, the rules API and the control endpoints to the sandbox's application;
+    """Add the list endpoints and the control endpoints to the sandbox's application;
     ``shape`` applies ``include=`` to an object, ``oversized`` streams a fault's oversized answer."""
-    shop = ShopRules()
-    app[SHOP_RULES] = shop
 
     async def objects(request: web.Request) -> web.Response:
         body = await request.json()
@@ -435,6 +326,5 @@ def register(app: web.Application, sandbox: Sandbox, shape: Shape, oversized: Ov
         ("sellers", "/v2/affiliates/sellers"),
     ):
         app.router.add_get(path, _listing(sandbox, kind, shape, oversized))
-    app.router.add_routes(_rules_api(sandbox, shop, oversized))
     app.router.add_post("/_sandbox/objects", objects)
     app.router.add_post("/_sandbox/synthesize", synthesize)
