@@ -38,6 +38,7 @@ from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
 from router.quarantine import Quarantine
 from router.receive import Receiver, error
+from router.reconcile import Reconciler
 from router.route import Router
 from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
@@ -64,12 +65,7 @@ class State:
 
     @classmethod
     def build(cls, config: Config) -> State:
-        api = PlugAndPayClient(
-            config.plugandpay.api_url,
-            config.plugandpay.api_token,
-            timeout=config.plugandpay.timeout,
-            max_response_bytes=config.plugandpay.max_response_bytes,
-        )
+        api = PlugAndPayClient.from_settings(config.plugandpay)
         defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
         return cls(config, api, Connectors(config.connectors, defaults))
 
@@ -136,6 +132,12 @@ class Daemon:
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._delivery_lease()),
             renew_every=self._delivery_lease() / 3,
+        )
+        self.reconciler = Reconciler(
+            self.store,
+            lambda: (self.state.config, self.state.api),
+            on_found=self._wake_route,
+            observe=self.metrics.observe_reconcile,
         )
         if self.store.subscribe(self._on_store_notice):
             self.route_loop.idle = self.deliver_loop.idle = NOTIFIED_POLL
@@ -233,6 +235,7 @@ class Daemon:
             asyncio.create_task(self.route_loop.run(), name="route"),
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
             asyncio.create_task(self._retention(), name="retention"),
+            asyncio.create_task(self.reconciler.run(), name="reconcile"),
         ]
         self.metrics.set_config(config.version)
         loop = asyncio.get_running_loop()
@@ -297,6 +300,7 @@ class Daemon:
         )
         self.route_loop.wake()
         self.deliver_loop.wake()
+        self.reconciler.wake()
         return True
 
     async def _retention(self) -> None:

@@ -77,6 +77,18 @@ class Metrics:
             ["connector", "state"],
             registry=r,
         )
+        self.reconcile_checked = Counter(
+            "plugpay_router_reconcile_objects_checked",
+            "Objects the reconcile loop listed from the Plug&Pay API, by trigger",
+            ["trigger"],
+            registry=r,
+        )
+        self.reconcile_found = Counter(
+            "plugpay_router_reconcile_events_found",
+            "Events the reconcile loop created because their webhook never came, by trigger",
+            ["trigger"],
+            registry=r,
+        )
 
         self.quarantined = Counter(
             "plugpay_router_webhooks_quarantined",
@@ -130,6 +142,10 @@ class Metrics:
     def observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(connector=connector, outcome=outcome).inc()
         self.attempt_seconds.labels(connector=connector).observe(seconds)
+
+    def observe_reconcile(self, trigger: str, checked: int, found: int) -> None:
+        self.reconcile_checked.labels(trigger=trigger).inc(checked)
+        self.reconcile_found.labels(trigger=trigger).inc(found)
 
     async def render(self, store: Store, breakers: Callable[[], Mapping[str, str]]) -> bytes:
         """Refresh the store-backed gauges, then the text exposition."""

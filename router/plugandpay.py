@@ -16,14 +16,20 @@ that names one of them, it fetches again without them and says which were refuse
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from connectors.client import new_session, read_capped
+from connectors.protection import RateLimiter
 from connectors.status import is_transient, parse_retry_after
+from connectors.units import Rate
+
+if TYPE_CHECKING:
+    from router.config.model import PlugAndPayConfig
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order": ("/v2/orders/{id}", ("billing", "items", "payment", "discounts", "taxes", "tags")),
@@ -34,6 +40,7 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 USER_AGENT = "CustomApiCall/2"
+LIST_LIMIT = 100  # objects per page asked of list endpoints; a server may send fewer (the maximum is unknown)
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
@@ -81,7 +88,13 @@ def resource_path(kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -
 
 class PlugAndPayClient:
     def __init__(
-        self, base_url: str, token: str | None, *, timeout: float = 25.0, max_response_bytes: int = MAX_RESPONSE_BYTES
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 25.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        rate_limit: Rate | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "Accept-Language": "en", "User-Agent": USER_AGENT}
@@ -90,6 +103,19 @@ class PlugAndPayClient:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
+        # Shared by every call of this client (route, reconcile, backfill, connect); None: unlimited.
+        self.limiter = RateLimiter(rate_limit, max_wait=float("inf"))
+
+    @classmethod
+    def from_settings(cls, settings: PlugAndPayConfig) -> PlugAndPayClient:
+        """The client the ``plugandpay:`` section describes (the daemon's, and the commands' that call the API)."""
+        return cls(
+            settings.api_url,
+            settings.api_token,
+            timeout=settings.timeout,
+            max_response_bytes=settings.max_response_bytes,
+            rate_limit=settings.rate_limit,
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the running event loop.
@@ -100,31 +126,11 @@ class PlugAndPayClient:
     async def fetch(self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -> dict[str, Any]:
         """The object's ``data``. Raises NotFound, ApiRejected or ApiUnavailable."""
         path, params = resource_path(kind, ident, extra_includes)
-        return await self.get(path, params)
-
-    async def tenant(self) -> dict[str, Any]:
-        """``GET /v2/auth/tenants/me``: the tenant the token belongs to (``id``, ``name``, ``plan``)."""
-        return await self.get("/v2/auth/tenants/me", {})
-
-    async def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        """The ``data`` object of ``GET path``. Raises NotFound, ApiRejected or ApiUnavailable."""
-        session = self._client()
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(aiohttp.ClientConnectionError),
-                stop=stop_after_attempt(3),
-                wait=wait_exponential(multiplier=0.1, max=1.0),
-                reraise=True,
-            ):
-                with attempt:
-                    async with session.get(self.base_url + path, params=params, allow_redirects=False) as response:
-                        body = await self._read(path, response)
-                        return self._data(path, response.status, response.headers.get("Retry-After"), body)
-        except TimeoutError:
-            raise ApiUnavailable(f"Plug&Pay API timeout on GET {path}") from None
-        except aiohttp.ClientError as exc:
-            raise ApiUnavailable(f"Plug&Pay API unreachable on GET {path}: {type(exc).__name__}") from None
-        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+        decoded = await self.call("GET", path, params)
+        data = decoded.get("data") if isinstance(decoded, dict) else None
+        if not isinstance(data, dict):
+            raise ApiRejected(f"Plug&Pay API response for {path} has no 'data' object")
+        return data
 
     async def fetch_optional(
         self, kind: str, ident: str, extra_includes: tuple[str, ...] = ()
@@ -139,43 +145,107 @@ class PlugAndPayClient:
                 raise
         return await self.fetch(kind, ident), refused
 
-    async def _read(self, path: str, response: aiohttp.ClientResponse) -> bytes:
+    async def call(self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None) -> Any:
+        """One API call under the shared rate limit; the decoded JSON answer (None for an empty one).
+
+        Only GET is retried on a connection error (a POST that may have arrived must not be sent twice).
+        Raises NotFound, ApiRejected or ApiUnavailable.
+        """
+        session = self._client()
+        where = f"{method} {path}"
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(aiohttp.ClientConnectionError),
+                stop=stop_after_attempt(3 if method == "GET" else 1),
+                wait=wait_exponential(multiplier=0.1, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    await self.limiter.acquire()
+                    async with session.request(
+                        method, self.base_url + path, params=params, json=body, allow_redirects=False
+                    ) as response:
+                        raw = await self._read(where, response)
+                        return self._decode(where, response.status, response.headers.get("Retry-After"), raw)
+        except TimeoutError:
+            raise ApiUnavailable(f"Plug&Pay API timeout on {where}") from None
+        except aiohttp.ClientError as exc:
+            raise ApiUnavailable(f"Plug&Pay API unreachable on {where}: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+    async def _read(self, where: str, response: aiohttp.ClientResponse) -> bytes:
         limit = self.max_response_bytes
         too_large = response.content_length is not None and response.content_length > limit
         body, truncated = (b"", True) if too_large else await read_capped(response, limit)
         if truncated:
             response.close()  # the rest is never read: drop the connection
-            raise ApiRejected(
-                f"Plug&Pay answer larger than {limit} bytes on GET {path} (plugandpay.max_response_bytes)"
-            )
+            raise ApiRejected(f"Plug&Pay answer larger than {limit} bytes on {where} (plugandpay.max_response_bytes)")
         return body
 
     @staticmethod
-    def _data(path: str, status: int, retry_after: str | None, body: bytes) -> dict[str, Any]:
+    def _decode(where: str, status: int, retry_after: str | None, body: bytes) -> Any:
         if status == 404:
-            raise NotFound(f"Plug&Pay API: {path} not found (404)")
+            raise NotFound(f"Plug&Pay API: {where.split(' ', 1)[1]} not found (404)")
         if is_transient(status):
-            raise ApiUnavailable(f"Plug&Pay API answered {status} on GET {path}", parse_retry_after(retry_after))
+            raise ApiUnavailable(f"Plug&Pay API answered {status} on {where}", parse_retry_after(retry_after))
         if status in (401, 403):
             # An operator fixes the token and reloads; the events wait for that instead of failing.
-            raise ApiUnavailable(f"Plug&Pay API answered {status} on GET {path}: check plugandpay.api_token")
+            raise ApiUnavailable(f"Plug&Pay API answered {status} on {where}: check plugandpay.api_token")
         if 300 <= status < 400:
             raise ApiRejected(
-                f"Plug&Pay API answered {status} on GET {path} (a redirect usually means a wrong Accept header"
-                " or api_url)"
+                f"Plug&Pay API answered {status} on {where} (a redirect usually means a wrong Accept header or api_url)"
             )
         if status >= 400:
             detail = body[:200].decode(errors="replace")
-            raise ApiRejected(f"Plug&Pay API answered {status} on GET {path}: {detail}", status, detail)
+            raise ApiRejected(f"Plug&Pay API answered {status} on {where}: {detail}", status, detail)
+        if status == 204:
+            return None
         try:
-            decoded = json.loads(body)
+            return json.loads(body)
         except ValueError:
-            raise ApiUnavailable(f"Plug&Pay API sent a body that is not JSON on GET {path}") from None
+            raise ApiUnavailable(f"Plug&Pay API sent a body that is not JSON on {where}") from None
+
+    async def list_pages(
+        self, path: str, params: dict[str, str] | None = None, *, limit: int = LIST_LIMIT
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of a list endpoint, one list of objects at a time, with ``page``/``limit``.
+
+        Stops at ``meta.last_page``, at ``links.next`` being null, or at an empty or short page, whichever
+        the answer shows first: the paginator's shape is seen only in third-party code (research notes §1.3).
+        """
+        page = 1
+        while True:
+            decoded = await self.call("GET", path, {**(params or {}), "page": str(page), "limit": str(limit)})
+            data = decoded.get("data") if isinstance(decoded, dict) else None
+            if not isinstance(data, list):
+                raise ApiRejected(f"Plug&Pay API list {path} has no 'data' list")
+            objects = [obj for obj in data if isinstance(obj, dict)]
+            if objects:
+                yield objects
+            if not _has_next(decoded, page, len(data), limit):
+                return
+            page += 1
+
+    async def tenant(self) -> dict[str, Any]:
+        """``GET /v2/auth/tenants/me``: ``{id, name, plan}`` of the shop the token belongs to."""
+        decoded = await self.call("GET", "/v2/auth/tenants/me")
         data = decoded.get("data") if isinstance(decoded, dict) else None
-        if not isinstance(data, dict):
-            raise ApiRejected(f"Plug&Pay API response for {path} has no 'data' object")
+        if not isinstance(data, dict) or data.get("id") is None:
+            raise ApiRejected("Plug&Pay API: /v2/auth/tenants/me has no tenant id")
         return data
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _has_next(decoded: dict[str, Any], page: int, count: int, limit: int) -> bool:
+    if count == 0:
+        return False
+    meta, links = decoded.get("meta"), decoded.get("links")
+    if isinstance(meta, dict) and isinstance(meta.get("last_page"), int):
+        return page < int(meta["last_page"])
+    if isinstance(links, dict) and "next" in links:
+        return bool(links["next"])
+    per_page = meta.get("per_page") if isinstance(meta, dict) else None
+    return count >= (per_page if isinstance(per_page, int) else limit)

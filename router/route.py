@@ -28,6 +28,7 @@ import structlog
 
 from connectors import connector_class
 from router import state
+from router.backfill_rules import only_named
 from router.config import Config
 from router.events import TRIGGERS, Event, canonical_trigger
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
@@ -110,6 +111,7 @@ def plan(
         rules = config.rules
         choose = rules.explain if explain else rules.match
         outcomes = choose(event, data, context, missing)
+        outcomes = only_named(event, outcomes)  # a backfill event runs only the rules it was made for
         deliveries: list[NewDelivery] = []
         for outcome in outcomes:
             if not outcome.matched:

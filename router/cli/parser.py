@@ -7,6 +7,7 @@ import argparse
 from router.cli.doctor import cmd_doctor
 from router.cli.quarantine import cmd_quarantine_list, cmd_quarantine_release
 from router.cli.service import cmd_check, cmd_serve
+from router.cli.shop import cmd_backfill, cmd_connect
 from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
 from router.events import TRIGGERS, wire_id
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=EVENT_STATUSES)
     p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
     p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
+    p.add_argument("--source", help="only events from this source: v2, v1 (webhooks), reconcile, backfill")
     with_time(p, "received")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
@@ -98,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="the public webhook URL Plug&Pay posts to (a signed self-test is sent)")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("backfill", help="run rules over past objects listed from the Plug&Pay API")
+    with_config(p)
+    p.add_argument("--trigger", required=True, help="order_paid, invoice_created, subscription_ended, ...")
+    p.add_argument("--since", required=True, help="objects whose state began at or after this time (or age)")
+    p.add_argument("--until", help="... and before this time (default: now)")
+    p.add_argument("--rule", action="append", metavar="NAME", help="run only this rule (repeatable; default: all)")
+    p.add_argument("--dry-run", action="store_true", help="count only (the default without --yes)")
+    p.add_argument("--yes", action="store_true", help="store the events")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("connect", help="plan (and create) the shop's Webhook V2 rules the YAML needs")
+    with_config(p)
+    p.add_argument("--url", required=True, help="the router's public webhook URL")
+    p.add_argument("--apply", action="store_true", help="create the missing rules")
+    p.add_argument("--prune", action="store_true", help="delete our rules calling the URL that are not needed")
+    p.add_argument("--wire", action="append", metavar="TRIGGER=NAME", help="the trigger_type to create a rule with")
+    p.set_defaults(func=cmd_connect)
+
     p = sub.add_parser("simulate", help="show which rules match an event and what they would send; sends nothing")
     with_config(p)
     p.add_argument("trigger", nargs="?", help="a trigger name; with ID, the object is fetched from the API")
@@ -134,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--fixtures", help="a folder with orders.json, subscriptions.json, sellers.json")
     p.add_argument("--token", help="require this Bearer token")
-    p.add_argument("--synthesize", action="store_true", help="answer any numeric id with a copy of a fixture")
+    p.add_argument(
+        "--synthesize",
+        nargs="?",
+        type=int,
+        const=0,
+        metavar="N",
+        help="answer any numeric id with a copy of a fixture; with N, also add N orders paid over the past 30 days",
+    )
     p.add_argument(
         "--reject-include", action="append", metavar="NAME", help="answer requests for this include with a 400"
     )

@@ -55,6 +55,7 @@ def _event_filter(args: argparse.Namespace) -> EventFilter:
         triggerable_id=args.triggerable_id,
         since=_time(args.since),
         until=_time(args.until),
+        source=getattr(args, "source", None),
     )
 
 

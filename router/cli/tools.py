@@ -39,17 +39,24 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     return 0 if status < 300 else 1
 
 
+def _ids(table: dict[str, dict[str, object]]) -> str:
+    return ", ".join(table) if len(table) <= 10 else f"{', '.join(list(table)[:5])}, ... ({len(table)} in all)"
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
+    from router.demo.sandbox_api import synthesize_orders
 
-    sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize)
+    sandbox = Sandbox(load_fixtures(args.fixtures), token=args.token, synthesize=args.synthesize is not None)
+    if args.synthesize:
+        synthesize_orders(sandbox, args.synthesize)
     sandbox.reject_includes = set(getattr(args, "reject_include", None) or ())
 
     async def run() -> None:
         server = await SandboxServer(sandbox).start(args.host, args.port)
         print(
             f"Plug&Pay sandbox API on {server.url} "
-            f"(orders {', '.join(sandbox.fixtures['orders'])}; subscriptions "
+            f"(orders {_ids(sandbox.fixtures['orders'])}; subscriptions "
             f"{', '.join(sandbox.fixtures['subscriptions'])}; sellers {', '.join(sandbox.fixtures['sellers'])})",
             flush=True,
         )

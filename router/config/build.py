@@ -32,6 +32,7 @@ from router.config.model import (
     SignatureConfig,
     StoreConfig,
 )
+from router.config.reconcile import reconcile_config as _reconcile
 from router.config.rules import RuleCompiler
 from router.config.secret_path import check_v1_path
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
@@ -66,12 +67,21 @@ PLUGANDPAY_FIELDS = {
     "trigger_aliases": Field("map"),
     "confirm_state": Field("any"),  # true / false, or {trigger: true/false}
     "state_recheck": Field("durations"),
+    "rate_limit": Field("rate"),
+    "shop_rules": Field("str", choices=("universal", "per_product")),
 }
 QUARANTINE_FIELDS = {
     "max_entries": Field("int"),
     "max_bytes": Field("int"),
     "max_age": Field("duration"),
     "per_ip": Field("rate"),
+}
+RECONCILE_FIELDS = {
+    "enabled": Field("bool"),
+    "every": Field("duration"),
+    "lookback": Field("duration"),
+    "grace": Field("duration"),
+    "triggers": Field("list"),
 }
 STORE_FIELDS = {"url": Field("str")}
 DELIVERY_FIELDS = {
@@ -103,6 +113,7 @@ SECTIONS = (
     "delivery",
     "retention",
     "quarantine",
+    "reconcile",
     "connectors",
     "rules",
 )
@@ -165,6 +176,7 @@ class _Builder:
         quarantine = self._quarantine(root)
         connectors = self._connectors(root)
         rules = RuleCompiler(self.problems, connectors, plugandpay.trigger_aliases).rules(root)
+        reconcile = _reconcile(self.problems, root, self._fields(root, "reconcile", RECONCILE_FIELDS), rules)
         self.problems.raise_if_any()
         return Config(
             file=self.problems.file,
@@ -180,6 +192,7 @@ class _Builder:
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
             warnings=tuple(self.problems.warnings),
             quarantine=quarantine,
+            reconcile=reconcile,
         )
 
     # -- helpers

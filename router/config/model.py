@@ -60,6 +60,8 @@ class PlugAndPayConfig:
     trigger_aliases: Mapping[str, str] = field(default_factory=dict)  # wire trigger_type → trigger, over the built-in
     confirm_state: bool | Mapping[str, bool] = True  # the fetched state must agree with the trigger (per trigger)
     state_recheck: tuple[float, ...] = (10.0, 40.0, 70.0)  # fetch again after these delays before "state mismatch"
+    rate_limit: Rate | None = None  # every API call of one process (route, reconcile, backfill, connect); None: off
+    shop_rules: str = "universal"  # what ``connect`` plans: one rule per trigger, or per product where rules say
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,22 @@ class QuarantineConfig:
 
 
 @dataclass(frozen=True)
+class ReconcileConfig:
+    """The missed-webhook poller. It runs when the file has a ``reconcile:`` section (``enabled`` then
+    defaults to true) and ``every`` is above 0."""
+
+    enabled: bool = False
+    every: float = 900.0
+    lookback: float = 72 * 3600.0
+    grace: float = 600.0  # an object younger than this is left to its webhook, which is usually on its way
+    triggers: tuple[str, ...] = ()  # the builder fills in the derivable triggers the rules use when not given
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.every > 0
+
+
+@dataclass(frozen=True)
 class ConnectorConfig:
     name: str
     type: str
@@ -122,6 +140,7 @@ class Config:
     secret_vars: Mapping[str, str] = field(default_factory=dict, repr=False)
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.demo import sandbox_api, sandbox_rules
 from router.demo.standins import serve_app
 
 RELATIONS = {
@@ -197,6 +198,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/_sandbox/reject_includes", reject_includes)
     app.router.add_get("/_sandbox/requests", list_requests)
     app.router.add_delete("/_sandbox/requests", clear)
+    sandbox_api.register(app, sandbox, _shape, stream_oversized)  # list and control endpoints
+    sandbox_rules.register(app, sandbox, stream_oversized)  # the shop's Webhook V2 rules
     return app
 
 

@@ -12,10 +12,12 @@ statuses the protocol speaks of are re-exported here from their own modules.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
+from router.store.listed import ListedEvent
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
     Accepted,
@@ -68,6 +70,21 @@ class Store(Protocol):
     # receive
     async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
         """Store the event (pending, or ``stale`` when ``stale``) unless a live dedupe key makes it a duplicate."""
+
+    # reconcile and backfill
+    async def add_listed_events(self, items: list[ListedEvent], *, dedupe_window: float, now: float) -> list[Accepted]:
+        """Store each listed event unless its dedupe key is live or, for a ``business`` one, an event of its
+        business key exists (not failed) or is held; one transaction. A stored ``business`` event makes a
+        later webhook of its business key (inside the window) a duplicate of it (``add_event``)."""
+
+    async def get_watermark(self, name: str) -> float | None:
+        """The value last set for ``name`` (epoch seconds), or None."""
+
+    async def set_watermark(self, name: str, value: float, now: float) -> None: ...
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """``async with store.exclusive("reconcile") as mine``: True while this instance is the only one
+        doing ``name`` (PostgreSQL: a session advisory lock), False when another one is."""
 
     # route
     async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]: ...
@@ -167,6 +184,7 @@ __all__ = [
     "EventFilter",
     "EventRecord",
     "EventStatus",
+    "ListedEvent",
     "NewDelivery",
     "QuarantineBounds",
     "QuarantineRecord",

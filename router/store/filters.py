@@ -20,11 +20,13 @@ class EventFilter:
     triggerable_id: str | None = None
     since: float | None = None
     until: float | None = None
+    source: str | None = None  # v2, v1, reconcile, backfill
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("status = {}", self.status),
             ("trigger = {}", self.trigger),
+            ("source = {}", self.source),
             ("triggerable_id = {}", self.triggerable_id),
             ("received_at >= {}", self.since),
             ("received_at < {}", self.until),

@@ -117,6 +117,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX quarantine_received ON quarantine (received_at);
     """,
+    # Reconcile: how far each trigger's lists were checked, and "is there an event of this business key".
+    """
+    CREATE TABLE watermarks (
+        name text PRIMARY KEY,
+        value double precision NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    CREATE INDEX events_business ON events (business_key);
+    """,
 )
 
 _VERSION_TABLE = """

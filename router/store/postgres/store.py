@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from router.events import Event
@@ -31,6 +32,8 @@ from router.store.base import (
     StoreUnavailable,
     where,
 )
+from router.store.listed import ListedEvent, business_dedupe_key
+from router.store.postgres import listed
 from router.store.postgres import queries as q
 from router.store.postgres.listen import Listener
 from router.store.postgres.pool import Pool
@@ -115,7 +118,12 @@ class PostgresStore(PostgresQuarantine):
         status = EventStatus.STALE if stale else EventStatus.PENDING
         args = (key, now + dedupe_window, now, *rows.event_values(event), status.value)
 
+        business = business_dedupe_key(event)
+
         async def insert(conn: Any) -> Accepted | None:
+            covered = await conn.fetchval(listed.HELD, business, now)  # a found event stands for this webhook
+            if covered is not None:
+                return Accepted(int(covered), duplicate=True)
             event_id = await conn.fetchval(sql, *args)
             if event_id is not None:
                 return Accepted(event_id)
@@ -128,6 +136,21 @@ class PostgresStore(PostgresQuarantine):
             if accepted is not None:
                 return accepted
         raise StoreUnavailable("postgresql: could not settle the dedupe key")
+
+    # ------------------------------------------------------------ reconcile and backfill
+
+    async def add_listed_events(self, items: list[ListedEvent], *, dedupe_window: float, now: float) -> list[Accepted]:
+        return await self._pool.run(lambda conn: listed.add_listed(conn, items, dedupe_window, now))
+
+    async def get_watermark(self, name: str) -> float | None:
+        value = await self._pool.run(lambda conn: conn.fetchval(listed.GET_MARK, name), retries=1)
+        return None if value is None else float(value)
+
+    async def set_watermark(self, name: str, value: float, now: float) -> None:
+        await self._pool.run(lambda conn: conn.execute(listed.SET_MARK, name, value, now), retries=1)
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        return listed.exclusive(self._pool, name)
 
     # ------------------------------------------------------------ route
 

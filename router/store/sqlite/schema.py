@@ -190,6 +190,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX quarantine_received ON quarantine (received_at);
     """,
+    # Reconcile: how far each trigger's lists were checked, and "is there an event of this business key".
+    """
+    CREATE TABLE watermarks (
+        name TEXT PRIMARY KEY,
+        value REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX events_business ON events (business_key);
+    """,
 )
 
 

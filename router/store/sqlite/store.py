@@ -15,12 +15,13 @@ keeps its action from running again. The SQL is in ``queries``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -39,6 +40,8 @@ from router.store.base import (
     StoreUnavailable,
     where,
 )
+from router.store.listed import ListedEvent, business_dedupe_key
+from router.store.sqlite import listed
 from router.store.sqlite import queries as q
 from router.store.sqlite.connection import checkpoint, connect, create_private, unavailable
 from router.store.sqlite.guard import FileGuard, is_corruption
@@ -163,7 +166,12 @@ class SqliteStore(SqliteQuarantine):
         status = EventStatus.STALE if stale else EventStatus.PENDING
         args = (key, *rows.event_values(event), status.value, now, now, key, now)
 
+        business = business_dedupe_key(event)
+
         def insert(conn: sqlite3.Connection) -> Accepted:
+            covered = listed.held_by_business(conn, business, now)  # a found event stands for this webhook
+            if covered is not None:
+                return covered
             row = conn.execute(q.ADD_EVENT, args).fetchone()
             if row is None:
                 return Accepted(conn.execute(q.DEDUPED_EVENT, (key,)).fetchone()[0], duplicate=True)
@@ -171,6 +179,21 @@ class SqliteStore(SqliteQuarantine):
             return Accepted(row[0])
 
         return await self._write(insert)
+
+    # ------------------------------------------------------------ reconcile and backfill
+
+    async def add_listed_events(self, items: list[ListedEvent], *, dedupe_window: float, now: float) -> list[Accepted]:
+        return await self._write(lambda conn: listed.add_listed(conn, items, dedupe_window, now))
+
+    async def get_watermark(self, name: str) -> float | None:
+        return await self._read(lambda conn: listed.get_mark(conn, name))
+
+    async def set_watermark(self, name: str, value: float, now: float) -> None:
+        await self._write(lambda conn: listed.set_mark(conn, name, value, now))
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        yield True  # one daemon per file (``serve`` holds its lock): no other instance can be reconciling
 
     # ------------------------------------------------------------ route
 
