@@ -16,6 +16,7 @@ from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
+from router.store.insight import HourCounts
 from router.store.records import (
     Accepted,
     Attempt,
@@ -138,6 +139,24 @@ class Store(Protocol):
 
     async def counts(self, now: float) -> Counts: ...
 
+    # insight: trace, list counts, the dashboard
+    async def count_events(self, flt: EventFilter | None = None) -> int:
+        """How many events ``flt`` matches (a list shows "50 of 312")."""
+
+    async def count_deliveries(self, flt: DeliveryFilter | None = None) -> int: ...
+
+    async def delivery_counts(self, event_ids: list[int]) -> dict[int, int]:
+        """How many deliveries each of these events made (events with none are left out)."""
+
+    async def duplicates(self, event_ids: list[int]) -> dict[int, int]:
+        """How often the webhook of each of these events came again inside the dedupe window."""
+
+    async def attempts_of(self, delivery_ids: list[int]) -> dict[int, list[Attempt]]:
+        """Every attempt of these deliveries, oldest first, by delivery id."""
+
+    async def hourly(self, since: float, until: float) -> list[HourCounts]:
+        """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""
+
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -152,6 +171,7 @@ __all__ = [
     "EventFilter",
     "EventRecord",
     "EventStatus",
+    "HourCounts",
     "NewDelivery",
     "RouteResult",
     "Store",

@@ -20,12 +20,14 @@ class EventFilter:
     triggerable_id: str | None = None
     since: float | None = None
     until: float | None = None
+    triggerable_type: str | None = None
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("status = {}", self.status),
             ("trigger = {}", self.trigger),
             ("triggerable_id = {}", self.triggerable_id),
+            ("triggerable_type = {}", self.triggerable_type),
             ("received_at >= {}", self.since),
             ("received_at < {}", self.until),
         )
@@ -41,11 +43,15 @@ class DeliveryFilter:
     rule: str | None = None
     since: float | None = None
     until: float | None = None
+    trigger: str | None = None  # of the delivery's event
+    triggerable_id: str | None = None  # of the delivery's event
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("status = {}", self.status),
             ("event_id = {}", self.event_id),
+            ("event_id IN (SELECT id FROM events WHERE trigger = {})", self.trigger),
+            ("event_id IN (SELECT id FROM events WHERE triggerable_id = {})", self.triggerable_id),
             ("connector = {}", self.connector),
             ("rule = {}", self.rule),
             ("created_at >= {}", self.since),

@@ -102,6 +102,16 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO action_keys (key, delivery_id, event_id, created_at)
         SELECT action_key, id, event_id, created_at FROM deliveries WHERE status <> 'superseded';
     """,
+    # What happened to an object (``trace``, the dashboard): what each attempt's destination made of it, how
+    # often a webhook came again, and indexes for finding an object's events and counting the last hours.
+    """
+    ALTER TABLE attempts ADD COLUMN result json;
+    ALTER TABLE events ADD COLUMN duplicates integer NOT NULL DEFAULT 0;
+    CREATE INDEX events_object ON events (triggerable_id);
+    CREATE INDEX events_routed ON events (routed_at);
+    CREATE INDEX attempts_started ON attempts (started_at);
+    CREATE INDEX deliveries_updated ON deliveries (updated_at);
+    """,
 )
 
 _VERSION_TABLE = """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.events import Event
@@ -32,6 +32,7 @@ from router.store.base import (
     where,
 )
 from router.store.postgres import queries as q
+from router.store.postgres.insight import PostgresInsight
 from router.store.postgres.listen import Listener
 from router.store.postgres.pool import Pool
 from router.store.postgres.schema import migrate
@@ -47,7 +48,7 @@ def _mark(number: int) -> str:
     return f"${number}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresInsight):
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.schema: str | None = None
@@ -76,6 +77,10 @@ class PostgresStore:
             await self._listener.stop()
             self._listener = None
         await self._pool.close()
+
+    async def _run(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        """A read (retried once on a lost connection), for the insight queries."""
+        return await self._pool.run(fn, retries=1)
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         """A server-side database is not a file under this process: losing the connection is an outage
@@ -120,7 +125,10 @@ class PostgresStore:
                 return Accepted(event_id)
             # The key is held by a live entry (committed before our statement finished): a duplicate.
             original = await conn.fetchval(q.DEDUPED_EVENT, key)
-            return None if original is None else Accepted(original, duplicate=True)
+            if original is None:
+                return None
+            await conn.execute(q.COUNT_DUPLICATE, original)
+            return Accepted(original, duplicate=True)
 
         for _ in range(3):  # None: the entry vanished between the two statements; try again
             accepted = await self._pool.run(insert)
@@ -171,7 +179,7 @@ class PostgresStore:
         a = attempt
         args = (
             *(delivery_id, a.delivery_status, next_attempt_at or now, a.error, now, owner),
-            *(a.started_at, a.duration_ms, a.outcome, a.status_code, a.error),
+            *(a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, rows.json_text(a.result)),
         )
         await self._pool.run(lambda conn: conn.execute(q.FINISH_ATTEMPT, *args))
 

@@ -28,6 +28,7 @@ ADD_EVENT = (
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = ?"
 KEEP_DEDUPE_KEY = "INSERT OR REPLACE INTO dedupe (key, event_id, expires_at) VALUES (?, ?, ?)"
+COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = ?"
 
 # ------------------------------------------------------------ claims and leases
 
@@ -92,7 +93,7 @@ FINISH_DELIVERY = (
     " RETURNING attempts"
 )
 NEXT_ATTEMPT_NUMBER = "SELECT attempts + 1 FROM deliveries WHERE id = ?"
-ADD_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+ADD_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 DEFER_DELIVERY = "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = ? WHERE id = ? AND lease_owner = ?"
 
 # ------------------------------------------------------------ reading
