@@ -132,6 +132,7 @@ class DaemonProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.webhook_url = f"{self.url}/webhooks/plugandpay"
+        self.admin_url: str | None = None  # the admin listener (/api, /ui, /metrics), where the test set one
         self.log_path = config_path.with_suffix(".log")
         self.env = {**os.environ, "PLUGANDPAY_API_TOKEN": API_TOKEN, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
