@@ -31,6 +31,7 @@ from router.trace import mask_request, object_kind, trace_event, trace_object
 
 TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZES = (50, 200, 1000)
+COUNT_CAP = 10_000  # a page counts matches up to here ("more than 10000"), so a wide filter stays fast
 Page = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
@@ -181,7 +182,7 @@ class Dashboard:
     async def overview(self, request: web.Request, session: str) -> web.StreamResponse:
         now = time.time()
         hours = await self.store.hourly(now - 47 * 3600, now)
-        counts = await self.store.counts(now)
+        counts = await self.store.backlog()
         return self._render(
             "overview.html",
             request,
@@ -200,7 +201,7 @@ class Dashboard:
         flt = event_filter(query)
         limit = _page_size(query.get("limit"))
         records = await self.store.list_events(flt, limit=limit)
-        total = await self.store.count_events(flt) if len(records) >= limit else len(records)
+        total = await self.store.count_events(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
         made = await self.store.delivery_counts([r.id for r in records])
         objects = sorted({(r.event.triggerable_type, r.event.triggerable_id) for r in records}) if search else []
         return self._render(
@@ -208,6 +209,7 @@ class Dashboard:
             request,
             session,
             events=records,
+            cap=COUNT_CAP,
             made=made,
             total=total,
             flt=flt,
@@ -234,17 +236,16 @@ class Dashboard:
         flt = DeliveryFilter(status="dead", connector=request.query.get("connector") or None)
         limit = _page_size(request.query.get("limit"))
         records = await self.store.list_deliveries(flt, limit=limit)
-        total = await self.store.count_deliveries(flt) if len(records) >= limit else len(records)
-        return self._render("dead.html", request, session, deliveries=records, total=total, limit=limit)
+        total = await self.store.count_deliveries(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
+        return self._render("dead.html", request, session, deliveries=records, total=total, limit=limit, cap=COUNT_CAP)
 
     async def live(self, request: web.Request, session: str) -> web.StreamResponse:
-        counts = await self.store.counts(time.time())
+        counts = await self.store.backlog()
         latest = await self.store.list_events(EventFilter(), limit=1)
         body = {
             "pending_events": counts.events.get("pending", 0),
             "pending_deliveries": counts.deliveries.get("pending", 0),
             "dead": counts.deliveries.get("dead", 0),
-            "delivered": counts.deliveries.get("delivered", 0),
             "oldest_pending": _ago(counts.oldest_pending_at) if counts.oldest_pending_at else "-",
             "latest_event": latest[0].id if latest else 0,
             "breakers": dict(self.status.breakers()),

@@ -140,10 +140,10 @@ class Store(Protocol):
     async def counts(self, now: float) -> Counts: ...
 
     # insight: trace, list counts, the dashboard
-    async def count_events(self, flt: EventFilter | None = None) -> int:
-        """How many events ``flt`` matches (a list shows "50 of 312")."""
+    async def count_events(self, flt: EventFilter | None = None, *, cap: int | None = None) -> int:
+        """How many events ``flt`` matches (a list shows "50 of 312"), counting no further than ``cap``."""
 
-    async def count_deliveries(self, flt: DeliveryFilter | None = None) -> int: ...
+    async def count_deliveries(self, flt: DeliveryFilter | None = None, *, cap: int | None = None) -> int: ...
 
     async def delivery_counts(self, event_ids: list[int]) -> dict[int, int]:
         """How many deliveries each of these events made (events with none are left out)."""
@@ -153,6 +153,10 @@ class Store(Protocol):
 
     async def attempts_of(self, delivery_ids: list[int]) -> dict[int, list[Attempt]]:
         """Every attempt of these deliveries, oldest first, by delivery id."""
+
+    async def backlog(self) -> Counts:
+        """Pending events, pending and dead deliveries, and the oldest pending item: ``counts`` for a page that
+        is polled, reading only the index entries of those few rows."""
 
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""

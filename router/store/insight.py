@@ -9,6 +9,9 @@ here is written once with ``{}`` marks and a ``{hour}`` expression, filled in by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from router.store.records import Counts
 
 HOUR = 3600.0
 
@@ -42,11 +45,22 @@ def hourly_sql(hour_of: str, mark: str) -> dict[str, str]:
     }
 
 
-COUNT_EVENTS = "SELECT count(*) FROM events {where}"
-COUNT_DELIVERIES = "SELECT count(*) FROM deliveries {where}"
+# Each reads only index entries of pending or dead rows; ``{oldest}`` is the store's spelling of the oldest pending.
+BACKLOG = (
+    "SELECT (SELECT count(*) FROM events WHERE status = 'pending'),"
+    " (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
+    " (SELECT count(*) FROM deliveries WHERE status = 'dead'), ({oldest})"
+)
+# ``{cap}``: stop counting there (a page says "more than 10000" instead of scanning a million rows).
+COUNT_EVENTS = "SELECT count(*) FROM (SELECT 1 FROM events {where} LIMIT {cap})"
+COUNT_DELIVERIES = "SELECT count(*) FROM (SELECT 1 FROM deliveries {where} LIMIT {cap})"
 DELIVERY_COUNTS = "SELECT event_id, count(*) FROM deliveries WHERE event_id IN ({marks}) GROUP BY event_id"
 DUPLICATES = "SELECT id, duplicates FROM events WHERE id IN ({marks})"
 ATTEMPTS_OF = "SELECT {columns} FROM attempts WHERE delivery_id IN ({marks}) ORDER BY id"
+
+
+def backlog(row: Any) -> Counts:
+    return Counts({"pending": int(row[0])}, {"pending": int(row[1]), "dead": int(row[2])}, row[3])
 
 
 def hours(since: float, until: float, found: dict[str, dict[int, int]]) -> list[HourCounts]:

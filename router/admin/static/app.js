@@ -46,7 +46,7 @@
         if (!data) { if (state) state.textContent = "offline"; return; }
         if (state) state.textContent = "live";
         setFigures(data);
-        var stamp = [data.latest_event, data.pending_events, data.pending_deliveries, data.dead, data.delivered].join(":");
+        var stamp = [data.latest_event, data.pending_events, data.pending_deliveries, data.dead].join(":");
         if (last !== null && stamp !== last && !busy()) refreshRegion();
         last = stamp;
       })

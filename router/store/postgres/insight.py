@@ -11,9 +11,13 @@ from typing import Any
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
 from router.store.insight import HourCounts
-from router.store.records import Attempt
+from router.store.records import Attempt, Counts
 
 HOURLY = insight.hourly_sql("floor({} / 3600)::bigint", "$1")
+BACKLOG = insight.BACKLOG.format(
+    oldest="SELECT LEAST((SELECT min(received_at) FROM events WHERE status = 'pending'),"
+    " (SELECT min(created_at) FROM deliveries WHERE status = 'pending'))"
+)
 _ANY = "SELECT unnest($1::bigint[])"  # stands in for the id list of the shared SQL
 
 
@@ -25,16 +29,16 @@ class PostgresInsight:
     async def _run(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         raise NotImplementedError
 
-    async def _count(self, template: str, clauses: list[tuple[str, Any]]) -> int:
+    async def _count(self, template: str, clauses: list[tuple[str, Any]], cap: int | None) -> int:
         clause, args = where(clauses, _mark)
-        sql = template.format(where=clause)
+        sql = template.format(where=clause, cap="ALL" if cap is None else int(cap))
         return int(await self._run(lambda conn: conn.fetchval(sql, *args)))
 
-    async def count_events(self, flt: EventFilter | None = None) -> int:
-        return await self._count(insight.COUNT_EVENTS, (flt or EventFilter()).clauses())
+    async def count_events(self, flt: EventFilter | None = None, *, cap: int | None = None) -> int:
+        return await self._count(insight.COUNT_EVENTS, (flt or EventFilter()).clauses(), cap)
 
-    async def count_deliveries(self, flt: DeliveryFilter | None = None) -> int:
-        return await self._count(insight.COUNT_DELIVERIES, (flt or DeliveryFilter()).clauses())
+    async def count_deliveries(self, flt: DeliveryFilter | None = None, *, cap: int | None = None) -> int:
+        return await self._count(insight.COUNT_DELIVERIES, (flt or DeliveryFilter()).clauses(), cap)
 
     async def _by_ids(self, template: str, ids: list[int], **fill: str) -> list[Any]:
         if not ids:
@@ -55,6 +59,9 @@ class PostgresInsight:
             attempt = rows.attempt_record(row)
             out.setdefault(attempt.delivery_id, []).append(attempt)
         return out
+
+    async def backlog(self) -> Counts:
+        return insight.backlog(await self._run(lambda conn: conn.fetchrow(BACKLOG)))
 
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         async def query(conn: Any) -> dict[str, dict[int, int]]:

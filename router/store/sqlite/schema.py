@@ -181,9 +181,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE attempts ADD COLUMN result TEXT;
     ALTER TABLE events ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX events_object ON events (triggerable_id);
-    CREATE INDEX events_routed ON events (routed_at);
+    CREATE INDEX events_routed ON events (routed_at, status);
     CREATE INDEX attempts_started ON attempts (started_at);
-    CREATE INDEX deliveries_updated ON deliveries (updated_at);
+    CREATE INDEX deliveries_updated ON deliveries (updated_at, status);
     """,
 )
 
