@@ -52,8 +52,8 @@ BACKLOG = (
     " (SELECT count(*) FROM deliveries WHERE status = 'dead'), ({oldest})"
 )
 # ``{cap}``: stop counting there (a page says "more than 10000" instead of scanning a million rows).
-COUNT_EVENTS = "SELECT count(*) FROM (SELECT 1 FROM events {where} LIMIT {cap})"
-COUNT_DELIVERIES = "SELECT count(*) FROM (SELECT 1 FROM deliveries {where} LIMIT {cap})"
+COUNT_EVENTS = "SELECT count(*) FROM (SELECT 1 FROM events {where} LIMIT {cap}) AS matched"
+COUNT_DELIVERIES = "SELECT count(*) FROM (SELECT 1 FROM deliveries {where} LIMIT {cap}) AS matched"
 DELIVERY_COUNTS = "SELECT event_id, count(*) FROM deliveries WHERE event_id IN ({marks}) GROUP BY event_id"
 DUPLICATES = "SELECT id, duplicates FROM events WHERE id IN ({marks})"
 ATTEMPTS_OF = "SELECT {columns} FROM attempts WHERE delivery_id IN ({marks}) ORDER BY id"
