@@ -38,6 +38,10 @@ async def test_counts_match_the_filters_the_lists_take(store: Store) -> None:
     events = await store.list_events()
     made = await store.delivery_counts([e.id for e in events])
     assert sorted(made.values()) == [1, 2]
+    assert await store.count_events(cap=1) == 1  # a page stops counting at its cap
+    backlog = await store.backlog()
+    assert (backlog.events["pending"], backlog.deliveries["pending"], backlog.deliveries["dead"]) == (0, 3, 0)
+    assert backlog.oldest_pending_at == T
 
 
 async def test_a_repeated_webhook_is_counted_on_its_original(store: Store) -> None:
