@@ -2,7 +2,8 @@
 
 The store is filled with SQL in one transaction (events over the last 14 days, one delivery and one attempt
 each, 2 % of them dead), then the admin application is served in this process and each page is fetched
-``--rounds`` times after logging in (and once before, to compile its template). Target (issue 14): every page under 100 ms.
+``--rounds`` times after logging in (and once before, to compile its template). Target (issue 14): every
+page under 100 ms.
 
     python -m bench.dashboard [--events 100000] [--rounds 20]
 """

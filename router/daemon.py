@@ -28,6 +28,7 @@ from aiohttp import web
 from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminStatus, admin_app
+from router.admin.listener import AdminListener, not_here
 from router.config import Config, ConfigError, load_config
 from router.config.model import RetentionConfig
 from router.connections import Connectors
@@ -87,8 +88,7 @@ class Daemon:
         self._lost: str | None = None
         self._runner: web.AppRunner | None = None
         self._site: GuardedSite | None = None
-        self._admin_runner: web.AppRunner | None = None
-        self._admin_site: GuardedSite | None = None
+        self._admin: AdminListener | None = None
         self.reloaded_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
         self._retired: set[asyncio.Task[None]] = set()
@@ -171,17 +171,12 @@ class Daemon:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_post(self.state.config.server.path, self._webhook)  # the fast, usual match
         app.router.add_post("/{path:.*}", self._webhook)  # the path after a reload moved it
-        app.router.add_get("/{path:.*}", self._not_here)
+        app.router.add_get("/{path:.*}", not_here)
         return app
 
     def make_admin_app(self) -> web.Application:
         """The admin listener's application: /metrics, /api and /ui (``router.admin``)."""
         return admin_app(self.store, self.admin_status, self._metrics, self._wake_deliver, self._wake_route)
-
-    async def _not_here(self, request: web.Request) -> web.Response:
-        if request.path.startswith(("/api", "/ui", "/metrics")):
-            return error(404, "the admin API, dashboard and metrics are served on the admin listener (admin.listen)")
-        return error(404, f"nothing at {request.path}")
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
@@ -225,7 +220,8 @@ class Daemon:
         await self._site.start()
         asyncio.get_running_loop().set_exception_handler(self._site.loop_exception)
         if config.admin.enabled:
-            await self._start_admin(config)
+            self._admin = AdminListener(self.make_admin_app(), HTTP_SHUTDOWN_TIMEOUT)
+            await self._admin.start(config.admin, _limits(config))
         if connection_cap(config.server.max_connections) < config.server.max_connections:
             log.warning(
                 "open-file limit lowers server.max_connections",
@@ -257,18 +253,6 @@ class Daemon:
             owner=self.owner,
         )
 
-    async def _start_admin(self, config: Config) -> None:
-        """The admin listener, with the same socket protections as the webhook one."""
-        self._admin_runner = web.AppRunner(
-            self.make_admin_app(), access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT
-        )
-        await self._admin_runner.setup()
-        self._admin_site = GuardedSite(
-            self._admin_runner, config.admin.host, config.admin.port, _limits(config), reuse_address=True
-        )
-        await self._admin_site.start()
-        log.info("admin listener started", listen=f"{config.admin.host}:{config.admin.port}")
-
     async def reload(self) -> bool:
         """Re-read the config file; swap it in when valid, else keep serving the old one."""
         old = self.state
@@ -299,7 +283,7 @@ class Daemon:
                 log.warning("config key changed but needs a restart to apply", key=key)
         self.state = State.build(config)
         self.reloaded_at = time.time()
-        for site in (self._site, self._admin_site):
+        for site in (self._site, self._admin.site if self._admin else None):
             if site is not None:
                 site.limits = _limits(config)  # applies to connections accepted from now on
         logs.set_secrets(old.config.secrets | config.secrets)
@@ -373,9 +357,10 @@ class Daemon:
 
     async def shutdown(self) -> None:
         log.info("stopping: no new webhooks; finishing in-flight work")
-        for runner in (self._runner, self._admin_runner):
-            if runner is not None:
-                await runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._admin is not None:
+            await self._admin.stop()
         grace = self.state.config.delivery.timeout + 5
         await self.route_loop.stop(grace)
         await self.deliver_loop.stop(grace)
