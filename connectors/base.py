@@ -47,10 +47,13 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Sent:
-    """A successful send: the destination's status (if any) and a short description."""
+    """A successful send: the destination's status (if any), a short description, and ``result``: what the
+    destination made of it where the connector knows (a contact id, an invoice id, a message id), a small
+    JSON-able mapping the deliver stage stores with the attempt."""
 
     status_code: int | None = None
     detail: str = ""
+    result: Mapping[str, Any] | None = None
 
 
 class DeliveryError(Exception):

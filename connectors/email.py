@@ -213,4 +213,5 @@ class EmailConnector(Connector):
         detail = " ".join(str(reply).split())[:200]
         if refused:
             detail += "; refused: " + "; ".join(f"{r}: {smtp_reply(e.code, e.message)}" for r, e in refused.items())
-        return Sent(250, detail)
+        result = {"message_id": msg["Message-ID"], "reply": detail, "recipients": len(recipients) - len(refused)}
+        return Sent(250, detail, result)

@@ -137,7 +137,8 @@ class MoneybirdBooks:
             )
             sent = True
         detail = f"sales invoice {invoice['id']} ({doc.number}) {'created' if made else 'already booked'}"
-        return Sent(201 if made else 200, detail + (", sent" if sent else ""))
+        result = {"invoice_id": str(invoice["id"]), "number": doc.number, "created": made, "sent": sent}
+        return Sent(201 if made else 200, detail + (", sent" if sent else ""), result)
 
     # ---------------------------------------------------------------- invoices
 

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from connectors.base import Permanent, Retryable, Sent
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+ANSWER_EXCERPT = 200  # how much of a successful answer an attempt keeps (``Sent.result``)
 
 
 def is_transient(status: int) -> bool:
@@ -40,7 +41,7 @@ def classify_status(status: int, body: str, retry_after: str | None = None) -> S
     """Turn an HTTP response into Sent, or raise Retryable / Permanent (see the module docstring)."""
     excerpt = " ".join(body.split())[:300]
     if 200 <= status < 300:
-        return Sent(status, excerpt)
+        return Sent(status, excerpt, {"status": status, "answer": body[:ANSWER_EXCERPT]})
     message = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
     if is_transient(status):
         raise Retryable(message, status_code=status, retry_after=parse_retry_after(retry_after))

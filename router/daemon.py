@@ -1,6 +1,7 @@
 """The daemon: wires receive, route and deliver around one store, and handles signals.
 
-One process runs the HTTP server (webhooks, health), the route loop and the deliver loop. The live
+One process runs the HTTP servers (webhooks and health on ``server.listen``; the admin API, dashboard
+and metrics on ``admin.listen``), the route loop and the deliver loop. The live
 config, API client and connectors form one ``State`` that every stage reads per item; SIGHUP builds a
 complete new State from the file and swaps it in one assignment, or keeps the old one and logs the
 file:line error. SIGTERM (and SIGINT) stop accepting, let in-flight work finish within a bound, release
@@ -26,7 +27,8 @@ from aiohttp import web
 
 from connectors.base import ConnectorDefaults
 from router import logs
-from router.admin import AdminApi
+from router.admin import AdminStatus, admin_app
+from router.admin.listener import AdminListener, not_here
 from router.config import Config, ConfigError, load_config
 from router.config.model import RetentionConfig
 from router.connections import Connectors
@@ -84,6 +86,8 @@ class Daemon:
         self._lost: str | None = None
         self._runner: web.AppRunner | None = None
         self._site: GuardedSite | None = None
+        self._admin: AdminListener | None = None
+        self.reloaded_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
         self._retired: set[asyncio.Task[None]] = set()
         self.metrics = Metrics()
@@ -110,8 +114,10 @@ class Daemon:
             quarantine=self.quarantine,
         )
         self.v1_receiver = V1Receiver(self.receiver, lambda: self.state.config)
-        self.admin = AdminApi(
-            self.store, lambda: self.state.config, on_requeued=self._wake_deliver, on_rerouted=self._wake_route
+        self.admin_status = AdminStatus(
+            config=lambda: self.state.config,
+            breakers=lambda: self.state.connectors.breaker_states(),
+            reloaded_at=lambda: self.reloaded_at,
         )
         self.route_loop: ClaimLoop[EventRecord] = ClaimLoop(
             "route",
@@ -174,11 +180,14 @@ class Daemon:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_routes(self.admin.routes())
         app.router.add_post(self.state.config.server.path, self._webhook)  # the fast, usual match
         app.router.add_post("/{path:.*}", self._webhook)  # the path after a reload moved it
+        app.router.add_get("/{path:.*}", not_here)
         return app
+
+    def make_admin_app(self) -> web.Application:
+        """The admin listener's application: /metrics, /api and /ui (``router.admin``)."""
+        return admin_app(self.store, self.admin_status, self._metrics, self._wake_deliver, self._wake_route)
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
@@ -224,6 +233,9 @@ class Daemon:
         )
         await self._site.start()
         asyncio.get_running_loop().set_exception_handler(self._site.loop_exception)
+        if config.admin.enabled:
+            self._admin = AdminListener(self.make_admin_app(), HTTP_SHUTDOWN_TIMEOUT)
+            await self._admin.start(config.admin, _limits(config))
         if connection_cap(config.server.max_connections) < config.server.max_connections:
             log.warning(
                 "open-file limit lowers server.max_connections",
@@ -245,7 +257,7 @@ class Daemon:
         if not config.plugandpay.webhook_key:
             log.warning("webhooks are accepted unsigned", setting="plugandpay.allow_unsigned: true")
         if not config.admin.token:
-            log.info("admin API disabled: set admin.token to enable /api")
+            log.info("admin API disabled: set admin.token to enable /api and /ui")
         log.info(
             "daemon started",
             listen=f"{config.server.host}:{config.server.port}",
@@ -276,12 +288,19 @@ class Daemon:
                 (config.server.host, config.server.port),
             ),
             ("store.url", old.config.store.url, config.store.url),
+            (
+                "admin.listen",
+                (old.config.admin.host, old.config.admin.port, old.config.admin.enabled),
+                (config.admin.host, config.admin.port, config.admin.enabled),
+            ),
         ):
             if before != after:
                 log.warning("config key changed but needs a restart to apply", key=key)
         self.state = State.build(config)
-        if self._site is not None:
-            self._site.limits = _limits(config)  # applies to connections accepted from now on
+        self.reloaded_at = time.time()
+        for site in (self._site, self._admin.site if self._admin else None):
+            if site is not None:
+                site.limits = _limits(config)  # applies to connections accepted from now on
         logs.set_secrets(old.config.secrets | config.secrets)
         self.route_loop.concurrency = config.plugandpay.concurrency
         self.deliver_loop.concurrency = config.delivery.concurrency
@@ -356,6 +375,8 @@ class Daemon:
         log.info("stopping: no new webhooks; finishing in-flight work")
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._admin is not None:
+            await self._admin.stop()
         grace = self.state.config.delivery.timeout + 5
         await self.route_loop.stop(grace)
         await self.deliver_loop.stop(grace)

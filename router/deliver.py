@@ -12,8 +12,10 @@ the rate limit has no slot soon, the delivery goes back to the store without spe
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import structlog
 
@@ -26,10 +28,23 @@ from router.store.base import Attempt, DeliveryRecord, Store
 
 log = structlog.get_logger("router.deliver")
 ERROR_LIMIT = 1000
+RESULT_LIMIT = 2000  # characters of JSON kept of what a destination made of an attempt
 
 
 def _truncate(text: str) -> str:
     return text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"
+
+
+def bounded_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A connector's ``Sent.result`` as stored: JSON-able, and at most ``RESULT_LIMIT`` characters of it
+    (a larger one is kept as the start of its JSON text under ``excerpt``)."""
+    if not result:
+        return None
+    text = json.dumps(dict(result), ensure_ascii=False, default=str)
+    if len(text) <= RESULT_LIMIT:
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+    return {"excerpt": text[: RESULT_LIMIT - 1] + "…"}
 
 
 class Deliverer:
@@ -58,6 +73,7 @@ class Deliverer:
         )
         started = time.time()
         clock = time.perf_counter()
+        sent: Sent | None = None
         connector = connectors.get(record.connector)
         breaker = connectors.guards[record.connector].breaker if connector is not None else None
         wait = breaker.admit() if breaker is not None else None
@@ -73,7 +89,7 @@ class Deliverer:
             out = Outgoing(record.id, record.delivery_key, record.event_id, request, record.attempts + 1)
             # Connectors enforce their own timeouts; this bound only guards against one that hangs.
             async with asyncio.timeout(config.delivery.timeout * 2 + 5):
-                sent: Sent = await connector.send(out)
+                sent = await connector.send(out)
             result = SendOutcome.ok(sent.status_code)
         except Throttled as exc:
             if breaker is not None:
@@ -94,6 +110,7 @@ class Deliverer:
             outcome=decision.outcome,
             status_code=decision.status_code,
             error=None if decision.error is None else _truncate(decision.error),
+            result=bounded_result(sent.result) if sent is not None else None,
         )
         await self.store.finish_attempt(record.id, self.owner, attempt, decision.next_at)
         self.observe(record.connector, decision.outcome, duration_ms / 1000)

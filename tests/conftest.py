@@ -19,7 +19,7 @@ import pytest
 from router.demo.sandbox import SandboxServer
 from router.demo.standins.sink import HttpSink
 from tests import memory_connector
-from tests.support import RESERVED, STARTED, DaemonProcess, base_config, reserved_port, sandbox_server
+from tests.support import RESERVED, STARTED, DaemonProcess, base_config, hand_over, reserved_port, sandbox_server
 
 # Registered at import, before any test module is collected, so configs built at import time may use it.
 memory_connector.register()
@@ -63,11 +63,17 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
 
     def make(config_text: str | None = None, *, env: dict[str, str] | None = None, **kwargs: object) -> DaemonProcess:
         port = reserved_port()
+        admin_port: int | None = None
         if config_text is None:
+            admin_port = reserved_port()  # the admin listener (/metrics, /api, /ui) of the base config
+            hand_over(admin_port)
+            kwargs.setdefault("admin_port", admin_port)
             config_text = base_config(port=port, db=tmp_path / "router.db", **kwargs)  # type: ignore[arg-type]
         path = tmp_path / f"config-{len(started)}.yaml"
         path.write_text(config_text)
         daemon = DaemonProcess(path, port, env)
+        if admin_port is not None:
+            daemon.admin_url = f"http://127.0.0.1:{kwargs['admin_port']}"
         started.append(daemon)
         return daemon
 

@@ -109,11 +109,13 @@ def base_config(
     schedule: str = "[0.2s, 0.4s]",
     extra_rules: str = "",
     key: str | None = WEBHOOK_KEY,
+    admin_port: int | None = None,
 ) -> str:
     key_line = f'  webhook_key: "{key}"\n' if key else "  allow_unsigned: true\n"
+    admin = f'admin: {{listen: "127.0.0.1:{admin_port}"}}\n' if admin_port else ""
     return f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay, max_body_bytes: 4096}}
-plugandpay:
+{admin}plugandpay:
   api_url: {api_url}
   api_token: "${{PLUGANDPAY_API_TOKEN}}"
 {key_line}  retry: [0.2s, 0.5s]
@@ -132,6 +134,7 @@ class DaemonProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.webhook_url = f"{self.url}/webhooks/plugandpay"
+        self.admin_url: str | None = None  # the admin listener (/api, /ui, /metrics), where the test set one
         self.log_path = config_path.with_suffix(".log")
         self.env = {**os.environ, "PLUGANDPAY_API_TOKEN": API_TOKEN, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from router.demo.standins.sink import HttpSink, Reply
+from tests.admin_support import admin_listen
 from tests.conftest import run_cli
 from tests.support import (
     API_TOKEN,
@@ -48,10 +49,11 @@ def ops_config(
     extra: str = "",
     retention: str = "",
     schedule: str = "[0.1s]",
+    admin_listen: str = "127.0.0.1:8081",
 ) -> str:
     return f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-admin: {{token: "${{ROUTER_ADMIN_TOKEN}}"}}
+admin: {{token: "${{ROUTER_ADMIN_TOKEN}}", listen: "{admin_listen}"}}
 plugandpay:
   api_url: {api_url}
   api_token: "${{PLUGANDPAY_API_TOKEN}}"
@@ -70,9 +72,20 @@ ENV = {"ROUTER_ADMIN_TOKEN": ADMIN_TOKEN, "LMS_SECRET": LMS_SECRET}
 
 def start(daemon_factory, tmp_path, sandbox_url, sink, crm, **kwargs) -> DaemonProcess:
     port = reserved_port()
-    text = ops_config(api_url=sandbox_url, sink=sink.url, crm=crm.url, db=tmp_path / "router.db", port=port, **kwargs)
+    listen, admin_url = admin_listen()
+    text = ops_config(
+        api_url=sandbox_url,
+        sink=sink.url,
+        crm=crm.url,
+        db=tmp_path / "router.db",
+        port=port,
+        admin_listen=listen,
+        **kwargs,
+    )
     made = daemon_factory(text, env=ENV)
-    return DaemonProcess(made.config_path, port, ENV).start()
+    daemon = DaemonProcess(made.config_path, port, ENV)
+    daemon.admin_url = admin_url
+    return daemon.start()
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -94,7 +107,7 @@ async def api(
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.request(method, f"{daemon.url}{path}", headers=headers, **kwargs)
+        return await client.request(method, f"{daemon.admin_url}{path}", headers=headers, **kwargs)
 
 
 async def get(url: str, **kwargs) -> httpx.Response:
@@ -107,7 +120,7 @@ async def test_metrics_move_as_events_flow(sandbox, sink, daemon_factory, tmp_pa
     try:
         crm.replies = [Reply(503, {"error": "busy"})]
         daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm)
-        before = (await get(f"{daemon.url}/metrics")).text
+        before = (await get(f"{daemon.admin_url}/metrics")).text
         assert metric(before, "plugpay_router_events_received_total", trigger="order_paid", outcome="accepted") == 0
         await daemon.post(webhook_body(ident=1042))
         await daemon.post(webhook_body(ident=1042))  # duplicate
@@ -115,7 +128,7 @@ async def test_metrics_move_as_events_flow(sandbox, sink, daemon_factory, tmp_pa
         await sink.wait_for(1)
         await crm.wait_for(2)
         await daemon.wait_log("delivered", connector="crm")
-        text = (await get(f"{daemon.url}/metrics")).text
+        text = (await get(f"{daemon.admin_url}/metrics")).text
         assert metric(text, "plugpay_router_events_received_total", trigger="order_paid", outcome="accepted") == 1
         assert metric(text, "plugpay_router_events_received_total", trigger="order_paid", outcome="duplicate") == 1
         assert metric(text, "plugpay_router_events_received_total", outcome="rejected_signature") == 1
@@ -131,7 +144,7 @@ async def test_metrics_move_as_events_flow(sandbox, sink, daemon_factory, tmp_pa
         daemon.config_path.write_text(daemon.config_path.read_text() + "\n")
         daemon.signal(1)  # SIGHUP
         await daemon.wait_log("config reloaded")
-        text = (await get(f"{daemon.url}/metrics")).text
+        text = (await get(f"{daemon.admin_url}/metrics")).text
         assert metric(text, "plugpay_router_config_reloads_total", result="ok") == 1
         assert f'version="{version.group(1)}"' not in text  # the new version replaced the old one
     finally:
@@ -177,7 +190,7 @@ async def test_admin_api_needs_the_token_filters_and_never_returns_a_secret(sand
                 "/api/deliveries/1",
             )
         ]
-        for text in [*responses, (await get(f"{daemon.url}/metrics")).text, daemon.log()]:
+        for text in [*responses, (await get(f"{daemon.admin_url}/metrics")).text, daemon.log()]:
             for secret in (ADMIN_TOKEN, WEBHOOK_KEY, API_TOKEN, LMS_SECRET):
                 assert secret not in text
     finally:
@@ -187,8 +200,23 @@ async def test_admin_api_needs_the_token_filters_and_never_returns_a_secret(sand
 async def test_admin_api_is_off_without_a_token(sandbox, sink, daemon_factory):
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
     response = await get(f"{daemon.url}/api/events", headers={"Authorization": "Bearer x"})
-    assert response.status_code == 404 and "disabled" in response.json()["error"]
+    assert response.status_code == 404 and "admin listener" in response.json()["error"]
     assert "admin API disabled" in daemon.log()
+    assert "admin listener started" not in daemon.log()  # no token, no admin.listen: nothing else listens
+
+
+async def test_admin_api_dashboard_and_metrics_are_only_on_the_admin_listener(sandbox, sink, daemon_factory, tmp_path):
+    crm = await HttpSink().start()
+    try:
+        daemon = start(daemon_factory, tmp_path, sandbox.url, sink, crm)
+        for path in ("/api/events", "/metrics", "/ui", "/ui/login"):
+            answer = await get(f"{daemon.url}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert answer.status_code == 404, path  # the webhook port never serves them
+        assert (await api(daemon, "GET", "/api/events")).status_code == 200
+        assert "plugpay_router_pending" in (await get(f"{daemon.admin_url}/metrics")).text
+        assert (await get(f"{daemon.admin_url}/ui/login")).status_code == 200
+    finally:
+        await crm.stop()
 
 
 async def test_bulk_replay_redelivers_exactly_the_selected_deliveries(sandbox, sink, daemon_factory, tmp_path):

@@ -141,15 +141,18 @@ class ActiveCampaignConnector(Connector):
             return await self._unsubscribe(email, lists)
         contact = await self._sync(email, request if op == "sync_contact" else {})
         done = ["synced"]
-        if tags and op in ("sync_contact", "add_tag"):
+        tagged = tags if op in ("sync_contact", "add_tag") else []
+        listed = lists if op in ("sync_contact", "subscribe") else []
+        if tagged:
             for tag in tags:
                 await self.api.add_tag(contact, tag)
             done.append(f"tagged {', '.join(tags)}")
-        if lists and op in ("sync_contact", "subscribe"):
+        if listed:
             for list_id in lists:
                 await self.api.set_list_status(contact, list_id, subscribed=True)
             done.append(f"subscribed to list {', '.join(lists)}")
-        return Sent(200, f"contact {contact}: {'; '.join(done)}")
+        result = {"contact_id": contact, "op": op, "tags": tagged, "lists": listed}
+        return Sent(200, f"contact {contact}: {'; '.join(done)}", result)
 
     async def _sync(self, email: str, request: Mapping[str, Any]) -> str:
         contact: dict[str, Any] = {"email": email}
@@ -169,17 +172,19 @@ class ActiveCampaignConnector(Connector):
     async def _remove_tags(self, email: str, tags: list[str]) -> Sent:
         contact = await self.api.find_contact(email)
         if contact is None:
-            return Sent(200, f"no contact {email}: nothing to untag")
+            return Sent(200, f"no contact {email}: nothing to untag", {"contact_id": None, "op": "remove_tag"})
         removed = await self.api.remove_tags(contact, tags)
-        return Sent(200, f"contact {contact}: removed {', '.join(removed) or 'no tags (none were set)'}")
+        result = {"contact_id": contact, "op": "remove_tag", "tags_removed": list(removed)}
+        return Sent(200, f"contact {contact}: removed {', '.join(removed) or 'no tags (none were set)'}", result)
 
     async def _unsubscribe(self, email: str, lists: list[str]) -> Sent:
         contact = await self.api.find_contact(email)
         if contact is None:
-            return Sent(200, f"no contact {email}: nothing to unsubscribe")
+            return Sent(200, f"no contact {email}: nothing to unsubscribe", {"contact_id": None, "op": "unsubscribe"})
         for list_id in lists:
             await self.api.set_list_status(contact, list_id, subscribed=False)
-        return Sent(200, f"contact {contact}: unsubscribed from list {', '.join(lists)}")
+        result = {"contact_id": contact, "op": "unsubscribe", "lists": lists}
+        return Sent(200, f"contact {contact}: unsubscribed from list {', '.join(lists)}", result)
 
     async def aclose(self) -> None:
         await self.api.aclose()

@@ -38,3 +38,24 @@ class Progress:
     def close(self) -> None:
         if self.shown:
             print(file=sys.stderr)
+
+
+ERROR_WIDTH = 60
+
+
+def clip(text: str, width: int = ERROR_WIDTH, *, wide: bool = False) -> str:
+    """``text`` on one line, cut at the last word boundary before ``width`` with an ellipsis (whole when ``wide``)."""
+    flat = " ".join(text.split())
+    if wide or len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    space = cut.rfind(" ")
+    if space > width // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def shown_of(shown: int, total: int) -> None:
+    """Say on stderr when a list shows fewer rows than match, and how to see more."""
+    if total > shown:
+        print(f"{shown} of {total} shown; --limit {total} shows all", file=sys.stderr)

@@ -10,6 +10,7 @@ from router.cli.service import cmd_check, cmd_serve
 from router.cli.shop import cmd_backfill, cmd_connect
 from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
+from router.cli.trace import cmd_trace
 from router.events import TRIGGERS, wire_id
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
 
@@ -28,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     def with_config(p: argparse.ArgumentParser) -> None:
         p.add_argument("-c", "--config", required=True, help="the YAML config file")
 
+    def with_store(p: argparse.ArgumentParser) -> None:
+        """Commands that only read or change the store: a config file (its store section) or a store URL."""
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("-c", "--config", help="the YAML config file (only store and retention are read)")
+        source.add_argument("--store", metavar="URL", help="the store URL instead of a config file")
+
     p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
     with_config(p)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -42,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--until", help=f"{what} before this time or age")
 
     p = sub.add_parser("events", help="list stored events, newest first")
-    with_config(p)
+    with_store(p)
     p.add_argument("--status", choices=EVENT_STATUSES)
     p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
     p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
@@ -50,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_time(p, "received")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--wide", action="store_true", help="errors whole, not cut to the column")
     p.set_defaults(func=cmd_events)
 
     def with_delivery_filters(p: argparse.ArgumentParser) -> None:
@@ -58,16 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
         with_time(p, "created")
 
     p = sub.add_parser("deliveries", help="list stored deliveries, newest first")
-    with_config(p)
+    with_store(p)
     p.add_argument("--status", choices=DELIVERY_STATUSES)
     p.add_argument("--event", type=int, help="only the deliveries of this event")
+    p.add_argument("--trigger", help="only deliveries of events of this trigger")
+    p.add_argument("--triggerable-id", help="only deliveries about this order / subscription / seller id")
     with_delivery_filters(p)
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--wide", action="store_true", help="errors whole, not cut to the column")
     p.set_defaults(func=cmd_deliveries)
 
+    p = sub.add_parser("trace", help="everything that happened to one order, subscription or affiliate")
+    with_store(p)
+    p.add_argument("kind", nargs="?", metavar="order|subscription|affiliate")
+    p.add_argument("id", nargs="?", help="the order, subscription or seller id")
+    p.add_argument("--event", type=int, help="trace this one event instead")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--wide", action="store_true", help="rendered requests and errors whole")
+    p.set_defaults(func=cmd_trace)
+
     p = sub.add_parser("replay", help="requeue finished deliveries (same request, same delivery key)")
-    with_config(p)
+    with_store(p)
     p.add_argument("delivery", nargs="?", type=int, help="a delivery id")
     p.add_argument("--event", type=int, help="the finished deliveries of this event")
     p.add_argument("--dead", action="store_true", help="dead deliveries (narrow with the filters below)")
@@ -75,12 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("reroute", help="route an event again with fresh data (replaces its dead deliveries)")
-    with_config(p)
+    with_store(p)
     p.add_argument("event_id", type=int)
     p.set_defaults(func=cmd_reroute)
 
     p = sub.add_parser("purge", help="delete old finished events now (the daemon also does this by itself)")
-    with_config(p)
+    with_store(p)
     p.add_argument("--older-than", help="age such as 30d (default: retention.events)")
     p.add_argument("--batch", type=_positive, default=500, help="events deleted per transaction")
     p.set_defaults(func=cmd_purge)

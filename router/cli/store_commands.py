@@ -1,7 +1,10 @@
 """The commands that read and change the store: ``events``, ``deliveries``, ``replay``, ``reroute``, ``purge``.
 
-They open the store named by the config directly, so they work whether or not the daemon runs; a running
-daemon picks up what they requeue at once. Times and ages on the command line become store filters here.
+They open the store named by the config (or ``--store URL``) directly, so they work whether or not the
+daemon runs; a running daemon picks up what they requeue at once. They read only the ``store`` and
+``retention`` sections (``router.config.partial``): connector secrets need not be in the environment.
+Times and ages on the command line become store filters here. A list says when it shows fewer rows than
+match ("50 of 312 shown"), and cuts long errors at a word unless ``--wide``.
 """
 
 from __future__ import annotations
@@ -11,26 +14,32 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 from connectors.units import format_duration, parse_duration, parse_timestamp
 from router.cli.errors import UserError
-from router.cli.output import Progress, table, when
-from router.config import load_config
+from router.cli.output import Progress, clip, shown_of, table, when
+from router.config.partial import StoreSettings, load_store_settings, store_settings_from_url
 from router.store import Store, make_store
-from router.store.base import DeliveryFilter, EventFilter
+from router.store.base import DeliveryFilter, DeliveryRecord, EventFilter, EventRecord
 
 T = TypeVar("T")
 
 
+def settings(args: argparse.Namespace) -> StoreSettings:
+    """The store settings of ``-c FILE`` or ``--store URL``."""
+    if getattr(args, "store", None):
+        return store_settings_from_url(args.store)
+    return load_store_settings(args.config)
+
+
 def _store(args: argparse.Namespace) -> Store:
-    config = load_config(args.config)
-    return make_store(config.store.url, base=Path(args.config).resolve().parent)
+    found = settings(args)
+    return make_store(found.store.url, base=found.base)
 
 
-async def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store of ``args.config``, run ``work`` on it, close it."""
+async def with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store of ``args.config`` (or ``args.store``), run ``work`` on it, close it."""
     store = _store(args)
     await store.open()
     try:
@@ -67,52 +76,78 @@ def _delivery_filter(args: argparse.Namespace, status: str | None) -> DeliveryFi
         rule=args.rule,
         since=_time(args.since),
         until=_time(args.until),
+        trigger=getattr(args, "trigger", None),
+        triggerable_id=getattr(args, "triggerable_id", None),
     )
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     flt = _event_filter(args)
-    records = asyncio.run(_with_store(args, lambda s: s.list_events(flt, limit=args.limit)))
+
+    async def work(store: Store) -> tuple[list[EventRecord], int, dict[int, int]]:
+        records = await store.list_events(flt, limit=args.limit)
+        total = await store.count_events(flt) if len(records) >= args.limit else len(records)
+        return records, total, await store.delivery_counts([r.id for r in records])
+
+    records, total, made = asyncio.run(with_store(args, work))
     if args.json:
-        print(json.dumps([r.as_dict() for r in records], indent=2))
-        return 0
-    rows = [
-        (
-            r.id,
-            when(r.received_at),
-            r.event.trigger,
-            f"{r.event.triggerable_type}:{r.event.triggerable_id}",
-            r.event.rule_id,
-            r.status,
-            r.attempts,
-            (r.last_error or "")[:60],
-        )
-        for r in records
-    ]
-    print(table(rows, ("id", "received", "trigger", "object", "pp_rule", "status", "tries", "error")))
+        print(json.dumps([{**r.as_dict(), "deliveries": made.get(r.id, 0)} for r in records], indent=2))
+    else:
+        rows = [
+            (
+                r.id,
+                when(r.received_at),
+                r.event.trigger,
+                f"{r.event.triggerable_type}:{r.event.triggerable_id}",
+                r.event.rule_id,
+                r.status,
+                _matched(r),
+                made.get(r.id, 0),
+                r.attempts,
+                clip(r.last_error or "", wide=args.wide),
+            )
+            for r in records
+        ]
+        headers = ("id", "received", "trigger", "object", "pp_rule", "status", "rules", "deliveries", "tries", "error")
+        print(table(rows, headers))
+    shown_of(len(records), total)
     return 0
+
+
+def _matched(record: EventRecord) -> str:
+    """``matched/candidates`` of the rules the event was held against; ``-`` before it is routed."""
+    if record.outcomes is None:
+        return "-"
+    return f"{sum(1 for o in record.outcomes if o.get('matched'))}/{len(record.outcomes)}"
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
     flt = _delivery_filter(args, args.status)
-    records = asyncio.run(_with_store(args, lambda s: s.list_deliveries(flt, limit=args.limit)))
+
+    async def work(store: Store) -> tuple[list[DeliveryRecord], int]:
+        records = await store.list_deliveries(flt, limit=args.limit)
+        total = await store.count_deliveries(flt) if len(records) >= args.limit else len(records)
+        return records, total
+
+    records, total = asyncio.run(with_store(args, work))
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
-        return 0
-    rows = [
-        (
-            r.id,
-            r.event_id,
-            r.rule,
-            r.connector,
-            r.status,
-            r.attempts,
-            when(r.next_attempt_at) if r.status == "pending" else "-",
-            (r.last_error or "")[:60],
-        )
-        for r in records
-    ]
-    print(table(rows, ("id", "event", "rule", "connector", "status", "tries", "next", "error")))
+    else:
+        rows = [
+            (
+                r.id,
+                r.event_id,
+                r.rule,
+                r.connector,
+                r.status,
+                r.attempts,
+                when(r.next_attempt_at) if r.status == "pending" else "-",
+                clip(r.last_error or "", wide=args.wide),
+            )
+            for r in records
+        ]
+        print(table(rows, ("id", "event", "rule", "connector", "status", "tries", "next", "error")))
+    shown_of(len(records), total)
     return 0
 
 
@@ -145,7 +180,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if args.delivery is None and not args.dead and args.event is None:
         raise UserError("say what to replay: a DELIVERY_ID, --event ID or --dead (with optional filters)")
-    count = asyncio.run(_with_store(args, work))
+    count = asyncio.run(with_store(args, work))
     print(f"requeued {count} deliver{'y' if count == 1 else 'ies'}; a running daemon sends them now")
     return 0
 
@@ -154,15 +189,15 @@ def cmd_reroute(args: argparse.Namespace) -> int:
     async def work(store: Store) -> bool:
         return await store.reroute_event(args.event_id, time.time())
 
-    if not asyncio.run(_with_store(args, work)):
+    if not asyncio.run(with_store(args, work)):
         raise UserError(f"no event {args.event_id}")
     print(f"event {args.event_id} will be routed again with fresh data; a running daemon does it now")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    age = config.retention.events if args.older_than is None else _duration(args.older_than)
+    retention = settings(args).retention
+    age = retention.events if args.older_than is None else _duration(args.older_than)
 
     async def work(store: Store) -> int:
         progress = Progress("purged events")
@@ -177,7 +212,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         progress.close()
         return total
 
-    total = asyncio.run(_with_store(args, work))
+    total = asyncio.run(with_store(args, work))
     print(
         f"purged {total} event{'' if total == 1 else 's'} older than {format_duration(age)} "
         "(with their deliveries and attempts)"

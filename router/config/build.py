@@ -51,7 +51,7 @@ SERVER_FIELDS = {
     "max_connections": Field("int"),
     "v1_path": Field("str"),
 }
-ADMIN_FIELDS = {"token": Field("str", secret=True)}
+ADMIN_FIELDS = {"token": Field("str", secret=True), "listen": Field("any")}
 SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
 PLUGANDPAY_FIELDS = {
     "api_url": Field("str"),
@@ -167,7 +167,7 @@ class _Builder:
         if version != 1:
             self.problems.add(line_of(root, "version"), "version", f"unsupported config version {version!r} (use 1)")
         server = self._server(root)
-        admin = AdminConfig(**self._fields(root, "admin", ADMIN_FIELDS))
+        admin = self._admin(root, server)
         plugandpay = self._plugandpay(root)
         store = StoreConfig(**self._fields(root, "store", STORE_FIELDS))
         delivery = DeliveryConfig(**self._fields(root, "delivery", DELIVERY_FIELDS))
@@ -260,6 +260,21 @@ class _Builder:
             if getattr(server, name) <= 0:
                 self._problem_at(root, f"server.{name}", "must be positive")
         return server
+
+    def _admin(self, root: YMap, server: ServerConfig) -> AdminConfig:
+        values = self._fields(root, "admin", ADMIN_FIELDS)
+        listen = values.pop("listen", None)
+        if listen is not None:
+            try:
+                host, values["port"] = parse_listen(listen)
+                values["host"] = host if not str(listen).startswith(":") else AdminConfig.host
+                values["listen_given"] = True
+            except ValueError as exc:
+                self._problem_at(root, "admin.listen", str(exc).replace("0.0.0.0:8080", "127.0.0.1:8081"))
+        admin = AdminConfig(**values)
+        if admin.port == server.port and admin.enabled:
+            self._problem_at(root, "admin.listen", f"port {admin.port} is server.listen's: give the admin its own")
+        return admin
 
     def _plugandpay(self, root: YMap) -> PlugAndPayConfig:
         values = self._fields(root, "plugandpay", PLUGANDPAY_FIELDS)

@@ -37,6 +37,15 @@ class ServerConfig:
 @dataclass(frozen=True)
 class AdminConfig:
     token: str | None = None
+    # The admin listener (/api, /ui, /metrics): its own address, so publishing the webhook port never publishes it.
+    host: str = "127.0.0.1"
+    port: int = 8081
+    listen_given: bool = False  # admin.listen is in the file: serve /metrics there even without a token
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the admin listener runs: with a token (API, dashboard, metrics) or an explicit address."""
+        return bool(self.token) or self.listen_given
 
 
 @dataclass(frozen=True)

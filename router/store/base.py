@@ -17,6 +17,7 @@ from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
+from router.store.insight import HourCounts
 from router.store.listed import ListedEvent
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
@@ -170,6 +171,28 @@ class Store(Protocol):
     async def quarantine_stats(self) -> QuarantineStats:
         """How many entries are kept, their size, and when the newest arrived."""
 
+    # insight: trace, list counts, the dashboard
+    async def count_events(self, flt: EventFilter | None = None, *, cap: int | None = None) -> int:
+        """How many events ``flt`` matches (a list shows "50 of 312"), counting no further than ``cap``."""
+
+    async def count_deliveries(self, flt: DeliveryFilter | None = None, *, cap: int | None = None) -> int: ...
+
+    async def delivery_counts(self, event_ids: list[int]) -> dict[int, int]:
+        """How many deliveries each of these events made (events with none are left out)."""
+
+    async def duplicates(self, event_ids: list[int]) -> dict[int, int]:
+        """How often the webhook of each of these events came again inside the dedupe window."""
+
+    async def attempts_of(self, delivery_ids: list[int]) -> dict[int, list[Attempt]]:
+        """Every attempt of these deliveries, oldest first, by delivery id."""
+
+    async def backlog(self) -> Counts:
+        """Pending events, pending and dead deliveries, and the oldest pending item: ``counts`` for a page that
+        is polled, reading only the index entries of those few rows."""
+
+    async def hourly(self, since: float, until: float) -> list[HourCounts]:
+        """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""
+
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -184,6 +207,7 @@ __all__ = [
     "EventFilter",
     "EventRecord",
     "EventStatus",
+    "HourCounts",
     "ListedEvent",
     "NewDelivery",
     "QuarantineBounds",

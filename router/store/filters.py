@@ -20,6 +20,7 @@ class EventFilter:
     triggerable_id: str | None = None
     since: float | None = None
     until: float | None = None
+    triggerable_type: str | None = None
     source: str | None = None  # v2, v1, reconcile, backfill
 
     def clauses(self) -> list[tuple[str, Any]]:
@@ -28,6 +29,7 @@ class EventFilter:
             ("trigger = {}", self.trigger),
             ("source = {}", self.source),
             ("triggerable_id = {}", self.triggerable_id),
+            ("triggerable_type = {}", self.triggerable_type),
             ("received_at >= {}", self.since),
             ("received_at < {}", self.until),
         )
@@ -43,11 +45,15 @@ class DeliveryFilter:
     rule: str | None = None
     since: float | None = None
     until: float | None = None
+    trigger: str | None = None  # of the delivery's event
+    triggerable_id: str | None = None  # of the delivery's event
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("status = {}", self.status),
             ("event_id = {}", self.event_id),
+            ("event_id IN (SELECT id FROM events WHERE trigger = {})", self.trigger),
+            ("event_id IN (SELECT id FROM events WHERE triggerable_id = {})", self.triggerable_id),
             ("connector = {}", self.connector),
             ("rule = {}", self.rule),
             ("created_at >= {}", self.since),

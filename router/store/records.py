@@ -136,6 +136,7 @@ class Attempt:
     error: str | None = None
     delivery_id: int = 0
     number: int = 0
+    result: dict[str, Any] | None = None  # what the destination made of it (``connectors.base.Sent.result``)
 
     @property
     def finished_at(self) -> float:
@@ -154,6 +155,7 @@ class Attempt:
             "outcome": self.outcome,
             "status_code": self.status_code,
             "error": self.error,
+            "result": self.result,
         }
 
 

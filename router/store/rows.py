@@ -57,7 +57,7 @@ DELIVERY_FIELDS = (
     "last_error",
     "config_version",
 )
-ATTEMPT_FIELDS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status_code", "error")
+ATTEMPT_FIELDS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status_code", "error", "result")
 
 EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
 DELIVERY_COLUMNS = ", ".join(DELIVERY_FIELDS)
@@ -162,6 +162,7 @@ def attempt_record(row: Iterable[Any]) -> Attempt:
         outcome=AttemptOutcome(r["outcome"]),
         status_code=r["status_code"],
         error=r["error"],
+        result=_json(r["result"]),
     )
 
 

@@ -65,7 +65,7 @@ async def test_checkout_include_rejected_is_fetched_without_it_and_the_rule_is_u
         "unknown": True,
     }
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{daemon.url}/metrics")).text
+        metrics = (await client.get(f"{daemon.admin_url}/metrics")).text
     assert 'plugpay_router_rule_outcomes_unknown_total{reason="checkout not available"} 1.0' in metrics
     assert sink.to("/checkout") == []
 

@@ -47,7 +47,7 @@ async def test_bad_signature_is_quarantined_and_released_once_after_the_key_is_f
     assert "plugpay-router quarantine list -c CONFIG" in line["hint"]
     assert signed_headers(body)["X-Signature"] not in daemon.log()  # header names are logged, never values
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{daemon.url}/metrics")).text
+        metrics = (await client.get(f"{daemon.admin_url}/metrics")).text
     assert 'plugpay_router_webhooks_quarantined_total{outcome="kept"} 1.0' in metrics
     assert "plugpay_router_quarantine_entries 1.0" in metrics
 
@@ -109,5 +109,5 @@ async def test_forged_posts_beyond_the_per_ip_rate_are_counted_not_kept(sandbox,
         assert (await daemon.post(body, signed_headers(body, "not-the-key"))).status_code == 401
     assert (await quarantine_stats(tmp_path / "router.db"))[0] == 5
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{daemon.url}/metrics")).text
+        metrics = (await client.get(f"{daemon.admin_url}/metrics")).text
     assert 'plugpay_router_webhooks_quarantined_total{outcome="rate_limited"} 7.0' in metrics

@@ -14,6 +14,7 @@ import httpx
 
 from router.demo.sandbox import SandboxServer
 from router.demo.standins.sink import HttpSink
+from tests.admin_support import admin_listen
 from tests.conftest import run_cli
 from tests.support import WEBHOOK_KEY, DaemonProcess, reserved_port, stored, wait_until, webhook_body
 
@@ -23,10 +24,10 @@ ADMIN_TOKEN = "admin-token-5e6f7a8b"
 PLACEHOLDER = "${LMS_TOKEN}"
 
 
-def write_config(path: Path, port: int, api_url: str, sink_url: str, authorization: str) -> None:
+def write_config(path: Path, port: int, api_url: str, sink_url: str, authorization: str, admin_listen: str) -> None:
     path.write_text(f"""version: 1
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-admin: {{token: "${{ROUTER_ADMIN_TOKEN}}"}}
+admin: {{token: "${{ROUTER_ADMIN_TOKEN}}", listen: "{admin_listen}"}}
 plugandpay:
   api_url: {api_url}
   api_token: "${{PLUGANDPAY_API_TOKEN}}"
@@ -49,9 +50,12 @@ rules:
 
 def start(tmp_path: Path, sandbox: SandboxServer, sink: HttpSink, authorization: str, **env: str) -> DaemonProcess:
     port = reserved_port()
+    listen, admin_url = admin_listen()
     path = tmp_path / "config.yaml"
-    write_config(path, port, sandbox.url, sink.url, authorization)
-    return DaemonProcess(path, port, {"ROUTER_ADMIN_TOKEN": ADMIN_TOKEN, **env}).start()
+    write_config(path, port, sandbox.url, sink.url, authorization, listen)
+    daemon = DaemonProcess(path, port, {"ROUTER_ADMIN_TOKEN": ADMIN_TOKEN, **env})
+    daemon.admin_url = admin_url
+    return daemon.start()
 
 
 async def delivered(tmp_path: Path) -> int:
@@ -80,7 +84,7 @@ async def test_item7_the_destination_gets_the_token_but_the_store_and_its_reader
 
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.get(
-            f"{daemon.url}/api/deliveries/{delivery_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            f"{daemon.admin_url}/api/deliveries/{delivery_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
     assert answer.status_code == 200
     assert answer.json()["request"]["headers"] == {"Authorization": "Bearer ***"}
@@ -113,7 +117,8 @@ async def test_item7_a_replay_after_a_reload_sends_the_token_of_the_config_in_fo
     delivery_id = await delivered(tmp_path)
 
     async def reload(authorization: str, count: int) -> None:
-        write_config(daemon.config_path, daemon.port, sandbox.url, sink.url, authorization)
+        listen = (daemon.admin_url or "").removeprefix("http://")
+        write_config(daemon.config_path, daemon.port, sandbox.url, sink.url, authorization, listen)
         daemon.signal(signal.SIGHUP)
 
         async def reloaded() -> bool:

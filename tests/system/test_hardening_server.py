@@ -18,6 +18,7 @@ import httpx
 
 from router.demo.sandbox import SandboxServer
 from router.demo.standins.sink import HttpSink
+from tests.admin_support import admin_listen
 from tests.support import DaemonProcess, signed_headers, wait_until, webhook_body
 
 
@@ -156,9 +157,11 @@ async def test_item2_fd_exhaustion_is_logged_quietly_and_survived(daemon_factory
 
 
 async def test_item9_admin_api_rejects_hostile_input_with_json(daemon_factory, sandbox, sink) -> None:
-    daemon = daemon_with(daemon_factory, sandbox, sink, extra='admin: {token: "admin-token-9d1e"}\n')
+    listen, admin_url = admin_listen()
+    extra = f'admin: {{token: "admin-token-9d1e", listen: "{listen}"}}\n'
+    daemon_with(daemon_factory, sandbox, sink, extra=extra)
     # A header that is not UTF-8 (Latin-1 é) is a wrong token, not a server error.
-    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(listen.rsplit(":", 1)[1]))
     writer.write(
         b"GET /api/events HTTP/1.1\r\nHost: router\r\nConnection: close\r\nAuthorization: Bearer caf\xe9\r\n\r\n"
     )
@@ -170,21 +173,22 @@ async def test_item9_admin_api_rejects_hostile_input_with_json(daemon_factory, s
     huge = "9" * 30
     async with httpx.AsyncClient(headers={"Authorization": "Bearer admin-token-9d1e"}, timeout=10) as client:
         for path in (f"/api/events/{huge}", f"/api/deliveries?event_id={huge}", f"/api/events/{'9' * 5000}"):
-            response = await client.get(daemon.url + path)
+            response = await client.get(admin_url + path)
             assert response.status_code == 400, (path, response.text)
             assert "whole number" in response.json()["error"] or "out of range" in response.json()["error"]
             assert len(response.text) < 300  # the value is not echoed back whole
 
 
 async def test_item10_unknown_triggers_do_not_grow_metrics(daemon_factory, sandbox, sink) -> None:
-    daemon = daemon_with(daemon_factory, sandbox, sink, key=None)  # unsigned: every trigger is accepted
+    listen, admin_url = admin_listen()  # metrics without an admin token: the listener runs for admin.listen
+    daemon = daemon_with(daemon_factory, sandbox, sink, key=None, extra=f'admin: {{listen: "{listen}"}}\n')
     async with httpx.AsyncClient(timeout=10) as client:
-        before = len((await client.get(f"{daemon.url}/metrics")).content)
+        before = len((await client.get(f"{admin_url}/metrics")).content)
         for n in range(1100):  # past both bounds: 50 labels, 1000 warned names
             body = webhook_body(trigger=f"made_up_trigger_{n}", ident=n + 1)
             answer = await client.post(daemon.webhook_url, content=body, headers={"Content-Type": "application/json"})
             assert answer.status_code == 202
-        metrics = (await client.get(f"{daemon.url}/metrics")).text
+        metrics = (await client.get(f"{admin_url}/metrics")).text
     assert 'trigger="other"' in metrics
     assert len(metrics) < before + 20_000, (before, len(metrics))
     # The once-per-spelling warning is bounded as well.

@@ -25,6 +25,7 @@ from router.events import Event
 from router.store.base import NewDelivery, RouteResult
 from router.store.postgres import PostgresStore
 from tests import pg
+from tests.admin_support import admin_listen
 from tests.support import (
     API_TOKEN,
     WEBHOOK_KEY,
@@ -130,7 +131,7 @@ async def test_secrets_in_a_stored_request_and_a_destination_error_are_masked_in
     sink.default = Reply(401, {"error": f"token {LMS_TOKEN} was revoked"})
     rules = f"""version: 1
 server: {{listen: "127.0.0.1:{{port}}", path: /webhooks/plugandpay}}
-admin: {{token: "${{ROUTER_ADMIN_TOKEN}}"}}
+admin: {{token: "${{ROUTER_ADMIN_TOKEN}}", listen: "{{admin}}"}}
 plugandpay: {{api_url: "{sandbox.url}", api_token: "${{PLUGANDPAY_API_TOKEN}}", webhook_key: "{WEBHOOK_KEY}"}}
 store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
 delivery: {{schedule: [1h], timeout: 3s}}
@@ -147,7 +148,8 @@ rules:
 """
     env = {"ROUTER_ADMIN_TOKEN": ADMIN_TOKEN, "LMS_TOKEN": LMS_TOKEN, "LMS_SECRET": LMS_SECRET}
     made = daemon_factory("", env=env)  # reserves the port; the config naming it is written next
-    made.config_path.write_text(rules.replace("{port}", str(made.port)))
+    listen, admin_url = admin_listen()
+    made.config_path.write_text(rules.replace("{port}", str(made.port)).replace("{admin}", listen))
     daemon = made.start()
     await daemon.post(webhook_body())
     [request] = await sink.wait_for(1, path="/enrol")
@@ -157,7 +159,7 @@ rules:
     assert dead["error"] == 'HTTP 401: {"error": "token *** was revoked"}'
 
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(base_url=daemon.url, headers=headers, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=admin_url, headers=headers, timeout=10) as client:
         detail = await client.get("/api/deliveries/1")
         event = await client.get("/api/events/1")
     assert detail.status_code == 200 and event.status_code == 200

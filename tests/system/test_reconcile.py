@@ -15,6 +15,7 @@ from router.demo.sandbox_api import synthesize_orders
 from router.demo.standins.sink import HttpSink
 from router.derive import api_time
 from router.store.sqlite import SqliteStore
+from tests.admin_support import admin_listen
 from tests.conftest import run_cli
 from tests.fleet import fleet_config
 from tests.support import DaemonProcess, reserved_port, wait_until, webhook_body
@@ -36,14 +37,16 @@ async def test_missed_webhooks_are_found_delivered_once_and_late_ones_are_duplic
     ids = [int(i) for i in synthesize_orders(sandbox.state, 20, days=2)]
     db = tmp_path / "router.db"
     config, port = tmp_path / "router.yaml", reserved_port()
-    write_config(config, port, sandbox, sink, f"sqlite:///{db}")  # no reconcile section: off
+    listen, admin_url = admin_listen()
+    admin = f'admin: {{listen: "{listen}"}}\n'
+    write_config(config, port, sandbox, sink, f"sqlite:///{db}", admin)  # no reconcile section: off
     daemon = DaemonProcess(config, port).start()
     sent, missed = ids[:15], ids[15:]
     for ident in sent:
         assert (await daemon.post(webhook_body("order_paid", ident))).status_code == 202
     await sink.wait_for(15, path="/welcome")
 
-    write_config(config, port, sandbox, sink, f"sqlite:///{db}", RECONCILE)
+    write_config(config, port, sandbox, sink, f"sqlite:///{db}", admin + RECONCILE)
     daemon.signal(1)  # SIGHUP: the reload turns reconcile on and runs a pass at once
     passed = await daemon.wait_log("reconcile pass", timeout=15)
     assert passed["found"] == 5 and passed["checked"] == 20
@@ -55,7 +58,7 @@ async def test_missed_webhooks_are_found_delivered_once_and_late_ones_are_duplic
         answer = await daemon.post(webhook_body("order_paid", ident))
         assert answer.status_code == 200 and answer.json()["duplicate"] is True
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{daemon.url}/metrics")).text
+        metrics = (await client.get(f"{admin_url}/metrics")).text
     assert 'plugpay_router_reconcile_events_found_total{trigger="order_paid"} 5.0' in metrics
     assert 'plugpay_router_reconcile_objects_checked_total{trigger="order_paid"} 20.0' in metrics
     assert daemon.stop() == 0

@@ -58,6 +58,7 @@ SELECT id, {{notify}} FROM inserted
     "events",
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = $1"
+COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = $1"
 
 # ------------------------------------------------------------ route
 
@@ -152,7 +153,7 @@ WITH finished AS (
     RETURNING attempts
 )
 INSERT INTO attempts ({ATTEMPT_COLUMNS})
-SELECT d.id, coalesce((SELECT attempts FROM finished), d.attempts + 1), $7, $8, $9, $10, $11
+SELECT d.id, coalesce((SELECT attempts FROM finished), d.attempts + 1), $7, $8, $9, $10, $11, $12::json
 FROM deliveries d WHERE d.id = $1
 """
 DEFER_DELIVERY = "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = $1 WHERE id = $2 AND lease_owner = $3"

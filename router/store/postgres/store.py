@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -35,6 +35,7 @@ from router.store.base import (
 from router.store.listed import ListedEvent, business_dedupe_key
 from router.store.postgres import listed
 from router.store.postgres import queries as q
+from router.store.postgres.insight import PostgresInsight
 from router.store.postgres.listen import Listener
 from router.store.postgres.pool import Pool
 from router.store.postgres.quarantine import PostgresQuarantine
@@ -51,7 +52,7 @@ def _mark(number: int) -> str:
     return f"${number}"
 
 
-class PostgresStore(PostgresQuarantine):
+class PostgresStore(PostgresQuarantine, PostgresInsight):
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.schema: str | None = None
@@ -80,6 +81,10 @@ class PostgresStore(PostgresQuarantine):
             await self._listener.stop()
             self._listener = None
         await self._pool.close()
+
+    async def _run(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        """A read (retried once on a lost connection), for the insight queries."""
+        return await self._pool.run(fn, retries=1)
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         """A server-side database is not a file under this process: losing the connection is an outage
@@ -129,7 +134,10 @@ class PostgresStore(PostgresQuarantine):
                 return Accepted(event_id)
             # The key is held by a live entry (committed before our statement finished): a duplicate.
             original = await conn.fetchval(q.DEDUPED_EVENT, key)
-            return None if original is None else Accepted(original, duplicate=True)
+            if original is None:
+                return None
+            await conn.execute(q.COUNT_DUPLICATE, original)
+            return Accepted(original, duplicate=True)
 
         for _ in range(3):  # None: the entry vanished between the two statements; try again
             accepted = await self._pool.run(insert)
@@ -195,7 +203,7 @@ class PostgresStore(PostgresQuarantine):
         a = attempt
         args = (
             *(delivery_id, a.delivery_status, next_attempt_at or now, a.error, now, owner),
-            *(a.started_at, a.duration_ms, a.outcome, a.status_code, a.error),
+            *(a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, rows.json_text(a.result)),
         )
         await self._pool.run(lambda conn: conn.execute(q.FINISH_ATTEMPT, *args))
 

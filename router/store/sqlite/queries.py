@@ -28,6 +28,7 @@ ADD_EVENT = (
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = ?"
 KEEP_DEDUPE_KEY = "INSERT OR REPLACE INTO dedupe (key, event_id, expires_at) VALUES (?, ?, ?)"
+COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = ?"
 
 # ------------------------------------------------------------ claims and leases
 
@@ -92,7 +93,7 @@ FINISH_DELIVERY = (
     " RETURNING attempts"
 )
 NEXT_ATTEMPT_NUMBER = "SELECT attempts + 1 FROM deliveries WHERE id = ?"
-ADD_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+ADD_ATTEMPT = f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 DEFER_DELIVERY = "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = ? WHERE id = ? AND lease_owner = ?"
 
 # ------------------------------------------------------------ reading
@@ -105,9 +106,11 @@ DELIVERY_IDS = "SELECT id FROM deliveries {where} ORDER BY id"
 LIST_ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? ORDER BY id"
 EVENT_COUNTS = "SELECT status, count(*) FROM events GROUP BY status"
 DELIVERY_COUNTS = "SELECT status, count(*) FROM deliveries GROUP BY status"
+# Through the partial "due" indexes: they hold only pending rows. Left to itself (with statistics) the planner
+# walked the received_at index from the start and looked up every row: 0.8 s with 100,000 finished events.
 OLDEST_PENDING = (
-    "SELECT min(t) FROM (SELECT min(received_at) AS t FROM events WHERE status = 'pending'"
-    " UNION ALL SELECT min(created_at) FROM deliveries WHERE status = 'pending')"
+    "SELECT min(t) FROM (SELECT min(received_at) AS t FROM events INDEXED BY events_due WHERE status = 'pending'"
+    " UNION ALL SELECT min(created_at) FROM deliveries INDEXED BY deliveries_due WHERE status = 'pending')"
 )
 
 # ------------------------------------------------------------ operating

@@ -199,6 +199,16 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX events_business ON events (business_key);
     """,
+    # What happened to an object (``trace``, the dashboard): what each attempt's destination made of it, how
+    # often a webhook came again, and indexes for finding an object's events and counting the last hours.
+    """
+    ALTER TABLE attempts ADD COLUMN result TEXT;
+    ALTER TABLE events ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX events_object ON events (triggerable_id);
+    CREATE INDEX events_routed ON events (routed_at, status);
+    CREATE INDEX attempts_started ON attempts (started_at);
+    CREATE INDEX deliveries_updated ON deliveries (updated_at, status);
+    """,
 )
 
 

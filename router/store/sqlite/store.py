@@ -45,6 +45,7 @@ from router.store.sqlite import listed
 from router.store.sqlite import queries as q
 from router.store.sqlite.connection import checkpoint, connect, create_private, unavailable
 from router.store.sqlite.guard import FileGuard, is_corruption
+from router.store.sqlite.insight import SqliteInsight
 from router.store.sqlite.quarantine import SqliteQuarantine
 from router.store.sqlite.schema import migrate
 from router.store.sqlite.writer import Writer
@@ -57,7 +58,7 @@ def _mark(_: int) -> str:
     return "?"
 
 
-class SqliteStore(SqliteQuarantine):
+class SqliteStore(SqliteQuarantine, SqliteInsight):
     def __init__(self, path: Path, *, daemon: bool = False):
         self.path = path
         self.daemon = daemon
@@ -174,7 +175,9 @@ class SqliteStore(SqliteQuarantine):
                 return covered
             row = conn.execute(q.ADD_EVENT, args).fetchone()
             if row is None:
-                return Accepted(conn.execute(q.DEDUPED_EVENT, (key,)).fetchone()[0], duplicate=True)
+                original = conn.execute(q.DEDUPED_EVENT, (key,)).fetchone()[0]
+                conn.execute(q.COUNT_DUPLICATE, (original,))
+                return Accepted(original, duplicate=True)
             conn.execute(q.KEEP_DEDUPE_KEY, (key, row[0], now + dedupe_window))
             return Accepted(row[0])
 
@@ -250,7 +253,8 @@ class SqliteStore(SqliteQuarantine):
             row = conn.execute(q.FINISH_DELIVERY, finished).fetchone()
             if row is None:  # lease lost meanwhile: keep the attempt, leave the state to the new holder
                 row = conn.execute(q.NEXT_ATTEMPT_NUMBER, (delivery_id,)).fetchone()
-            recorded = (delivery_id, row[0], a.started_at, a.duration_ms, a.outcome, a.status_code, a.error)
+            result = rows.json_text(a.result)
+            recorded = (delivery_id, row[0], a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, result)
             conn.execute(q.ADD_ATTEMPT, recorded)
 
         await self._write(finish)

@@ -1,4 +1,4 @@
-"""The admin API under ``/api``: look at events and deliveries, replay them, re-route events.
+"""The admin API under ``/api`` (on the admin listener): look at events and deliveries, replay them, re-route events.
 
 Every request needs ``Authorization: Bearer <admin.token>`` (constant-time compare); without a token in
 the config the API is disabled and answers 404 saying so. Answers never contain a secret: rendered

@@ -1,0 +1,20 @@
+"""The admin listener: the JSON admin API (``api``), the dashboard (``ui`` with its ``templates`` and
+``static`` files, ``auth`` for login, session cookie and CSRF, ``chart``), and ``app``, which serves them
+with ``/metrics`` on ``admin.listen``."""
+
+from router.admin.api import MAX_ID, MAX_LIMIT, AdminApi, BadQuery, delivery_filter, event_filter, parse_time
+from router.admin.app import admin_app
+from router.admin.ui import AdminStatus, Dashboard
+
+__all__ = [
+    "MAX_ID",
+    "MAX_LIMIT",
+    "AdminApi",
+    "AdminStatus",
+    "BadQuery",
+    "Dashboard",
+    "admin_app",
+    "delivery_filter",
+    "event_filter",
+    "parse_time",
+]

@@ -1,0 +1,283 @@
+"""The dashboard under ``/ui``: overview, events with search, an event's trace, dead letters, replay and re-route.
+
+Pages are rendered on the server with Jinja2 in its own environment (autoescape on, apart from the rule
+sandbox): every customer value is text, never markup. A page needs a session (``auth``); an action
+(replay, re-route, logout) is a POST with the session's CSRF token and answers with a redirect back to the
+page it came from. Everything a page shows passes the config's masker, and rendered requests have the
+values of secret-named keys replaced. ``/ui/live.json`` is the small document the pages poll every 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from router.admin.api import BadQuery, event_filter
+from router.admin.auth import CSRF_FIELD, Sessions, clear_session, local_target, set_session
+from router.admin.chart import chart
+from router.cli.output import clip, when
+from router.config import Config
+from router.secrets import masker
+from router.store.base import DeliveryFilter, EventFilter, Store
+from router.trace import mask_request, object_kind, trace_event, trace_object
+
+TEMPLATES = Path(__file__).with_name("templates")
+PAGE_SIZES = (50, 200, 1000)
+COUNT_CAP = 10_000  # a page counts matches up to here ("more than 10000"), so a wide filter stays fast
+Page = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class AdminStatus:
+    """What the running daemon tells the dashboard about itself."""
+
+    config: Callable[[], Config]
+    breakers: Callable[[], Mapping[str, str]]
+    reloaded_at: Callable[[], float]
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(when=when, clip=clip, ago=_ago, request_json=_request_json)
+    return env
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    seconds = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _request_json(request: Any) -> str:
+    return json.dumps(mask_request(request), indent=2, ensure_ascii=False)
+
+
+class Dashboard:
+    def __init__(
+        self, store: Store, status: AdminStatus, on_requeued: Callable[[], None], on_rerouted: Callable[[], None]
+    ):
+        self.store = store
+        self.status = status
+        self.on_requeued = on_requeued
+        self.on_rerouted = on_rerouted
+        self.sessions = Sessions(lambda: status.config().admin.token)
+        self.env = environment()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/ui", self._page(self.overview)),
+            web.get("/ui/login", self.login_form),
+            web.post("/ui/login", self.login),
+            web.post("/ui/logout", self._action(self.logout)),
+            web.get("/ui/events", self._page(self.events)),
+            web.get("/ui/events/{id:[0-9]{1,18}}", self._page(self.event)),
+            web.get("/ui/objects/{kind}/{ident}", self._page(self.object_page)),
+            web.get("/ui/dead", self._page(self.dead)),
+            web.get("/ui/live.json", self._page(self.live)),
+            web.post("/ui/deliveries/{id:[0-9]{1,18}}/replay", self._action(self.replay_one)),
+            web.post("/ui/replay", self._action(self.replay_selected)),
+            web.post("/ui/events/{id:[0-9]{1,18}}/reroute", self._action(self.reroute)),
+        ]
+
+    # ------------------------------------------------------------ plumbing
+
+    def _disabled(self) -> web.Response | None:
+        if self.status.config().admin.token:
+            return None
+        return web.Response(status=404, text="the dashboard is disabled: set admin.token in the config")
+
+    def _page(self, handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def page(request: web.Request) -> web.StreamResponse:
+            disabled = self._disabled()
+            if disabled is not None:
+                return disabled
+            session = self.sessions.session_of(request)
+            if session is None:
+                if request.path.endswith(".json"):
+                    return web.json_response({"error": "log in first"}, status=401)
+                raise web.HTTPSeeOther("/ui/login?" + urlencode({"next": request.path_qs}))
+            try:
+                return await handler(request, session)
+            except BadQuery as exc:
+                return self._render("error.html", request, session, status=400, message=str(exc))
+
+        return page
+
+    def _action(self, handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def action(request: web.Request) -> web.StreamResponse:
+            disabled = self._disabled()
+            if disabled is not None:
+                return disabled
+            session = self.sessions.session_of(request)
+            if session is None:
+                return web.Response(status=403, text="log in first")
+            if not await self.sessions.csrf_ok(request, session):
+                return web.Response(status=403, text="missing or wrong CSRF token: reload the page and try again")
+            return await handler(request, session)
+
+        return action
+
+    def _render(
+        self, template: str, request: web.Request, session: str | None, *, status: int = 200, **context: Any
+    ) -> web.Response:
+        config = self.status.config()
+        text = self.env.get_template(template).render(
+            csrf=self.sessions.csrf(session) if session else "",
+            csrf_field=CSRF_FIELD,
+            path=request.path_qs,
+            config_version=config.version,
+            done=request.query.get("done", ""),
+            q=request.query.get("q", ""),
+            **context,
+        )
+        return web.Response(text=masker(config.secrets)(text), status=status, content_type="text/html")
+
+    async def _back(self, request: web.Request, message: str) -> web.Response:
+        form = await request.post()
+        target = local_target(str(form.get("back") or ""))
+        target = target.split("?", 1)[0] + "?" + urlencode({"done": message})
+        raise web.HTTPSeeOther(target)
+
+    # ------------------------------------------------------------ login
+
+    async def login_form(self, request: web.Request) -> web.StreamResponse:
+        disabled = self._disabled()
+        if disabled is not None:
+            return disabled
+        return self._render("login.html", request, None, next=local_target(request.query.get("next")), failed=False)
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        disabled = self._disabled()
+        if disabled is not None:
+            return disabled
+        form = await request.post()
+        target = local_target(str(form.get("next") or ""))
+        if not self.sessions.token_matches(str(form.get("token") or "")):
+            return self._render("login.html", request, None, status=401, next=target, failed=True)
+        response = web.HTTPSeeOther(target)
+        set_session(response, request, self.sessions.issue())
+        raise response
+
+    async def logout(self, request: web.Request, session: str) -> web.StreamResponse:
+        response = web.HTTPSeeOther("/ui/login")
+        clear_session(response)
+        raise response
+
+    # ------------------------------------------------------------ pages
+
+    async def overview(self, request: web.Request, session: str) -> web.StreamResponse:
+        now = time.time()
+        hours = await self.store.hourly(now - 47 * 3600, now)
+        counts = await self.store.backlog()
+        return self._render(
+            "overview.html",
+            request,
+            session,
+            chart=chart(hours),
+            counts=counts,
+            breakers=dict(self.status.breakers()),
+            reloaded_at=self.status.reloaded_at(),
+        )
+
+    async def events(self, request: web.Request, session: str) -> web.StreamResponse:
+        query = dict(request.query)
+        search = query.pop("q", "").strip()
+        if search:
+            query["triggerable_id"] = search.lstrip("#")
+        flt = event_filter(query)
+        limit = _page_size(query.get("limit"))
+        records = await self.store.list_events(flt, limit=limit)
+        total = await self.store.count_events(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
+        made = await self.store.delivery_counts([r.id for r in records])
+        objects = sorted({(r.event.triggerable_type, r.event.triggerable_id) for r in records}) if search else []
+        return self._render(
+            "events.html",
+            request,
+            session,
+            events=records,
+            cap=COUNT_CAP,
+            made=made,
+            total=total,
+            flt=flt,
+            limit=limit,
+            objects=objects,
+            statuses=("pending", "routed", "failed", "stale"),
+        )
+
+    async def event(self, request: web.Request, session: str) -> web.StreamResponse:
+        trace = await trace_event(self.store, int(request.match_info["id"]))
+        if trace is None:
+            return self._render("error.html", request, session, status=404, message="no such event")
+        return self._render("trace.html", request, session, trace=trace, single=True)
+
+    async def object_page(self, request: web.Request, session: str) -> web.StreamResponse:
+        try:
+            kind = object_kind(request.match_info["kind"])
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
+        trace = await trace_object(self.store, kind, request.match_info["ident"][:64])
+        return self._render("trace.html", request, session, trace=trace, single=False)
+
+    async def dead(self, request: web.Request, session: str) -> web.StreamResponse:
+        flt = DeliveryFilter(status="dead", connector=request.query.get("connector") or None)
+        limit = _page_size(request.query.get("limit"))
+        records = await self.store.list_deliveries(flt, limit=limit)
+        total = await self.store.count_deliveries(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
+        return self._render("dead.html", request, session, deliveries=records, total=total, limit=limit, cap=COUNT_CAP)
+
+    async def live(self, request: web.Request, session: str) -> web.StreamResponse:
+        counts = await self.store.backlog()
+        latest = await self.store.list_events(EventFilter(), limit=1)
+        body = {
+            "pending_events": counts.events.get("pending", 0),
+            "pending_deliveries": counts.deliveries.get("pending", 0),
+            "dead": counts.deliveries.get("dead", 0),
+            "oldest_pending": _ago(counts.oldest_pending_at) if counts.oldest_pending_at else "-",
+            "latest_event": latest[0].id if latest else 0,
+            "breakers": dict(self.status.breakers()),
+        }
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------ actions
+
+    async def replay_one(self, request: web.Request, session: str) -> web.StreamResponse:
+        delivery_id = int(request.match_info["id"])
+        record = await self.store.get_delivery(delivery_id)
+        if record is None or record.status not in ("dead", "delivered") or record.request is None:
+            return await self._back(request, f"delivery {delivery_id} cannot be replayed")
+        await self.store.replay_deliveries([delivery_id], time.time())
+        self.on_requeued()
+        return await self._back(request, f"delivery {delivery_id} requeued")
+
+    async def replay_selected(self, request: web.Request, session: str) -> web.StreamResponse:
+        form = await request.post()
+        ids = [int(v) for v in form.getall("ids", []) if isinstance(v, str) and v.isdigit() and len(v) < 19]
+        count = await self.store.replay_deliveries(ids, time.time()) if ids else 0
+        if count:
+            self.on_requeued()
+        return await self._back(request, f"{count} deliver{'y' if count == 1 else 'ies'} requeued")
+
+    async def reroute(self, request: web.Request, session: str) -> web.StreamResponse:
+        event_id = int(request.match_info["id"])
+        if not await self.store.reroute_event(event_id, time.time()):
+            return await self._back(request, f"no event {event_id}")
+        self.on_rerouted()
+        return await self._back(request, f"event {event_id} will be routed again with fresh data")
+
+
+def _page_size(value: str | None) -> int:
+    return int(value) if value in {str(n) for n in PAGE_SIZES} and value is not None else PAGE_SIZES[0]

@@ -1,0 +1,78 @@
+"""What the store tells about the past for people: per-hour throughput, and the SQL both stores share for it.
+
+``trace``, ``events``/``deliveries`` and the dashboard ask the store how many rows a filter matches (so
+nothing is silently cut off), how many deliveries each listed event made, every attempt of a few
+deliveries at once, and how many events were received and routed and deliveries ended per hour. The SQL
+here is written once with ``{}`` marks and a ``{hour}`` expression, filled in by each store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.store.records import Counts
+
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class HourCounts:
+    """One hour (its start, epoch seconds): events received and routed, deliveries delivered and dead."""
+
+    hour: float
+    received: int = 0
+    routed: int = 0
+    delivered: int = 0
+    dead: int = 0
+
+
+# What each hourly series counts: (table, time column, extra condition).
+_SERIES = {
+    "received": ("events", "received_at", ""),
+    "routed": ("events", "routed_at", " AND status = 'routed'"),
+    "delivered": ("deliveries", "updated_at", " AND status = 'delivered'"),
+    "dead": ("deliveries", "updated_at", " AND status = 'dead'"),
+}
+
+
+def hourly_sql(hour_of: str, mark: str) -> dict[str, str]:
+    """Per series, SQL giving (hour number, count) for rows at or after the parameter ``mark``;
+    ``hour_of`` spells "the hour number of {}" in the store's SQL."""
+    return {
+        name: f"SELECT {hour_of.format(column)}, count(*) FROM {table} WHERE {column} >= {mark}{extra} GROUP BY 1"
+        for name, (table, column, extra) in _SERIES.items()
+    }
+
+
+# Each reads only index entries of pending or dead rows; ``{oldest}`` is the store's spelling of the oldest pending.
+BACKLOG = (
+    "SELECT (SELECT count(*) FROM events WHERE status = 'pending'),"
+    " (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
+    " (SELECT count(*) FROM deliveries WHERE status = 'dead'), ({oldest})"
+)
+# ``{cap}``: stop counting there (a page says "more than 10000" instead of scanning a million rows).
+COUNT_EVENTS = "SELECT count(*) FROM (SELECT 1 FROM events {where} LIMIT {cap}) AS matched"
+COUNT_DELIVERIES = "SELECT count(*) FROM (SELECT 1 FROM deliveries {where} LIMIT {cap}) AS matched"
+DELIVERY_COUNTS = "SELECT event_id, count(*) FROM deliveries WHERE event_id IN ({marks}) GROUP BY event_id"
+DUPLICATES = "SELECT id, duplicates FROM events WHERE id IN ({marks})"
+ATTEMPTS_OF = "SELECT {columns} FROM attempts WHERE delivery_id IN ({marks}) ORDER BY id"
+
+
+def backlog(row: Any) -> Counts:
+    return Counts({"pending": int(row[0])}, {"pending": int(row[1]), "dead": int(row[2])}, row[3])
+
+
+def hours(since: float, until: float, found: dict[str, dict[int, int]]) -> list[HourCounts]:
+    """Every hour from the one holding ``since`` to the one holding ``until``, oldest first, zero-filled."""
+    first, last = int(since // HOUR), int(until // HOUR)
+    return [
+        HourCounts(
+            hour * HOUR,
+            found["received"].get(hour, 0),
+            found["routed"].get(hour, 0),
+            found["delivered"].get(hour, 0),
+            found["dead"].get(hour, 0),
+        )
+        for hour in range(first, last + 1)
+    ]
