@@ -70,7 +70,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from router.demo import run as demo
 
     try:
-        return demo.run(demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout))
+        options = demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout, port_base=args.port_base)
+        return demo.run(options)
     except demo.DemoError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from router.config.model import Config
 from router.events import TRIGGER_OBJECT
 
 ID_NAMES = {
@@ -74,4 +75,14 @@ def scope_warnings(triggers: Iterable[str], scopes: Mapping[str, Any]) -> list[t
         (key, f"this rule can never match: a {found} has no {key} (only orders do); remove {key} or use order_paid")
         for key in ORDER_SCOPES
         if key in scopes
+    ]
+
+
+def unused_connectors(config: Config) -> list[str]:
+    """A warning for each connector no rule sends to (often a rule's connector name is misspelt elsewhere)."""
+    used = {action.connector for rule in config.rules.rules for action in rule.actions}
+    return [
+        f"{config.file}: connectors.{name}: no rule sends to this connector (remove it, or add a rule)"
+        for name in config.connectors
+        if name not in used
     ]
