@@ -51,8 +51,9 @@ def native_expression(env: jinja2.Environment, source: str) -> str | None:
     if not uses:
         return None
     outputs = [n for n in tree.body if not (isinstance(n, nodes.Output) and _blank(n))]
-    single = len(outputs) == 1 and isinstance(outputs[0], nodes.Output)
-    expressions = [n for n in outputs[0].nodes if not isinstance(n, nodes.TemplateData)] if single else []
+    only = outputs[0] if len(outputs) == 1 else None
+    parts = only.nodes if isinstance(only, nodes.Output) else []
+    expressions = [n for n in parts if not isinstance(n, nodes.TemplateData)]
     top = expressions[0] if len(expressions) == 1 else None
     match = _SHAPE.match(source)
     if not (isinstance(top, nodes.Filter) and top.name == NATIVE and len(uses) == 1 and match):

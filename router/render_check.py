@@ -5,8 +5,7 @@ shows when a webhook arrives. Here every rule renders on sample objects: the san
 default), recorded objects from a folder (``--data DIR``: the sandbox's fixture files ``orders.json`` /
 ``subscriptions.json`` / ``sellers.json``, ``{"1042": {...}}``, and/or one file per object,
 ``orders/1042.json``, holding the object or the API's ``{"data": {...}}`` answer), or the shop's own API
-(``--live``: read-only GETs of the newest objects). Files are served by the sandbox in this process, so
-every object is fetched exactly as the daemon fetches it (same client, same includes).
+(``--live``: read-only GETs of the newest objects); ``router.cli.render_samples`` fetches them.
 
 A rule renders on the samples it matches, or on every sample of its trigger's kind when it matches none
 (its actions must still render). Rendering is the daemon's own (``router.route``); the data is wrapped so a
@@ -17,36 +16,25 @@ connector's ``check_rendered``. Nothing is sent and nothing is stored.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from connectors import connector_class
 from router.config import Config
-from router.demo.sandbox import RELATIONS, Sandbox, SandboxServer, load_fixtures
 from router.events import TRIGGER_OBJECT
-from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
 from router.render_limits import budget, time_limit
 from router.route import _render_action as render_action  # the daemon's renderer, not a second one
-from router.route import base_context, extra_includes
+from router.route import base_context
 from router.rules import Rule, evaluate
-from router.simulate import SimulateError, data_from_body, event_from_args
+from router.simulate import event_from_args
 from router.template_errors import did_you_mean
 
 # The sandbox's fixture files by the kind of object a trigger is about.
 FIXTURE_KINDS = {"order": "orders", "subscription": "subscriptions", "affiliate": "sellers"}
-LIVE_LIMIT = 3
 _WHERE = re.compile(r"^(?P<where>\S+:\d+): (?P<message>.*)$", re.DOTALL)
 _UNDEFINED_NAME = re.compile(r"'(\w+)' is undefined")
-
-
-class RenderCheckError(Exception):
-    """The samples could not be read or fetched; the message says which and why."""
 
 
 # ---------------------------------------------------------------- traced data
@@ -62,8 +50,8 @@ class TracedDict(dict[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return traced(super().__getitem__(key), f"{self.data_path}.{key}")
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return self[key] if key in self else default
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 (self.get is this method)
 
     def values(self) -> Any:
         return [self[key] for key in self]
@@ -109,81 +97,8 @@ class Sample:
         return f"{'seller' if self.kind == 'affiliate' else self.kind} {self.ident}"
 
 
-def read_data_dir(folder: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """Fixtures from ``folder``: ``orders.json`` (``{"1042": {...}}``) and/or ``orders/1042.json`` files."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise RenderCheckError(f"--data {folder}: not a folder (expected orders.json or orders/1042.json inside)")
-    try:
-        fixtures = load_fixtures(root)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RenderCheckError(f"--data {folder}: a fixture file is not a JSON object of id -> object: {exc}") from None
-    for name in RELATIONS:
-        for path in sorted((root / name).glob("*.json")) if (root / name).is_dir() else []:
-            try:
-                body = json.loads(path.read_text(encoding="utf-8"))
-                fixtures[name][path.stem] = {"id": path.stem, **data_from_body(body, str(path))}
-            except (OSError, ValueError) as exc:
-                raise RenderCheckError(f"{path}: not a JSON file: {exc}") from None
-            except SimulateError as exc:
-                raise RenderCheckError(str(exc)) from None
-    if not any(fixtures.values()):
-        raise RenderCheckError(
-            f"--data {folder}: no objects found (expected orders.json, subscriptions.json, sellers.json"
-            " or folders orders/, subscriptions/, sellers/ with one JSON file per object)"
-        )
-    return fixtures
-
-
-async def fetch_samples(
-    config: Config, kinds: set[str], fixtures: dict[str, dict[str, dict[str, Any]]] | None, limit: int = LIVE_LIMIT
-) -> list[Sample]:
-    """Every sample of ``kinds``, fetched the way the daemon fetches: from a local sandbox serving
-    ``fixtures``, or (None) from the configured API, newest ``limit`` objects of each kind."""
-    server = await SandboxServer(Sandbox(fixtures)).start() if fixtures is not None else None
-    base = server.url if server is not None else config.plugandpay.api_url
-    token = None if server is not None else config.plugandpay.api_token
-    client = PlugAndPayClient(base, token, timeout=config.plugandpay.timeout)
-    samples = []
-    try:
-        for kind in sorted(kinds):
-            if fixtures is not None:
-                idents = list(fixtures.get(FIXTURE_KINDS[kind], {}))
-            else:
-                idents = await newest_ids(client, kind, limit)
-            for ident in idents:
-                event = event_from_args(_trigger_of(kind), ident)
-                try:
-                    data = await client.fetch(kind, ident, extra_includes(event, config))
-                except ApiError as exc:
-                    raise RenderCheckError(f"cannot fetch {kind} {ident}: {exc}") from None
-                samples.append(Sample(kind, ident, data))
-    finally:
-        await client.aclose()
-        if server is not None:
-            await server.stop()
-    return samples
-
-
-async def newest_ids(client: PlugAndPayClient, kind: str, limit: int) -> list[str]:
-    """The ids of the first ``limit`` objects the API lists (one read-only GET)."""
-    path = RESOURCES[kind][0].removesuffix("/{id}")
-    timeout = aiohttp.ClientTimeout(total=client.timeout)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout, headers=client.headers) as session,
-            session.get(client.base_url + path, params={"limit": str(limit)}, allow_redirects=False) as response,
-        ):
-            if response.status != 200:
-                raise RenderCheckError(f"--live: GET {path} answered {response.status}: check plugandpay.api_token")
-            body = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise RenderCheckError(f"--live: GET {path} failed: {type(exc).__name__} {exc}") from None
-    rows = body.get("data") if isinstance(body, dict) else None
-    return [str(row["id"]) for row in rows or [] if isinstance(row, dict) and "id" in row][:limit]
-
-
-def _trigger_of(kind: str) -> str:
+def trigger_of(kind: str) -> str:
+    """A trigger about this kind of object (the event a sample is fetched and rendered for)."""
     return next(trigger for trigger, object_kind in TRIGGER_OBJECT.items() if object_kind == kind)
 
 

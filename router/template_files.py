@@ -5,7 +5,8 @@ the folder of the config file (its real folder, when the config is a symbolic li
 templates of the same immutable sandbox, with the same render limits, as inline values. ``{% include %}``,
 ``{% extends %}`` and ``{% import %}`` read from that folder only: a name with ``..`` or an absolute path is
 refused (Jinja's FileSystemLoader rooted at the folder), and a name must be a fixed text, so that loading
-the config reads, compiles and checks every file a template can reach. Nothing is read again while the
+the config reads, compiles and checks every file a template can reach. Values in ``.html`` files are
+HTML-escaped, as Jinja does for HTML files (inline ``html:`` values are not, as before). Nothing is read again while the
 config is in use: a changed file applies when the config is loaded again (SIGHUP reloads it).
 """
 
@@ -22,6 +23,8 @@ from router.templates import Template, make_environment, syntax_message
 
 # Action keys whose value may come from a file instead: file key -> the action key it fills.
 FILE_KEYS = {"text_file": "text", "html_file": "html", "body_file": "body"}
+# Files whose values are HTML-escaped (a customer's name cannot add markup to a mail); ``| safe`` opts out.
+AUTOESCAPED = ("html", "htm", "xml")
 
 
 class TemplateFileError(Exception):
@@ -43,7 +46,8 @@ class TemplateFolder:
     _loaded: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        self.env = make_environment(loader=jinja2.FileSystemLoader(str(self.root), followlinks=False))
+        loader = jinja2.FileSystemLoader(str(self.root), followlinks=False)
+        self.env = make_environment(loader=loader, autoescape=jinja2.select_autoescape(AUTOESCAPED, default=False))
 
     @classmethod
     def of_config(cls, config_file: str) -> TemplateFolder:

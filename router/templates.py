@@ -170,15 +170,18 @@ class _Environment(ImmutableSandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
 
-def make_environment(*, path: bool = False, loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:
+def make_environment(
+    *, path: bool = False, loader: jinja2.BaseLoader | None = None, autoescape: Any = False
+) -> SandboxedEnvironment:
     """The template environment; ``path=True`` encodes every ``{{ }}`` output as one URL path segment.
 
     ``loader`` serves template files (``router.template_files``); they are read when the config loads and
     never re-checked afterwards (``auto_reload`` off): a reload (SIGHUP) builds a new environment.
+    ``autoescape`` is Jinja's (a bool, or a function of the template's name).
     """
     env = _Environment(
         undefined=KeyUndefined,
-        autoescape=False,
+        autoescape=autoescape,
         keep_trailing_newline=True,
         finalize=url_path.segment if path else None,
         loader=loader,

@@ -17,8 +17,10 @@ from router.config.pitfalls import unused_connectors
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    for warning in [*(str(w) for w in config.warnings), *unused_connectors(config)]:
+    for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for note in unused_connectors(config):  # harmless, but often a rule's connector name is misspelt
+        print(f"note: {note}", file=sys.stderr)
     rules = config.rules.rules
     print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     if getattr(args, "render", False):
@@ -30,18 +32,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def render(config: Config, args: argparse.Namespace) -> int:
     from router import render_check
+    from router.cli import render_samples
+    from router.demo.sandbox import load_fixtures
 
     if args.data and args.live:
         raise UserError("give --data DIR or --live, not both")
     try:
-        fixtures = render_check.read_data_dir(args.data) if args.data else None
-        if fixtures is None and not args.live:
-            from router.demo.sandbox import load_fixtures
-
-            fixtures = load_fixtures()
+        fixtures = render_samples.read_data_dir(args.data) if args.data else None if args.live else load_fixtures()
         kinds = render_check.kinds_needed(config)
-        samples = asyncio.run(render_check.fetch_samples(config, kinds, fixtures, args.limit))
-    except render_check.RenderCheckError as exc:
+        samples = asyncio.run(render_samples.fetch_samples(config, kinds, fixtures, args.limit))
+    except render_samples.RenderCheckError as exc:
         raise UserError(str(exc)) from None
     source = f"--data {args.data}" if args.data else "the configured API" if args.live else "the sandbox fixtures"
     report = render_check.render_all(config, samples)

@@ -14,8 +14,8 @@ from typing import Any
 from router import __version__
 from router.cli.check import cmd_check
 from router.cli.service import cmd_serve
-from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.standins import cmd_standins
+from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
 from router.events import TRIGGERS, wire_id
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="render on recorded objects: DIR/orders.json ({\"1042\": {...}}) or DIR/orders/1042.json,"
+        help='render on recorded objects: DIR/orders.json ({"1042": {...}}) or DIR/orders/1042.json,'
         " likewise subscriptions and sellers (default: the sandbox's fixtures)",
     )
     p.add_argument("--live", action="store_true", help="render on the newest objects of the configured API (GETs only)")

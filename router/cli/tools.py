@@ -83,10 +83,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     try:
-        print(simulate.run_command(config, args))
+        text, rendered = simulate.run_command(config, args)
     except simulate.SimulateError as exc:
         raise UserError(str(exc)) from None
-    return 0
+    print(text)
+    return 0 if rendered else 1
 
 
 def cmd_test(args: argparse.Namespace) -> int:

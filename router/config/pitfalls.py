@@ -2,7 +2,7 @@
 
 Each check returns what to tell the user, including what to write instead: a product given by its name
 instead of its id, a number or list where an action needs text (YAML's ``subject: 2025`` is a number), a
-scope that can never hold for the rule's trigger (a subscription has no order lines, so ``products:`` on
+scope that can never hold for the rule's trigger (a subscription has no checkout, so ``checkouts:`` on
 ``subscription_ended`` never matches). The YAML-level pitfalls (tabs, an unquoted ``{{ ... }}``) are in
 ``router.config.source``, where the text is parsed.
 """
@@ -28,8 +28,9 @@ ID_HELP = {
     "checkouts": "in Plug&Pay the id is the number in the checkout's address (…/checkouts/12/edit)",
     "source_rules": "the webhook's rule_id: `plugpay-router events` shows it, as does Plug&Pay's rule page",
 }
-# Scope keys that only an order has (lines, upsells, a checkout): on another object they never match.
-ORDER_SCOPES = ("products", "upsells", "checkouts")
+# The scopes each kind of object can satisfy: an order has lines (products, upsells) and a checkout, a
+# subscription has one product, an affiliate seller none of these.
+SCOPES_OF = {"order": ("products", "upsells", "checkouts"), "subscription": ("products",), "affiliate": ()}
 
 
 def check_ids(key: str, ids: Iterable[str]) -> None:
@@ -68,14 +69,16 @@ def check_text(text_keys: Collection[str], fields: Mapping[str, Any]) -> list[tu
 def scope_warnings(triggers: Iterable[str], scopes: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``[(scope key, message)]`` for scopes that can never hold for any of the rule's triggers."""
     objects = {TRIGGER_OBJECT.get(t) for t in triggers}
-    if None in objects or "order" in objects:
-        return []  # an order trigger (or one we do not know): the scope can hold
-    found = ", ".join(sorted(o for o in objects if o))
-    return [
-        (key, f"this rule can never match: a {found} has no {key} (only orders do); remove {key} or use order_paid")
-        for key in ORDER_SCOPES
-        if key in scopes
-    ]
+    if None in objects:
+        return []  # a trigger we do not know: its object may have anything
+    warnings = []
+    for key in ("products", "upsells", "checkouts"):
+        if key in scopes and not any(key in SCOPES_OF[str(o)] for o in objects):
+            kinds = " or ".join(f"an {o}" if o[0] in "aeiou" else f"a {o}" for o in sorted(str(o) for o in objects))
+            warnings.append(
+                (key, f"this rule can never match: {kinds} has no {key} (orders do); remove {key} or use order_paid")
+            )
+    return warnings
 
 
 def unused_connectors(config: Config) -> list[str]:

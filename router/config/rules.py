@@ -90,8 +90,9 @@ class RuleCompiler:
             scopes[key] = None
             if body.get(key) is not None:
                 try:
-                    scopes[key] = coerce(Field("ids"), body[key])
-                    check_ids(key, scopes[key])
+                    ids = coerce(Field("ids"), body[key])
+                    check_ids(key, ids)
+                    scopes[key] = ids
                 except ValueError as exc:
                     self.problems.add(line_of(body, key), f"{path}.{key}", str(exc))
                     continue
@@ -198,7 +199,9 @@ class RuleCompiler:
         for key, message in check_text(cls.text_keys, fields):
             self.problems.add(line_of(node, key), f"{path}.{key}", message)
         files = self._files(node, path, file_keys)
-        fields.update({key: template.source for key, template in files.items()})
+        for file_key, key in file_keys.items():  # a file that failed to load is reported once, not as missing too
+            if file_key in node:
+                fields.setdefault(key, files[key].source if key in files else str(node[file_key]))
         for key, value in cls.action_defaults().items():
             fields.setdefault(key, value)
         for key, message in cls.check_action(fields):
