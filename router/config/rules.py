@@ -19,7 +19,7 @@ from router import templates
 from router.config.coerce import coerce
 from router.config.model import ConnectorConfig
 from router.config.pitfalls import check_ids, check_text, scope_warnings
-from router.config.source import Problem, Problems, YList, YMap, line_of, suggest
+from router.config.source import Problem, Problems, YList, YMap, line_of, suggest, text_line
 from router.events import TRIGGERS, canonical_trigger
 from router.rules import Action, Rule
 from router.template_files import FILE_KEYS, TemplateFileError, TemplateFolder
@@ -252,7 +252,7 @@ class RuleCompiler:
             container: Any = node
             for part in sub[:-1]:
                 container = container[part]
-            return self._where(line_of(container, sub[-1], node.line) if sub else node.line)
+            return self._where(text_line(container, sub[-1]) if sub else node.line)
 
         def compile_each(value: Any, sub: tuple[Any, ...]) -> Any:
             try:

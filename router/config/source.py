@@ -22,10 +22,12 @@ import yaml
 
 
 class YMap(dict[str, Any]):
-    """A mapping that knows its own line and the line of each key."""
+    """A mapping that knows its own line and the line of each key, and which values are block scalars
+    (``text: |``: their text starts on the next line)."""
 
     line: int
     lines: dict[str, int]
+    blocks: frozenset[str] | set[str] = frozenset()
 
 
 class YList(list[Any]):
@@ -167,7 +169,12 @@ class _Builder:
                 self.duplicates.append(
                     Problem(self.file, line, key, f"duplicate key (first at line {lines[key]}); keep only one")
                 )
-            result[key] = value(get())
+            value_event = get()
+            if value_event.__class__ is yaml.ScalarEvent and value_event.style in ("|", ">"):
+                if not result.blocks:
+                    result.blocks = set()
+                result.blocks.add(key)
+            result[key] = value(value_event)
             lines[key] = line
         if merges:
             self._merge(result, merges)
@@ -349,6 +356,12 @@ def yaml_message(problem: str, text: str, line: int) -> str:
     if _TEMPLATE.search(source.strip()):
         return unquoted_template(text, line)
     return f"invalid YAML: {problem}"
+
+
+def text_line(container: Any, key: str | int) -> int:
+    """The line where the text of ``container[key]`` starts: the key's line, or the next for a block scalar."""
+    block = isinstance(container, YMap) and key in container.blocks
+    return line_of(container, key) + (1 if block else 0)
 
 
 def read_source(path: str, what: str) -> str:
