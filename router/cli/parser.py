@@ -49,12 +49,13 @@ class Formatter(argparse.HelpFormatter):
 
 
 class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
-    """Every command gets the formatter, and its help line as its description."""
+    """Every command gets the formatter, its help line as its description, and knows its own parser."""
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         kwargs.setdefault("formatter_class", Formatter)
         kwargs.setdefault("description", kwargs.get("help"))
         parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        parser.set_defaults(command_parser=parser)  # for usage errors found after parsing (``parse``)
         return parser
 
 
@@ -199,6 +200,4 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     p.add_argument("--env-file", metavar="FILE", help="write the stand-ins' URLs and tokens here as VAR=value lines")
     p.set_defaults(func=cmd_standins)
-    for command in sub.choices.values():
-        command.set_defaults(command_parser=command)
     return parser

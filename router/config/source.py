@@ -171,9 +171,7 @@ class _Builder:
                 )
             value_event = get()
             if value_event.__class__ is yaml.ScalarEvent and value_event.style in ("|", ">"):
-                if not result.blocks:
-                    result.blocks = set()
-                result.blocks.add(key)
+                result.blocks = {*result.blocks, key}
             result[key] = value(value_event)
             lines[key] = line
         if merges:
