@@ -8,8 +8,9 @@ connector's business: the deliver stage keeps every wait in the store. ``connect
 place that turns an HTTP status into that decision. A connector gets a ``Limiter`` (its rate limit) and
 takes one slot per request it makes; ``Throttled`` means "no slot soon", and the delivery waits in the
 store without spending an attempt. Everything that differs between connector types is a class hook with a
-default: config checks and defaults, the default rate limit and the destination it counts for, and how a
-rendered action is described (``simulate``, the demo), so no code outside ``connectors`` asks for a type name.
+default: config checks and defaults, checks of a rendered action (``check --render``), the default rate
+limit and the destination it counts for, and how a rendered action is described (``simulate``, the demo),
+so no code outside ``connectors`` asks for a type name.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class Connector(ABC):
     settings_fields: ClassVar[Mapping[str, Field]]
     action_keys: ClassVar[frozenset[str]]
     required_action_keys: ClassVar[frozenset[str]] = frozenset()
+    text_keys: ClassVar[frozenset[str]] = frozenset()  # action keys whose value must be text (or a template)
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
@@ -133,6 +135,12 @@ class Connector(ABC):
     @staticmethod
     def check_action(action: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Checks of one action's keys beyond allowed/required: ``[(key, message)]``."""
+        return []
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        """Checks of one rendered action against the settings (``check --render``): what would make the
+        destination refuse it or do something else than meant. Messages say what to change."""
         return []
 
     @classmethod

@@ -84,6 +84,7 @@ class EmailConnector(Connector):
         {"to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers"}
     )
     required_action_keys: ClassVar[frozenset[str]] = frozenset({"to", "subject"})
+    text_keys: ClassVar[frozenset[str]] = frozenset({"subject", "text", "html"})
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
@@ -124,6 +125,25 @@ class EmailConnector(Connector):
             for key in headers:
                 if str(key).lower() in OWN_HEADERS:
                     problems.append(("headers", f"{key} is set by the connector (use the action key instead)"))
+        return problems
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        """Every recipient one address, within ``max_recipients``; a subject that is not empty."""
+        problems = []
+        count = 0
+        for key in RECIPIENT_KEYS:
+            try:
+                count += len(recipients(request.get(key), key))
+            except Permanent as exc:
+                problems.append(exc.message)
+        if not problems and count == 0:
+            problems.append("to: rendered no recipient (is the address field empty in this data?)")
+        cap = int(settings.get("max_recipients") or DEFAULT_MAX_RECIPIENTS)
+        if count > cap:
+            problems.append(f"{count} recipients, more than max_recipients ({cap})")
+        if not str(request.get("subject") or "").strip():
+            problems.append("subject: rendered empty")
         return problems
 
     @classmethod

@@ -74,6 +74,7 @@ class HttpConnector(Connector):
     action_keys: ClassVar[frozenset[str]] = frozenset(
         {"method", "path", "url", "query", "headers", "json", "form", "body"}
     )
+    text_keys: ClassVar[frozenset[str]] = frozenset({"method", "path", "url", "body"})
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
@@ -101,6 +102,20 @@ class HttpConnector(Connector):
         method = action.get("method")
         if isinstance(method, str) and "{" not in method and method.upper() not in METHODS:
             problems.append(("method", f"unknown method {method!r} (use one of {', '.join(METHODS)})"))
+        return problems
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        """The body encodes, the query is a mapping and there is somewhere to send to."""
+        problems = []
+        try:
+            encode_body(request)
+        except Permanent as exc:
+            problems.append(exc.message)
+        if request.get("query") is not None and not isinstance(request["query"], Mapping):
+            problems.append("'query' must render to a mapping of parameter names to values")
+        if not request.get("url") and not settings.get("base_url"):
+            problems.append("no url: set the connector's base_url or the action's url")
         return problems
 
     @classmethod

@@ -279,6 +279,28 @@ class InvoiceAction(Connector):
         return problems
 
     @classmethod
+    def rendered_document(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> InvoiceDocument | None:
+        """The invoice a rendered action would book, or None when it cannot be built."""
+        try:
+            return cls._document_of(request, str(settings.get("currency") or cls.currency))
+        except Permanent:
+            return None
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        try:
+            cls._document_of(request, str(settings.get("currency") or cls.currency))
+        except Permanent as exc:
+            return [exc.message]
+        return []
+
+    @staticmethod
+    def _document_of(request: Mapping[str, Any], currency: str) -> InvoiceDocument:
+        order = parse_order(request.get("order"))
+        reference = request.get("reference")
+        return InvoiceDocument.from_order(order, currency=currency, number=str(reference) if reference else None)
+
+    @classmethod
     def describe(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
         return f"invoice {invoice_reference(request) or '?'}"
 
@@ -288,7 +310,4 @@ class InvoiceAction(Connector):
         return None if reference is None else f"invoice:{reference}"
 
     def document(self, out: Outgoing) -> InvoiceDocument:
-        request = out.request
-        order = parse_order(request.get("order"))
-        reference = request.get("reference")
-        return InvoiceDocument.from_order(order, currency=self.currency, number=str(reference) if reference else None)
+        return self._document_of(out.request, self.currency)

@@ -41,6 +41,19 @@ SETTINGS: Mapping[str, Field] = {
 }
 
 
+def tax_rate_id(tax_rates: Mapping[str, str], percentage: Any) -> str:
+    """The Moneybird tax rate id of a VAT percentage (``tax_rates`` keyed by ``percentage_key``); Permanent
+    saying what to add when the mapping has none."""
+    key = percentage_key(percentage)
+    if key not in tax_rates:
+        known = ", ".join(sorted(tax_rates))
+        raise Permanent(
+            f"no Moneybird tax rate for {key}% in tax_rates (known: {known}); add"
+            f" \"{key}\": <the id of Moneybird's {key}% tax rate> to the connector's tax_rates"
+        )
+    return tax_rates[key]
+
+
 class MoneybirdConnector(InvoiceAction):
     type: ClassVar[str] = "moneybird"
     settings_fields: ClassVar[Mapping[str, Field]] = {
@@ -71,6 +84,20 @@ class MoneybirdConnector(InvoiceAction):
         if settings.get("base_url") and not str(settings["base_url"]).startswith(("http://", "https://")):
             return [("base_url", "must be an http:// or https:// URL")]
         return []
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        problems = super().check_rendered(request, settings)
+        rates = {percentage_key(k): str(v) for k, v in (settings.get("tax_rates") or {}).items()}
+        if problems or not rates:
+            return problems
+        doc = cls.rendered_document(request, settings)
+        for line in doc.lines if doc is not None else ():
+            try:
+                tax_rate_id(rates, line.tax_rate)
+            except Permanent as exc:
+                problems.append(f"{line.description}: {exc.message}")
+        return list(dict.fromkeys(problems))
 
     @classmethod
     def default_rate(cls, settings: Mapping[str, Any]) -> Rate:
@@ -181,11 +208,7 @@ class MoneybirdBooks:
             description = f"{plain(quantity)} x {description}"
         detail["description"] = description
         if self.tax_rates:
-            key = percentage_key(line.tax_rate)
-            if key not in self.tax_rates:
-                known = ", ".join(sorted(self.tax_rates))
-                raise Permanent(f"no Moneybird tax rate for {key}% in tax_rates (known: {known})")
-            detail["tax_rate_id"] = self.tax_rates[key]
+            detail["tax_rate_id"] = tax_rate_id(self.tax_rates, line.tax_rate)
         ledger = self.ledger_accounts.get(line.product_id or "") or self.ledger_accounts.get("default")
         if ledger:
             detail["ledger_account_id"] = ledger

@@ -25,7 +25,7 @@ from router.config import Config, ConnectorConfig
 from router.events import Event, PayloadError, normalise_json, webhook_body
 from router.plugandpay import ApiError, PlugAndPayClient, resource_path
 from router.route import event_context, extra_includes, plan, with_aliases
-from router.rules import Outcome
+from router.rules import Outcome, product_ids
 from router.secrets import SECRET_NAME, masker
 from router.store.base import NewDelivery
 from router.unknown import missing_includes
@@ -77,6 +77,27 @@ class Simulation:
     @property
     def matched(self) -> list[str]:
         return [o.rule.name for o in self.outcomes if o.matched]
+
+    @property
+    def rendered(self) -> bool:
+        """Whether every action rendered (``simulate`` exits 1 otherwise)."""
+        return all(a.status != "dead" for a in self.actions)
+
+    @property
+    def products(self) -> list[dict[str, str]]:
+        """The object's product ids (with each order line's label): what ``products:`` scopes match on."""
+        labels: dict[str, str] = {}
+        items = self.data.get("items") if self.event.triggerable_type == "order" else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, Mapping) and item.get("product_id") is not None:
+                labels.setdefault(str(item["product_id"]), str(item.get("label") or ""))
+        for ident in sorted(product_ids(self.event.triggerable_type, self.data), key=_numeric_first):
+            labels.setdefault(ident, "")
+        return [{"id": ident, "label": label} for ident, label in labels.items()]
+
+
+def _numeric_first(ident: str) -> tuple[int, int | str]:
+    return (0, int(ident)) if ident.isdigit() else (1, ident)
 
 
 # ---------------------------------------------------------------- inputs
@@ -197,8 +218,9 @@ def parse_now(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def run_command(config: Config, args: Any) -> str:
-    """The ``simulate`` command: its arguments in, its output (text or JSON) out."""
+def run_command(config: Config, args: Any) -> tuple[str, bool]:
+    """The ``simulate`` command: its arguments in, its output (text or JSON) and whether every action
+    rendered out."""
     if args.event and (args.trigger or args.id):
         raise SimulateError("give either TRIGGER ID or --event EVENT.json, not both")
     if args.event:
@@ -214,8 +236,8 @@ def run_command(config: Config, args: Any) -> str:
         data, source = asyncio.run(fetch(config, event))
     sim = simulate(config, event, data, source, now)
     if args.json:
-        return json.dumps(as_json(sim, config.secrets), indent=2, ensure_ascii=False, default=str)
-    return as_text(sim, config.secrets)
+        return json.dumps(as_json(sim, config.secrets), indent=2, ensure_ascii=False, default=str), sim.rendered
+    return as_text(sim, config.secrets), sim.rendered
 
 
 def _mask_header(name: str, value: str) -> str:
@@ -244,6 +266,7 @@ def as_json(sim: Simulation, secrets: frozenset[str]) -> dict[str, Any]:
     out = {
         "event": event_context(sim.event),
         "data_source": sim.source,
+        "products": sim.products,
         "matched": sim.matched,
         "rules": [o.as_dict() for o in sim.outcomes],
         "actions": [a.as_dict() for a in sim.actions],
@@ -268,6 +291,9 @@ def as_text(sim: Simulation, secrets: frozenset[str]) -> str:
     lines.append(f"Data:  {sim.source}")
     if sim.state_mismatch:
         lines.append(f"State: MISMATCH: {sim.state_mismatch}; the daemon would re-check, then fail the event")
+    if sim.products:
+        shown = ", ".join(f"{p['id']} ({p['label']})" if p["label"] else p["id"] for p in sim.products)
+        lines.append(f"Products (ids for products: / upsells:): {shown}")
     lines.append("")
     unknown = sum(1 for o in sim.outcomes if o.unknown)
     lines.append(
@@ -301,5 +327,8 @@ def as_text(sim: Simulation, secrets: frozenset[str]) -> str:
         lines.extend(f"     {part}" for part in body.splitlines())
         lines.append(f"     delivery key: {action.delivery_key}")
     lines.append("")
+    if not sim.rendered:
+        dead = sum(a.status == "dead" for a in sim.actions)
+        lines.append(f"{dead} action{'s' if dead != 1 else ''} did not render: fix the templates (see NOT RENDERED).")
     lines.append("Nothing was sent and nothing was stored.")
     return mask("\n".join(lines))

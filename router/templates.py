@@ -25,8 +25,10 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
-from router import render_limits, url_path
+from router import native_values, render_limits, url_path
 from router.config.source import suggest
+from router.native_values import NativeValue
+from router.template_errors import KeyUndefined, error_where
 
 
 class RenderError(Exception):
@@ -168,13 +170,23 @@ class _Environment(ImmutableSandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
 
-def make_environment(*, path: bool = False) -> SandboxedEnvironment:
-    """The template environment; ``path=True`` encodes every ``{{ }}`` output as one URL path segment."""
+def make_environment(
+    *, path: bool = False, loader: jinja2.BaseLoader | None = None, autoescape: Any = False
+) -> SandboxedEnvironment:
+    """The template environment; ``path=True`` encodes every ``{{ }}`` output as one URL path segment.
+
+    ``loader`` serves template files (``router.template_files``); they are read when the config loads and
+    never re-checked afterwards (``auto_reload`` off): a reload (SIGHUP) builds a new environment.
+    ``autoescape`` is Jinja's (a bool, or a function of the template's name).
+    """
     env = _Environment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        undefined=KeyUndefined,
+        autoescape=autoescape,
         keep_trailing_newline=True,
         finalize=url_path.segment if path else None,
+        loader=loader,
+        auto_reload=False,
+        cache_size=-1,
     )
     env.filters.update(money=money, date=date, tojson=tojson, safe_path=url_path.safe_path)
     render_limits.install(env)
@@ -302,12 +314,28 @@ def compile_tree(value: Any, where_of: Any, *, url: bool = False) -> Any:
 
 def _compile(value: Any, path: tuple[Any, ...], where_of: Any, url: bool) -> Any:
     if isinstance(value, str):
-        return compile_template(value, where_of(path), path=url) if is_template(value) else value
+        if not is_template(value):
+            return value
+        if native_values.mentions_native(value):
+            native = compile_native(value, where_of(path), url=url)
+            if native is not None:
+                return native
+        return compile_template(value, where_of(path), path=url)
     if isinstance(value, Mapping):
         return {k: _compile(v, (*path, k), where_of, url) for k, v in value.items()}
     if isinstance(value, list):
         return [_compile(v, (*path, i), where_of, url) for i, v in enumerate(value)]
     return value
+
+
+def compile_native(source: str, where: str, *, url: bool = False) -> NativeValue | None:
+    """A ``"{{ expression | native }}"`` value (``router.native_values``), or None when it is not one."""
+    expression = native_values.native_expression(ENV, source)
+    if expression is None:
+        return None
+    if url:
+        raise jinja2.TemplateSyntaxError("native cannot be used in a path or url (they are always text)", 1)
+    return NativeValue(source, compile_expression(expression), where)
 
 
 def render_tree(value: Any, context: Mapping[str, Any]) -> Any:
@@ -316,6 +344,11 @@ def render_tree(value: Any, context: Mapping[str, Any]) -> Any:
         try:
             with render_limits.budget():
                 return render_limits.render(value.compiled, context)
+        except Exception as exc:
+            raise RenderError(f"{error_where(value.compiled, value.where, exc)}: {describe_error(exc)}") from None
+    if isinstance(value, NativeValue):
+        try:
+            return native_values.json_value(value.expression(**context))
         except Exception as exc:
             raise RenderError(f"{value.where}: {describe_error(exc)}") from None
     if isinstance(value, dict):

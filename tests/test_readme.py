@@ -143,6 +143,7 @@ def test_yaml_block_passes_check(block, tmp_path, monkeypatch, capsys):
         text = yaml.safe_dump(merged_fragment(yaml.safe_load(block.text)), sort_keys=False, allow_unicode=True)
     path = tmp_path / (block.arg or "fragment.yaml")
     path.write_text(text)
+    shutil.copytree(EXAMPLE.resolve().parent / "templates", tmp_path / "templates")  # the example's template files
     for name, value in check_env(text).items():
         monkeypatch.setenv(name, value)
     code = main(["check", "-c", str(path)])
@@ -319,6 +320,7 @@ async def test_every_shell_block_of_the_readme_runs(tmp_path):
     work = tmp_path / "work"
     (work / "deploy").mkdir(parents=True)
     shutil.copy(EXAMPLE, work / "config.example.yaml")
+    shutil.copytree(EXAMPLE.resolve().parent / "templates", work / "templates")
     shutil.copy(ENV_EXAMPLE, work / "deploy" / ENV_EXAMPLE.name)
     reader_variables = config_variables(EXAMPLE.read_text()) | set(env_file(ENV_EXAMPLE))
     session = Session(

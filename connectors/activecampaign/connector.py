@@ -60,6 +60,7 @@ class ActiveCampaignConnector(Connector):
         {"op", "email", "first_name", "last_name", "phone", "fields", "tags", "lists"}
     )
     required_action_keys: ClassVar[frozenset[str]] = frozenset({"op", "email"})
+    text_keys: ClassVar[frozenset[str]] = frozenset({"op", "email", "first_name", "last_name", "phone"})
 
     def __init__(
         self, name: str, settings: Mapping[str, Any], defaults: ConnectorDefaults, *, limiter: Limiter | None = None
@@ -123,6 +124,22 @@ class ActiveCampaignConnector(Connector):
         for item in as_list(lists) if not _templated(lists) else []:
             if not _templated(item) and not str(item).strip().isdigit():
                 problems.append(("lists", f"expected list ids (numbers), got {item!r}"))
+        return problems
+
+    @classmethod
+    def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+        """What ``send`` would refuse: an unknown op, an email that is not an address, list ids that are not numbers."""
+        problems = []
+        op = str(request.get("op") or "")
+        if op not in OPS:
+            problems.append(f"op: rendered {op!r}, not one of {', '.join(OPS)}")
+        email = str(request.get("email") or "").strip()
+        if "@" not in email:
+            problems.append(f"email: rendered {email!r}, not an address")
+        try:
+            list_ids(request.get("lists"))
+        except Permanent as exc:
+            problems.append(f"{exc.message} (the number in the list's URL in ActiveCampaign)")
         return problems
 
     async def send(self, out: Outgoing) -> Sent:

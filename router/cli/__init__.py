@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from router.cli.errors import UserError
-from router.cli.parser import build_parser
+from router.cli.parser import build_parser, parse
 from router.config import ConfigError
 from router.store import StoreUnavailable
 
@@ -20,10 +20,12 @@ __all__ = ["UserError", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return int(args.func(args))
     except ConfigError as exc:
+        for warning in exc.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(str(exc), file=sys.stderr)
         count = len(exc.problems)
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)

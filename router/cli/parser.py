@@ -1,18 +1,35 @@
-"""The argparse tree of ``plugpay-router``: every command, its arguments and help, and the function it runs."""
+"""The argparse tree of ``plugpay-router``: every command, its arguments and help, and the function it runs.
+
+Every option has a help text, and its default is shown (``Formatter``); every command has a description.
+A usage error names the command it is about (``parse``): argparse would print the top level's usage for an
+unknown option after a command.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
 
+from router import __version__
+from router.cli.check import cmd_check
 from router.cli.doctor import cmd_doctor
 from router.cli.quarantine import cmd_quarantine_list, cmd_quarantine_release
-from router.cli.service import cmd_check, cmd_serve
+from router.cli.service import cmd_serve
 from router.cli.shop import cmd_backfill, cmd_connect
+from router.cli.standins import cmd_standins
 from router.cli.store_commands import cmd_deliveries, cmd_events, cmd_purge, cmd_replay, cmd_reroute
 from router.cli.tools import cmd_demo, cmd_sandbox, cmd_simulate, cmd_test, cmd_trigger
 from router.cli.trace import cmd_trace
 from router.events import TRIGGERS, wire_id
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES
+
+
+def _port_base(text: str) -> int:
+    value = int(text)
+    if not 1024 <= value <= 65000:
+        raise argparse.ArgumentTypeError("must be a port from 1024 to 65000")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -22,8 +39,46 @@ def _positive(text: str) -> int:
     return value
 
 
+class Formatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or "default" in text or default in (None, False, argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Every command gets the formatter, its help line as its description, and knows its own parser."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("formatter_class", Formatter)
+        kwargs.setdefault("description", kwargs.get("help"))
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        parser.set_defaults(command_parser=parser)  # for usage errors found after parsing (``parse``)
+        return parser
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed arguments; a usage error prints the usage of the command it is about, and exits with 2."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command: argparse.ArgumentParser = args.command_parser
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plugpay-router", description="Route Plug&Pay webhooks by YAML rules.")
+    parser = argparse.ArgumentParser(
+        prog="plugpay-router", description="Route Plug&Pay webhooks by YAML rules.", formatter_class=Formatter
+    )
+    parser.add_argument("--version", action="version", version=f"plugpay-router {__version__}")
+    parser.register("action", "parsers", _Commands)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
@@ -37,11 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
     with_config(p)
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log detail")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("check", help="validate the config and exit")
+    p = sub.add_parser("check", help="validate the config and exit; --render also renders every rule on sample data")
     with_config(p)
+    p.add_argument("--render", action="store_true", help="render every rule's actions on sample objects")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help='render on recorded objects: DIR/orders.json ({"1042": {...}}) or DIR/orders/1042.json,'
+        " likewise subscriptions and sellers (default: the sandbox's fixtures)",
+    )
+    p.add_argument("--live", action="store_true", help="render on the newest objects of the configured API (GETs only)")
+    p.add_argument("--limit", type=_positive, default=3, help="objects of each kind fetched with --live")
     p.set_defaults(func=cmd_check)
 
     def with_time(p: argparse.ArgumentParser, what: str) -> None:
@@ -50,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("events", help="list stored events, newest first")
     with_store(p)
-    p.add_argument("--status", choices=EVENT_STATUSES)
+    p.add_argument("--status", choices=EVENT_STATUSES, help="only events in this state")
     p.add_argument("--trigger", help="only this trigger (Plug&Pay's name, e.g. order_paid)")
     p.add_argument("--triggerable-id", help="only events about this order / subscription / seller id")
     p.add_argument("--source", help="only events from this source: v2, v1 (webhooks), reconcile, backfill")
     with_time(p, "received")
-    p.add_argument("--limit", type=_positive, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--wide", action="store_true", help="errors whole, not cut to the column")
     p.set_defaults(func=cmd_events)
 
@@ -67,13 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deliveries", help="list stored deliveries, newest first")
     with_store(p)
-    p.add_argument("--status", choices=DELIVERY_STATUSES)
+    p.add_argument("--status", choices=DELIVERY_STATUSES, help="only deliveries in this state")
     p.add_argument("--event", type=int, help="only the deliveries of this event")
     p.add_argument("--trigger", help="only deliveries of events of this trigger")
     p.add_argument("--triggerable-id", help="only deliveries about this order / subscription / seller id")
     with_delivery_filters(p)
-    p.add_argument("--limit", type=_positive, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--wide", action="store_true", help="errors whole, not cut to the column")
     p.set_defaults(func=cmd_deliveries)
 
@@ -96,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reroute", help="route an event again with fresh data (replaces its dead deliveries)")
     with_store(p)
-    p.add_argument("event_id", type=int)
+    p.add_argument("event_id", type=int, help="the stored event's id (see the events command)")
     p.set_defaults(func=cmd_reroute)
 
     p = sub.add_parser("purge", help="delete old finished events now (the daemon also does this by itself)")
@@ -161,17 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=wire_id, help="the triggerable id (order, subscription or seller id)")
     p.add_argument("--url", required=True, help="the router's webhook URL")
     p.add_argument("--key", help="the webhook key to sign with (omit to send unsigned)")
-    p.add_argument("--header", default="X-Signature")
-    p.add_argument("--encoding", default="hex", choices=("hex", "base64"))
+    p.add_argument("--header", default="X-Signature", help="the signature header")
+    p.add_argument("--encoding", default="hex", choices=("hex", "base64"), help="how the signature is written")
     p.add_argument("--type", help="triggerable_type (default: implied by the trigger)")
-    p.add_argument("--rule-id", type=int, default=1, help="the Plug&Pay rule id to claim (default 1)")
-    p.add_argument("--tenant-id", type=int, default=1)
+    p.add_argument("--rule-id", type=int, default=1, help="the Plug&Pay rule id to claim")
+    p.add_argument("--tenant-id", type=int, default=1, help="the tenant id to claim")
     p.add_argument("--flat", action="store_true", help="send the flat payload instead of nesting under 'event'")
     p.set_defaults(func=cmd_trigger)
 
     p = sub.add_parser("sandbox", help="run a local Plug&Pay API simulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=8090, help="the port to listen on")
     p.add_argument("--fixtures", help="a folder with orders.json, subscriptions.json, sellers.json")
     p.add_argument("--token", help="require this Bearer token")
     p.add_argument(
@@ -191,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the example shop end to end on this machine: local sandbox, mail and HTTP stand-ins"
     )
     p.add_argument("--keep-running", action="store_true", help="leave everything up and print what to try by hand")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the deliveries (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the deliveries")
+    p.add_argument("--port-base", type=_port_base, help="fixed ports from N on for the stand-ins (default: free ones)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "standins",
+        help="run every local stand-in (Plug&Pay API, SMTP, HTTP sink, ActiveCampaign, Moneybird) on fixed ports",
+    )
+    p.add_argument("--port-base", type=_port_base, required=True, help="the first port; the others follow it")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--env-file", metavar="FILE", help="write the stand-ins' URLs and tokens here as VAR=value lines")
+    p.set_defaults(func=cmd_standins)
     return parser

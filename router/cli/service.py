@@ -1,4 +1,4 @@
-"""The commands about the daemon itself: ``serve`` runs it, ``check`` validates its config and exits."""
+"""The commands about the daemon itself: ``serve`` runs it, ``check`` (``router.cli.check``) validates its config."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import asyncio
 import sys
 
 from router import logs
+from router.cli.check import cmd_check
 from router.cli.errors import UserError
 from router.config import load_config
 from router.store import StoreUnavailable
+
+__all__ = ["cmd_check", "cmd_serve"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -28,13 +31,4 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(f"store unavailable: {exc}") from None
     except OSError as exc:
         raise UserError(f"cannot start: {exc.strerror or exc}") from None
-    return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    rules = config.rules.rules
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     return 0

@@ -78,7 +78,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from router.demo import run as demo
 
     try:
-        return demo.run(demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout))
+        options = demo.DemoOptions(keep_running=args.keep_running, timeout=args.timeout, port_base=args.port_base)
+        return demo.run(options)
     except demo.DemoError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
@@ -90,10 +91,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     try:
-        print(simulate.run_command(config, args))
+        text, rendered = simulate.run_command(config, args)
     except simulate.SimulateError as exc:
         raise UserError(str(exc)) from None
-    return 0
+    print(text)
+    return 0 if rendered else 1
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -125,8 +125,8 @@ def build(text: str, file: str, env: Mapping[str, str]) -> Config:
     problems = Problems(file)
     root = load_yaml(text, file)
     if root is None:
-        root = YMap()
-        root.line, root.lines = 1, {}
+        message = "the config file is empty: it needs plugandpay, connectors and rules (see config.example.yaml)"
+        raise ConfigError([Problem(file, 1, "", message)])
     if not isinstance(root, YMap):
         raise ConfigError([Problem(file, 1, "", "the config must be a mapping of sections")])
     secrets: set[str] = set()

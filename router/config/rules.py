@@ -18,9 +18,11 @@ from connectors.base import Field
 from router import templates
 from router.config.coerce import coerce
 from router.config.model import ConnectorConfig
-from router.config.source import Problems, YList, YMap, line_of, suggest
+from router.config.pitfalls import check_ids, check_text, scope_warnings
+from router.config.source import Problem, Problems, YList, YMap, line_of, suggest, text_line
 from router.events import TRIGGERS, canonical_trigger
 from router.rules import Action, Rule
+from router.template_files import FILE_KEYS, TemplateFileError, TemplateFolder
 
 RULE_KEYS = (
     "name",
@@ -44,6 +46,7 @@ class RuleCompiler:
     problems: Problems
     connectors: Mapping[str, ConnectorConfig]
     aliases: Mapping[str, str] = field(default_factory=dict)  # plugandpay.trigger_aliases
+    folder: TemplateFolder | None = None  # the config's template files, opened on first use
 
     def rules(self, root: YMap) -> list[Rule]:
         node = root.get("rules")
@@ -88,7 +91,9 @@ class RuleCompiler:
             scopes[key] = None
             if body.get(key) is not None:
                 try:
-                    scopes[key] = coerce(Field("ids"), body[key])
+                    ids = coerce(Field("ids"), body[key])
+                    check_ids(key, ids)
+                    scopes[key] = ids
                 except ValueError as exc:
                     self.problems.add(line_of(body, key), f"{path}.{key}", str(exc))
                     continue
@@ -121,6 +126,8 @@ class RuleCompiler:
         actions = self._actions(body, path)
         if not ok or triggers is None:
             return None
+        for key, message in scope_warnings(triggers, {k: v for k, v in scopes.items() if v is not None}):
+            self.problems.warn(line_of(body, key), f"{path}.{key}", message)
         return Rule(
             name=str(name).strip(),
             triggers=triggers,
@@ -183,11 +190,19 @@ class RuleCompiler:
             self.problems.add(line_of(node, "connector"), f"{path}.connector", message)
             return None
         cls = CONNECTOR_TYPES[self.connectors[name].type]
-        allowed = (*ACTION_COMMON, *sorted(cls.action_keys))
+        file_keys = {f: key for f, key in FILE_KEYS.items() if key in cls.action_keys}
+        allowed = (*ACTION_COMMON, *sorted(cls.action_keys), *file_keys)
         self.problems.unknown_keys(node, path, allowed)
-        for key in sorted(cls.required_action_keys - set(node)):
+        given = set(node) | {file_keys[f] for f in node if f in file_keys}
+        for key in sorted(cls.required_action_keys - given):
             self.problems.add(node.line, f"{path}.{key}", f"is required by connector type {cls.type}")
         fields = {k: v for k, v in node.items() if k not in ACTION_COMMON and k in cls.action_keys}
+        for key, message in check_text(cls.text_keys, fields):
+            self.problems.add(line_of(node, key), f"{path}.{key}", message)
+        files = self._files(node, path, file_keys)
+        for file_key, key in file_keys.items():  # a file that failed to load is reported once, not as missing too
+            if file_key in node:
+                fields.setdefault(key, files[key].source if key in files else str(node[file_key]))
         for key, value in cls.action_defaults().items():
             fields.setdefault(key, value)
         for key, message in cls.check_action(fields):
@@ -203,7 +218,8 @@ class RuleCompiler:
                     f"{path}.for_each",
                     f"invalid expression: {templates.syntax_message(exc)}",
                 )
-        compiled = self._compile(fields, node, path)
+        compiled = self._compile({k: v for k, v in fields.items() if k not in files}, node, path)
+        compiled.update(files)
         return Action(
             connector=name,
             index=index,
@@ -214,12 +230,30 @@ class RuleCompiler:
             for_each_where=self._where(line_of(node, "for_each")) if source is not None else "",
         )
 
+    def _files(self, node: YMap, path: str, file_keys: Mapping[str, str]) -> dict[str, templates.Template]:
+        """The ``*_file`` keys of an action, loaded and compiled: action key -> template."""
+        loaded: dict[str, templates.Template] = {}
+        for file_key, key in file_keys.items():
+            if file_key not in node:
+                continue
+            if key in node:
+                self.problems.add(line_of(node, file_key), f"{path}.{file_key}", f"use {key} or {file_key}, not both")
+                continue
+            if self.folder is None:
+                self.folder = TemplateFolder.of_config(self.problems.file)
+            try:
+                loaded[key] = self.folder.load(node[file_key])
+            except TemplateFileError as exc:
+                file, line = (exc.file, exc.line) if exc.file else (self.problems.file, line_of(node, file_key))
+                self.problems.items.append(Problem(file, line, f"{path}.{file_key}", exc.message))
+        return loaded
+
     def _compile(self, fields: dict[str, Any], node: YMap, path: str) -> Any:
         def where_of(sub: tuple[Any, ...]) -> str:
             container: Any = node
             for part in sub[:-1]:
                 container = container[part]
-            return self._where(line_of(container, sub[-1], node.line) if sub else node.line)
+            return self._where(text_line(container, sub[-1]) if sub else node.line)
 
         def compile_each(value: Any, sub: tuple[Any, ...]) -> Any:
             try:

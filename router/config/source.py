@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import gc
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,12 @@ import yaml
 
 
 class YMap(dict[str, Any]):
-    """A mapping that knows its own line and the line of each key."""
+    """A mapping that knows its own line and the line of each key, and which values are block scalars
+    (``text: |``: their text starts on the next line)."""
 
     line: int
     lines: dict[str, int]
+    blocks: frozenset[str] | set[str] = frozenset()
 
 
 class YList(list[Any]):
@@ -57,9 +60,10 @@ class _Builder:
     expansion would take the file past MAX_ALIAS_ENTRIES entries is refused.
     """
 
-    def __init__(self, parser: Any, file: str) -> None:
+    def __init__(self, parser: Any, file: str, text: str = "") -> None:
         self.parser = parser
         self.file = file
+        self.text = text
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, Any] = {}
         self.sizes: dict[str, int] = {}  # entries of each anchored value, its own aliases expanded
@@ -157,13 +161,18 @@ class _Builder:
                 merges.append((value(get()), key_event.start_mark))
                 continue
             key = value(key_event)
+            if isinstance(key, YMap | YList):
+                self.duplicates.append(Problem(self.file, line, "", unquoted_template(self.text, line)))
             if not isinstance(key, str):
                 key = str(key)
             if key in lines:
                 self.duplicates.append(
                     Problem(self.file, line, key, f"duplicate key (first at line {lines[key]}); keep only one")
                 )
-            result[key] = value(get())
+            value_event = get()
+            if value_event.__class__ is yaml.ScalarEvent and value_event.style in ("|", ">"):
+                result.blocks = {*result.blocks, key}
+            result[key] = value(value_event)
             lines[key] = line
         if merges:
             self._merge(result, merges)
@@ -216,6 +225,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line < 1:  # about the whole file (it cannot be read): no line to point at
+            return f"{self.path}: {self.message}" if self.path else self.message
         where = f"{self.file}:{self.line}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
@@ -227,13 +238,14 @@ class Problem:
 class ConfigError(Exception):
     """One or more problems in a config or cases file; ``str()`` lists them one per line."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], warnings: list[Problem] | None = None):
         self.problems = problems
+        self.warnings = warnings or []  # shown with the errors: a warning often explains an error
         super().__init__("\n".join(str(p) for p in problems))
 
     def masked(self, mask: Callable[[str], str]) -> ConfigError:
         """The same problems with ``mask`` applied to every message."""
-        return ConfigError([p.masked(mask) for p in self.problems])
+        return ConfigError([p.masked(mask) for p in self.problems], [w.masked(mask) for w in self.warnings])
 
 
 @dataclass
@@ -259,7 +271,7 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ConfigError(sorted(self.items, key=lambda p: p.line))
+            raise ConfigError(sorted(self.items, key=lambda p: p.line), sorted(self.warnings, key=lambda p: p.line))
 
 
 @contextlib.contextmanager
@@ -286,13 +298,13 @@ def load(text: str, file: str) -> Any:
 
 def _load(text: str, file: str) -> Any:
     parser = _Parser(text)
-    builder = _Builder(parser, file)
+    builder = _Builder(parser, file, text)
     try:
         value = builder.document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise ConfigError([Problem(file, line, "", f"invalid YAML: {exc.problem or exc}")]) from None
+        raise ConfigError([Problem(file, line, "", yaml_message(str(exc.problem or exc), text, line))]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, 1, "", f"invalid YAML: {exc}")]) from None
     finally:
@@ -311,14 +323,55 @@ def line_of(container: Any, key: str | int, default: int = 1) -> int:
     return getattr(container, "line", default)
 
 
+_TEMPLATE = re.compile(r"((?:^|[:\[,-])\s*)(\{\{.*?\}\})")
+_KEY_TEMPLATE = re.compile(r"^((?:-\s+)?[\w.-]+:\s+)(\{\{.*)$")
+
+
+def unquoted_template(text: str, line: int) -> str:
+    """The message for a ``{{ ... }}`` that YAML read as a mapping, with the line as it should be written."""
+    lines = text.splitlines()
+    source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    whole = _KEY_TEMPLATE.match(source)
+    if whole:
+        value = whole.group(2).rstrip()
+        quote = "'" if '"' in value else '"'
+        fixed = f"{whole.group(1)}{quote}{value}{quote}"
+    else:
+        fixed = _TEMPLATE.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', source)
+    example = fixed if fixed != source else 'subject: "{{ order.id }}"'
+    return (
+        "a value starting with {{ must be in quotes (YAML reads an unquoted {{ ... }} as a mapping);"
+        f" write: {example}"
+    )
+
+
+def yaml_message(problem: str, text: str, line: int) -> str:
+    """libyaml's complaint, turned into what to do for the mistakes people make most."""
+    lines = text.splitlines()
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "'\\t'" in problem or "\t" in source[: len(source) - len(source.lstrip())]:
+        return "tabs are not allowed in YAML, use spaces"
+    if _TEMPLATE.search(source.strip()):
+        return unquoted_template(text, line)
+    return f"invalid YAML: {problem}"
+
+
+def text_line(container: Any, key: str | int) -> int:
+    """The line where the text of ``container[key]`` starts: the key's line, or the next for a block scalar."""
+    block = isinstance(container, YMap) and key in container.blocks
+    return line_of(container, key) + (1 if block else 0)
+
+
 def read_source(path: str, what: str) -> str:
     """The text of a YAML file the user gave us; a ConfigError naming it when it cannot be read."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(path, 0, "", f"cannot read the {what}: {exc.strerror or exc}")]) from None
+        raise ConfigError(
+            [Problem(path, 0, "", f"cannot read the {what}: cannot open {path}: {exc.strerror or exc}")]
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigError([Problem(path, 0, "", f"the {what} is not UTF-8 text")]) from None
+        raise ConfigError([Problem(path, 1, "", f"the {what} is not UTF-8 text")]) from None
 
 
 def key_path(path: str, key: str | int) -> str:

@@ -38,7 +38,7 @@ from router.daemon import Daemon
 from router.demo.live import Live
 from router.demo.ports import PortReservation
 from router.demo.report import Row, Screen, build_rows, connector_kinds, render_table
-from router.demo.targets import DemoTargets
+from router.demo.targets import PORT_ORDER, DemoTargets
 from router.events import webhook_body, wire_id
 from router.store.base import DeliveryFilter, DeliveryRecord, EventRecord
 
@@ -64,6 +64,7 @@ class DemoError(Exception):
 class DemoOptions:
     keep_running: bool = False
     timeout: float = 60.0  # how long to wait for the deliveries
+    port_base: int | None = None  # fixed ports: the stand-ins from here on (PORT_ORDER), then the daemon
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -131,6 +132,10 @@ def run(options: DemoOptions) -> int:
         with example_config() as config_path:
             variables = config_variables(config_path.read_text(encoding="utf-8"))
             code = asyncio.run(_demo(folder, config_path, variables, options, screen))
+    except OSError as exc:
+        if options.port_base is None:
+            raise
+        raise DemoError(f"cannot use the ports from {options.port_base} on: {exc.strerror or exc}") from None
     finally:
         if code == 0 or not any(folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
@@ -140,10 +145,11 @@ def run(options: DemoOptions) -> int:
 
 
 async def _demo(folder: Path, config_path: Path, variables: set[str], options: DemoOptions, screen: Screen) -> int:
-    targets = await DemoTargets.start(folder)
+    targets = await DemoTargets.start(folder, port_base=options.port_base)
     reservation = PortReservation()
     try:
-        env = targets.environment(f"127.0.0.1:{reservation.port}", f"sqlite:///{folder / 'router.db'}")
+        port = reservation.port if options.port_base is None else options.port_base + len(PORT_ORDER)
+        env = targets.environment(f"127.0.0.1:{port}", f"sqlite:///{folder / 'router.db'}")
         missing = sorted(variables - set(env))
         if missing:
             raise DemoError(f"config.example.yaml uses variables the demo does not set: {', '.join(missing)}")

@@ -1,6 +1,7 @@
 """The demo's world: the Plug&Pay sandbox and a local stand-in for every destination of the example config.
 
-``DemoTargets.start`` runs them on 127.0.0.1 (free ports) in the caller's event loop: the Plug&Pay API
+``DemoTargets.start`` runs them on 127.0.0.1 (free ports, or fixed ones from ``port_base`` on, in the
+order of ``PORT_ORDER``) in the caller's event loop: the Plug&Pay API
 simulator with its fixtures, an SMTP catcher that checks the SMTP login and saves every mail, an HTTP sink
 for the course platform (bearer token and Standard Webhooks signature checked) and Slack, and the
 ActiveCampaign and Moneybird simulators. Every credential is a fresh random value that the stand-in
@@ -24,6 +25,7 @@ from router.demo.standins.sink import HttpSink
 from router.demo.standins.smtp import SmtpServer
 
 HOST = "127.0.0.1"
+PORT_ORDER = ("api", "smtp", "sink", "activecampaign", "moneybird")  # port_base + 0, 1, ...
 LMS_PREFIX = "/lms"
 SLACK_PREFIX = "/slack"
 
@@ -58,20 +60,26 @@ class DemoTargets:
     mb: MoneybirdServer
 
     @classmethod
-    async def start(cls, folder: Path, keys: DemoSecrets | None = None) -> DemoTargets:
+    async def start(
+        cls, folder: Path, keys: DemoSecrets | None = None, *, port_base: int | None = None, host: str = HOST
+    ) -> DemoTargets:
         keys = keys or DemoSecrets()
-        api = await SandboxServer(Sandbox(load_fixtures(), token=keys.api_token)).start(HOST)
+
+        def port(name: str) -> int:
+            return 0 if port_base is None else port_base + PORT_ORDER.index(name)
+
+        api = await SandboxServer(Sandbox(load_fixtures(), token=keys.api_token)).start(host, port("api"))
         smtp = await SmtpServer(
-            host=HOST, credentials=(keys.smtp_username, keys.smtp_password), save_to=folder / "mail"
-        ).start()
+            host=host, credentials=(keys.smtp_username, keys.smtp_password), save_to=folder / "mail"
+        ).start(port("smtp"))
         sink = await HttpSink(
-            host=HOST,
+            host=host,
             text_replies={SLACK_PREFIX: "ok"},
             verify={LMS_PREFIX: keys.lms_secret},
             bearer={LMS_PREFIX: keys.lms_token},
-        ).start()
-        ac = await ActiveCampaignServer(token=keys.ac_token).start(HOST)
-        mb = await MoneybirdServer(token=keys.mb_token).start(HOST)
+        ).start(port("sink"))
+        ac = await ActiveCampaignServer(token=keys.ac_token).start(host, port("activecampaign"))
+        mb = await MoneybirdServer(token=keys.mb_token).start(host, port("moneybird"))
         return cls(folder, keys, api, smtp, sink, ac, mb)
 
     async def stop(self) -> None:
@@ -91,14 +99,17 @@ class DemoTargets:
 
     def environment(self, listen: str, store_url: str) -> dict[str, str]:
         """The variables of config.example.yaml, pointing it at these stand-ins."""
+        return {"ROUTER_LISTEN": listen, "ROUTER_STORE_URL": store_url, **self.standin_environment()}
+
+    def standin_environment(self) -> dict[str, str]:
+        """The stand-ins' addresses and credentials, as config.example.yaml's variables name them."""
         k = self.keys
+        smtp_host = self.smtp.host
         return {
-            "ROUTER_LISTEN": listen,
-            "ROUTER_STORE_URL": store_url,
             "PLUGANDPAY_API_URL": self.sandbox_url,
             "PLUGANDPAY_API_TOKEN": k.api_token,
             "PLUGANDPAY_WEBHOOK_KEY": k.webhook_key,
-            "SMTP_HOST": HOST,
+            "SMTP_HOST": smtp_host,
             "SMTP_PORT": str(self.smtp.port),
             "SMTP_STARTTLS": "false",
             "SMTP_USERNAME": k.smtp_username,

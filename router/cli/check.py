@@ -1,0 +1,58 @@
+"""``check``: validate a config and exit; with ``--render``, also render every rule on real-shaped data.
+
+Errors and warnings print together, always (a warning such as an unknown trigger often explains an
+error), each as ``file:line: key: message``; the exit code is 1 when anything is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from router.cli.errors import UserError
+from router.config import Config, load_config
+from router.config.pitfalls import unused_connectors
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for note in unused_connectors(config):  # harmless, but often a rule's connector name is misspelt
+        print(f"note: {note}", file=sys.stderr)
+    rules = config.rules.rules
+    print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
+    if getattr(args, "render", False):
+        return render(config, args)
+    if getattr(args, "data", None) or getattr(args, "live", False):
+        raise UserError("--data and --live go with --render")
+    return 0
+
+
+def render(config: Config, args: argparse.Namespace) -> int:
+    from router import render_check
+    from router.cli import render_samples
+    from router.demo.sandbox import load_fixtures
+
+    if args.data and args.live:
+        raise UserError("give --data DIR or --live, not both")
+    try:
+        fixtures = render_samples.read_data_dir(args.data) if args.data else None if args.live else load_fixtures()
+        kinds = render_check.kinds_needed(config)
+        samples = asyncio.run(render_samples.fetch_samples(config, kinds, fixtures, args.limit))
+    except render_samples.RenderCheckError as exc:
+        raise UserError(str(exc)) from None
+    source = f"--data {args.data}" if args.data else "the configured API" if args.live else "the sandbox fixtures"
+    report = render_check.render_all(config, samples)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    problems = report.lines()
+    for line in problems:
+        print(line, file=sys.stderr)
+    shown = ", ".join(s.label for s in samples) or "nothing"
+    print(
+        f"rendered {len(config.rules.rules)} rules on {shown} ({source}): {report.actions} actions,"
+        f" {len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    )
+    return 1 if problems else 0
