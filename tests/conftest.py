@@ -72,7 +72,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
         path = tmp_path / f"config-{len(started)}.yaml"
         path.write_text(config_text)
         daemon = DaemonProcess(path, port, env)
-        if admin_port is not None:
+        if kwargs.get("admin_port"):
             daemon.admin_url = f"http://127.0.0.1:{kwargs['admin_port']}"
         started.append(daemon)
         return daemon

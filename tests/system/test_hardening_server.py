@@ -31,6 +31,8 @@ def daemon_with(
     **kwargs: Any,
 ) -> DaemonProcess:
     """A started daemon whose ``server:`` mapping gets the extra keys ``server`` (``"a: 1, b: 2"``)."""
+    if "admin:" in extra:
+        kwargs["admin_port"] = None  # the test brings its own admin section
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, **kwargs)
     text = daemon.config_path.read_text()
     if server:
