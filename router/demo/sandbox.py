@@ -13,7 +13,6 @@ line, ``POST /_sandbox/reject_includes`` at run time) makes it answer a request 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from dataclasses import dataclass, field
@@ -108,34 +107,9 @@ def _shape(kind: str, obj: dict[str, Any], include: str) -> dict[str, Any]:
 def make_app(sandbox: Sandbox) -> web.Application:
     async def serve(request: web.Request, kind: str) -> web.StreamResponse:
         ident = request.match_info["id"]
-        sandbox.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "authorization": request.headers.get("Authorization", ""),
-                "user_agent": request.headers.get("User-Agent", ""),
-                "accept": request.headers.get("Accept", ""),
-            }
-        )
-        queued = sandbox.faults.get(request.path)
-        if queued:
-            fault = queued[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                queued.pop(0)
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.oversize:
-                return await stream_oversized(request, fault.oversize)
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            return web.json_response(
-                fault.body or {"message": "Simulated failure"}, status=fault.status, headers=headers
-            )
-        if "application/json" not in request.headers.get("Accept", ""):
-            raise web.HTTPFound("/login")
-        if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
-            return web.json_response({"message": "Unauthenticated."}, status=401)
+        refused_early = await sandbox_api.gate(sandbox, request, stream_oversized)
+        if refused_early is not None:
+            return refused_early
         include = request.query.get("include", "")
         refused = sorted(sandbox.reject_includes & {part.strip() for part in include.split(",")})
         if refused:
