@@ -198,7 +198,7 @@ async def test_admin_api_needs_the_token_filters_and_never_returns_a_secret(sand
 
 
 async def test_admin_api_is_off_without_a_token(sandbox, sink, daemon_factory):
-    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, admin_port=None).start()
     response = await get(f"{daemon.url}/api/events", headers={"Authorization": "Bearer x"})
     assert response.status_code == 404 and "admin listener" in response.json()["error"]
     assert "admin API disabled" in daemon.log()
@@ -333,7 +333,9 @@ async def test_repeated_sigkill_under_steady_load_loses_no_acknowledged_webhook(
         port = reserved_port()
         made = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
         text = made.config_path.read_text().replace('invoice: "{{ order.invoice_number }}"', 'order: "{{ order.id }}"')
-        made.config_path.write_text(re.sub(r"listen: \"127.0.0.1:\d+\"", f'listen: "127.0.0.1:{port}"', text))
+        made.config_path.write_text(
+            re.sub(r"server: \{listen: \"127.0.0.1:\d+\"", f'server: {{listen: "127.0.0.1:{port}"', text)
+        )
         daemon = DaemonProcess(made.config_path, port).start()
         acked: set[int] = set()
         stop = asyncio.Event()
