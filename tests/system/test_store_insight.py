@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from router.store.base import Attempt, DeliveryFilter, EventFilter, Store
-from tests.test_store_contract import LEASE, WINDOW, T, event, open_store, routed, store, store_url  # noqa: F401
+from tests.system.test_store_contract import LEASE, WINDOW, T, event, open_store, routed, store, store_url  # noqa: F401
 
 
 async def finish(store: Store, delivery_id: int, outcome: str, at: float, result: dict | None = None) -> None:

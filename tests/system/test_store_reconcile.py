@@ -11,7 +11,7 @@ import pytest
 
 from router.events import Event
 from router.store.base import EventFilter, ListedEvent, RouteResult, Store
-from tests.test_store_contract import make
+from tests.system.test_store_contract import make
 
 T = 1_000_000.0
 WINDOW = 600.0

@@ -186,8 +186,13 @@ async def test_item4_a_keyless_config_built_in_code_still_refuses_unsigned_webho
     body = b'{"trigger_type": "order_paid", "triggerable_type": "order", "triggerable_id": 1}'
     try:
         for config, expected in ((closed, 401), (opened, 202)):
+            receiver = Receiver(store, lambda config=config: config, lambda: None)
+
+            async def hook(request: web.Request, receiver: Receiver = receiver) -> web.StreamResponse:
+                return await receiver(request)
+
             app = web.Application()
-            app.router.add_post("/hook", Receiver(store, lambda config=config: config, lambda: None))
+            app.router.add_post("/hook", hook)
             async with TestClient(TestServer(app)) as client:
                 response = await client.post("/hook", data=body, headers={"Content-Type": "application/json"})
                 assert response.status == expected

@@ -12,7 +12,7 @@ from router.config import parse_config
 from router.demo.standins.moneybird import TOKEN
 from router.events import Event
 from router.route import plan
-from tests.connectors.conftest import build, order, outgoing
+from tests.system.connectors.conftest import build, order, outgoing
 
 TAX_21 = "496081523100000021"
 LEDGER_COURSES = "496081523200000077"

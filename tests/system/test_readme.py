@@ -43,7 +43,7 @@ from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
 from tests.support import reserved_port, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 EXAMPLE = ROOT / "config.example.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "plugpay-router.env.example"
@@ -57,7 +57,7 @@ SKIP = {
     "kill": "signals a process by id",
 }
 SKIP_MODULES = ("pytest", "bench")  # `python -m pytest` is this suite; `python -m bench...` are benchmarks
-COVERED_ELSEWHERE = {"demo": "tests/test_demo.py runs the quick start"}
+COVERED_ELSEWHERE = {"demo": "tests/system/test_demo.py runs the quick start"}
 # Commands the README must keep showing, runnable: deleting one of these features fails this test.
 MUST_RUN = {"check", "serve", "sandbox", "trigger", "events", "deliveries", "simulate", "test", "replay", "reroute"}
 

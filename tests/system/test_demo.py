@@ -19,7 +19,7 @@ from router.demo.run import WEBHOOKS, config_variables
 from router.demo.targets import DemoTargets
 from tests.conftest import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
 PACKAGED = ROOT / "router" / "examples" / "config.example.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "plugpay-router.env.example"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import Permanent, Retryable
-from tests.connectors.conftest import build, outgoing
 from tests.support import reserved_port
+from tests.system.connectors.conftest import build, outgoing
 
 KEY = "ppr_5f0c2a9d81e34b7c9a0d6e1f2b3c4d5e"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.connectors.conftest import build, outgoing
-from tests.connectors.test_activecampaign import SYNC, crm
-from tests.connectors.test_email import KEY, WELCOME, mail_connector
-from tests.connectors.test_invoice import books, invoice_request
+from tests.system.connectors.conftest import build, outgoing
+from tests.system.connectors.test_activecampaign import SYNC, crm
+from tests.system.connectors.test_email import KEY, WELCOME, mail_connector
+from tests.system.connectors.test_invoice import books, invoice_request
 
 
 async def test_activecampaign_reports_the_contact_tags_and_lists(ac):

@@ -10,7 +10,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from connectors.signer import decode_whsec, standard_webhooks_signature
 from router.config import ConfigError, parse_config
-from tests.connectors.conftest import build, outgoing
+from tests.system.connectors.conftest import build, outgoing
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.base import Permanent, Retryable
 from router.demo.standins.activecampaign import TOKEN
-from tests.connectors.conftest import build, outgoing
+from tests.system.connectors.conftest import build, outgoing
 
 
 def crm(ac, token: str = TOKEN, *, fast: bool = True):

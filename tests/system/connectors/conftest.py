@@ -22,7 +22,7 @@ from router.demo.standins.activecampaign import ActiveCampaignServer
 from router.demo.standins.moneybird import MoneybirdServer
 from router.demo.standins.smtp import SmtpServer
 
-FIXTURES = Path(__file__).resolve().parents[2] / "router" / "demo" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "router" / "demo" / "fixtures"
 
 
 def order(ident: str = "1042") -> dict[str, Any]:
