@@ -18,7 +18,6 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from router import logs
 from router.admin import AdminStatus, admin_app
 from router.admin.listener import AdminListener, not_here
 from router.config import Config, ConfigError, load_config
-from router.config.model import RetentionConfig
 from router.connections import Connectors
 from router.deliver import Deliverer
 from router.legacy import V1Receiver
@@ -41,6 +39,7 @@ from router.plugandpay import PlugAndPayClient
 from router.quarantine import Quarantine
 from router.receive import Receiver, error
 from router.reconcile import Reconciler
+from router.retention import purge_forever
 from router.route import Router
 from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
@@ -53,8 +52,6 @@ USER_AGENT = "plugpay-router/0.1"
 NOTIFIED_POLL = 5.0
 # Wake-ups of the claim loops are gathered for this long, so a burst of webhooks is claimed in a few batches.
 COALESCE = 0.005
-PURGE_BATCH = 200
-PURGE_PAUSE = 0.05
 # On SIGTERM, how long requests in progress (a webhook being committed) may take before they are cancelled.
 HTTP_SHUTDOWN_TIMEOUT = 10.0
 
@@ -246,7 +243,7 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.route_loop.run(), name="route"),
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
-            asyncio.create_task(self._retention(), name="retention"),
+            asyncio.create_task(purge_forever(self.store, lambda: self.state.config.retention), name="retention"),
             asyncio.create_task(self.reconciler.run(), name="reconcile"),
         ]
         self.metrics.set_config(config.version)
@@ -322,37 +319,6 @@ class Daemon:
         self.reconciler.wake()
         return True
 
-    async def _retention(self) -> None:
-        """Purge old finished events in small batches, every ``retention.interval``, without blocking ingest.
-
-        Action keys are purged apart, after ``retention.action_keys`` (far longer than events): a webhook
-        replayed after its event is gone must still not run its actions again.
-        """
-
-        def events(retention: RetentionConfig) -> Callable[[], Awaitable[int]]:
-            def batch() -> Awaitable[int]:
-                now = time.time()
-                return self.store.purge(now - retention.events, now, PURGE_BATCH)
-
-            return batch
-
-        def action_keys(retention: RetentionConfig) -> Callable[[], Awaitable[int]]:
-            return lambda: self.store.purge_action_keys(time.time() - retention.action_keys, PURGE_BATCH)
-
-        while True:
-            retention = self.state.config.retention
-            total = keys = 0
-            try:
-                total = await _in_batches(events(retention))
-                keys = await _in_batches(action_keys(retention))
-            except StoreUnavailable as exc:
-                log.warning("retention purge postponed, store unavailable", error=str(exc))
-            if total:
-                log.info("retention purge", events=total, older_than_days=round(retention.events / 86400, 2))
-            if keys:
-                log.info("action keys purged", keys=keys, older_than_days=round(retention.action_keys / 86400, 2))
-            await asyncio.sleep(retention.interval)
-
     @staticmethod
     async def _retire(state: State, grace: float) -> None:
         """Close an old state's clients once sends that started under it have had time to finish."""
@@ -367,9 +333,6 @@ class Daemon:
             await self.shutdown()
         if self._lost is not None:
             raise StoreLost(self._lost)
-
-    def request_stop(self) -> None:
-        self._stop.set()
 
     async def shutdown(self) -> None:
         log.info("stopping: no new webhooks; finishing in-flight work")
@@ -397,17 +360,6 @@ class Daemon:
 def _limits(config: Config) -> Limits:
     server = config.server
     return Limits(server.header_timeout, server.keepalive_timeout, server.max_connections)
-
-
-async def _in_batches(purge: Callable[[], Awaitable[int]]) -> int:
-    """Run ``purge`` (one batch) until a batch comes back short, pausing so webhooks and deliveries get in."""
-    total = 0
-    while True:
-        deleted = await purge()
-        total += deleted
-        if deleted < PURGE_BATCH:
-            return total
-        await asyncio.sleep(PURGE_PAUSE)
 
 
 def _store_kind(config: Config) -> str:
