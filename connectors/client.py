@@ -1,8 +1,8 @@
 """The HTTP plumbing every HTTP connector shares: one pooled aiohttp session, rate limited per request.
 
 aiohttp's client is the same library as our server, and on this machine it spends about 70 µs of CPU per
-request where httpx spent about 1.5 ms at 32 concurrent requests (``bench/e2e.py``, README
-"Performance"), so every outgoing request of the daemon goes through here. ``HttpClient`` takes a slot
+request where httpx spent about 1.5 ms at 32 concurrent requests (``bench/e2e.py``,
+docs/performance.md), so every outgoing request of the daemon goes through here. ``HttpClient`` takes a slot
 from the connector's limiter before each request (a multi-step operation counts every call it makes),
 never follows redirects, refuses a header name or value that cannot be sent (a line break rendered into a
 header is a ``Permanent`` error naming it, ``connectors.headers``), and keeps at most the first

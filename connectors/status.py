@@ -1,6 +1,6 @@
 """HTTP status classification: the one place that decides what an answer means for a retry.
 
-As the README's delivery semantics say: 2xx succeeds; connection errors, timeouts, 408, 425, 429 and 5xx
+As docs/semantics.md, "Delivery semantics", says: 2xx succeeds; connection errors, timeouts, 408, 425, 429 and 5xx
 are transient (try again later, honouring ``Retry-After``); redirects are never followed and, like 410 and
 every other 4xx, are permanent.
 The connectors and the Plug&Pay API client both decide through here.

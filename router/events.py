@@ -1,7 +1,7 @@
 """The normalised Plug&Pay event, and the tables that map wire spellings onto Plug&Pay's names.
 
-Plug&Pay's Webhooks V2 payload is thin and only partly documented (README, "Connect your shop"):
-the trigger fields may sit at the top level or under ``event``, ids may be ints or strings, and several
+Plug&Pay's Webhooks V2 payload is thin and only partly documented (the README's "Connect your shop"): the
+trigger fields may sit at the top level or under ``event``, ids may be ints or strings, and several
 trigger identifiers are only known from third-party receivers. ``normalise`` accepts every shape seen so
 far and the legacy V1 form post, and returns one ``Event``; anything it cannot make sense of raises
 ``PayloadError`` with a message fit for a 400 response. The alias tables live here, in one place.

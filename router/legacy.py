@@ -1,7 +1,7 @@
 """Legacy V1 "general webhooks": unsigned form posts, accepted only on a secret path.
 
-Plug&Pay's V1 webhook is ``application/x-www-form-urlencoded`` with no signature (README, "Connect your
-shop"), so nothing in the request proves where it came from. The router accepts it only on
+Plug&Pay's V1 webhook is ``application/x-www-form-urlencoded`` with no signature (docs/semantics.md and
+the README's "Connect your shop"), so nothing in the request proves where it came from. The router accepts it only on
 ``server.v1_path``, a URL whose last segment is a long random token that only the shop knows; anywhere else
 it is 404, and on the signed V2 path a form post is refused (415). A V1 event is then treated like any other:
 its order is fetched from the API by id and must pass the state check (``router.state``) before an action

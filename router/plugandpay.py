@@ -2,7 +2,7 @@
 
 Webhooks V2 carry only ids, so the route stage fetches the order, subscription or affiliate seller with
 the includes rules need. One pooled aiohttp session from ``connectors.client.new_session`` (the same
-library as our server; httpx costs about 20 times more CPU per request here, see the README's performance
+library as our server; httpx costs about 20 times more CPU per request here, see docs/performance.md
 notes); Bearer token, ``Accept: application/json`` and the ``User-Agent: CustomApiCall/2`` the API
 documentation requires. Tenacity retries connection errors briefly inside one try; everything slower
 (429 with Retry-After, 5xx, a long outage) is raised as ``ApiUnavailable`` so the route stage reschedules

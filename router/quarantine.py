@@ -1,6 +1,6 @@
 """The quarantine: webhooks that failed verification are answered 401 but kept, bounded, until released.
 
-Plug&Pay's signature scheme is not verified from an official source (README, "Connect your shop"): if the
+Plug&Pay's signature scheme is not verified from an official source (docs/semantics.md, "The signature"): if the
 router's guess or the configured key is wrong, every real webhook fails verification. Dropping them would
 lose orders; accepting them would trust anyone. So the receiver answers 401 and keeps the raw body, the
 header names and the values of signature-like headers only, within ``quarantine:`` bounds (entries, bytes,

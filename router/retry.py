@@ -3,7 +3,7 @@
 A ``Schedule`` turns "this many tries have failed" into the wait before the next one: the step for that
 try with ±20 % jitter, never before the other side's ``Retry-After`` (capped), and, once the steps are
 spent, either nothing (give up) or the last step again. Deliveries give up after their schedule (then
-``dead``, README "Delivery semantics"); the route stage's Plug&Pay fetch repeats its last step, because an
+``dead``, docs/semantics.md, "Delivery semantics"); the route stage's Plug&Pay fetch repeats its last step, because an
 event must wait out an API outage however long it lasts. ``decide`` is the deliver stage's pure decision after one
 attempt: delivered, retry at a time, or dead with the reason. The waits themselves live in the store.
 """

@@ -1,6 +1,6 @@
 """Webhook key verification: HMAC-SHA256 over the raw request body.
 
-Plug&Pay's signature scheme is not publicly documented (README, "Connect your shop"); the one
+Plug&Pay's signature scheme is not publicly documented (docs/semantics.md, "The signature"); the one
 concrete receiver found reads header ``X-Signature`` as the lowercase hex HMAC-SHA256 of the raw body
 keyed with the shop's webhook key. The header name is configurable, and the value is accepted as hex
 (any case) or base64, with or without a ``sha256=`` prefix. Comparison is constant-time.

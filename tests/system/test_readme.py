@@ -1,30 +1,34 @@
-"""The README works as written: its YAML passes ``check``, its shell blocks run, its links land.
+"""The README and the reference in docs/ work as written: their YAML passes ``check``, their shell blocks run,
+their links land.
 
-Conventions in README.md (an HTML comment on the line before a fenced block, invisible when rendered):
+Conventions in README.md and docs/*.md (an HTML comment on the line before a fenced block, invisible when rendered):
 
 - every ```yaml block carries a marker: ``<!-- readme-test: config NAME -->`` (a complete config, written to
   NAME and checked), ``<!-- readme-test: fragment -->`` (sections merged over config.example.yaml: connectors
   by name, ``rules`` replaced, other sections key by key; a YAML list is a ``rules:`` section; then checked),
   ``<!-- readme-test: file NAME -->`` (written to NAME for later commands, e.g. a rule-test cases file) or
   ``<!-- readme-test: skip REASON -->``;
-- every ```sh block runs, in README order, in one work folder holding the README's files and copies of
-  config.example.yaml and deploy/, like one terminal session of a reader (``export``, ``.`` and ``set`` are
-  understood), unless marked ``<!-- readme-test: skip REASON -->``. ``plugpay-router serve`` and ``sandbox``
-  start in the background and are awaited; every other ``plugpay-router`` command must exit 0. Lines of the
+- every ```sh block runs, the README first and then docs/*.md by name, in one work folder holding their files
+  and copies of config.example.yaml and deploy/, like one terminal session of a reader who goes on to the
+  reference (``export``, ``.`` and ``set`` are understood), unless marked ``<!-- readme-test: skip REASON -->``.
+  ``plugpay-router serve``, ``sandbox`` and ``standins`` start in the background and are awaited; every other
+  ``plugpay-router`` command must exit 0, and so must ``curl`` (against the local stand-ins). Lines of the
   programs in ``SKIP`` (installing, Docker, systemd, signals, the test suite itself, benchmarks) are skipped,
   and an unknown program fails the test, so a new kind of line is a decision, not an accident;
-- the README's fixed addresses are replaced by free ports and a local sink (``REWRITES``), and after each
-  ``trigger`` the test waits until the daemon's store has nothing pending, as a reader would wait a moment.
+- the fixed addresses are replaced by free ports (``Session.rewrites``), and after each ``trigger`` the test
+  waits until the daemon's store has nothing pending, as a reader would wait a moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import shlex
 import shutil
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,13 +42,22 @@ import yaml
 from router.cli import main
 from router.config import load_config
 from router.demo.run import config_variables
-from router.demo.standins.sink import HttpSink
+from router.demo.targets import PORT_ORDER
 from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
 from tests.support import reserved_port, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def repository_root() -> Path:
+    """The folder holding pyproject.toml, above this file wherever the tests folder puts it."""
+    here = Path(__file__).resolve()
+    return next(folder for folder in here.parents if (folder / "pyproject.toml").exists())
+
+
+ROOT = repository_root()
 README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [README, *DOCS]  # in the order a reader goes through them
 EXAMPLE = ROOT / "config.example.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "plugpay-router.env.example"
 MARKER = re.compile(r"<!--\s*readme-test:\s*(config|fragment|file|skip)\b\s*(.*?)\s*-->")
@@ -58,8 +71,12 @@ SKIP = {
 }
 SKIP_MODULES = ("pytest", "bench")  # `python -m pytest` is this suite; `python -m bench...` are benchmarks
 COVERED_ELSEWHERE = {"demo": "tests/system/test_demo.py runs the quick start"}
-# Commands the README must keep showing, runnable: deleting one of these features fails this test.
-MUST_RUN = {"check", "serve", "sandbox", "trigger", "events", "deliveries", "simulate", "test", "replay", "reroute"}
+BACKGROUND = ("serve", "sandbox", "standins")  # servers a reader leaves running in a terminal of their own
+# Commands the README (and the reference) must keep showing, runnable: deleting one of these features fails this test.
+MUST_RUN = {
+    "check", "serve", "standins", "sandbox", "trigger", "events", "deliveries", "trace", "simulate", "test", "replay",
+    "reroute",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,9 +86,18 @@ class Block:
     line: int  # of the opening fence, 1-based
     marker: str | None = None
     arg: str = ""
+    page: str = "README.md"  # relative to the repository
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
 
 
-def readme_blocks(text: str) -> list[Block]:
+def page_name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def readme_blocks(text: str, page: str = "README.md") -> list[Block]:
     blocks: list[Block] = []
     lines = text.splitlines()
     index = 0
@@ -84,12 +110,14 @@ def readme_blocks(text: str) -> list[Block]:
         above = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
         found = MARKER.search(above)
         marker, arg = (found.group(1), found.group(2)) if found else (None, "")
-        blocks.append(Block(fence[3:].strip(), "\n".join(lines[index + 1 : end]) + "\n", index + 1, marker, arg))
+        body = "\n".join(lines[index + 1 : end]) + "\n"
+        blocks.append(Block(fence[3:].strip(), body, index + 1, marker, arg, page))
         index = end + 1
     return blocks
 
 
-BLOCKS = readme_blocks(README.read_text())
+README_BLOCKS = readme_blocks(README.read_text())
+BLOCKS = [block for page in PAGES for block in readme_blocks(page.read_text(), page_name(page))]
 YAML_BLOCKS = [b for b in BLOCKS if b.lang == "yaml"]
 
 
@@ -127,15 +155,15 @@ def merged_fragment(fragment: Any) -> dict[str, Any]:
 
 
 def test_every_yaml_block_says_how_it_is_tested():
-    unmarked = [b.line for b in YAML_BLOCKS if b.marker is None]
-    assert not unmarked, f"README.md lines {unmarked}: add a <!-- readme-test: ... --> marker (see this file)"
-    assert sum(b.marker == "config" for b in YAML_BLOCKS) >= 1
-    assert sum(b.marker == "fragment" for b in YAML_BLOCKS) >= 10  # the cookbook and the references
+    unmarked = [b.where for b in YAML_BLOCKS if b.marker is None]
+    assert not unmarked, f"{unmarked}: add a <!-- readme-test: ... --> marker (see this file)"
+    readme = [b for b in README_BLOCKS if b.lang == "yaml"]
+    assert sum(b.marker == "config" for b in readme) >= 1
+    assert sum(b.marker == "fragment" for b in readme) >= 8  # the cookbook
+    assert sum(b.marker == "fragment" for b in YAML_BLOCKS) >= 15  # and the reference
 
 
-@pytest.mark.parametrize(
-    "block", [b for b in YAML_BLOCKS if b.marker in ("config", "fragment")], ids=lambda b: f"README.md:{b.line}"
-)
+@pytest.mark.parametrize("block", [b for b in YAML_BLOCKS if b.marker in ("config", "fragment")], ids=lambda b: b.where)
 def test_yaml_block_passes_check(block, tmp_path, monkeypatch, capsys):
     if block.marker == "config":
         text = block.text
@@ -148,7 +176,7 @@ def test_yaml_block_passes_check(block, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(name, value)
     code = main(["check", "-c", str(path)])
     out, err = capsys.readouterr()
-    assert code == 0, f"README.md:{block.line}:\n{err}"
+    assert code == 0, f"{block.where}:\n{err}"
     assert ": ok: " in out
     assert "warning" not in err, err
 
@@ -160,19 +188,38 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_every_link_inside_the_readme_lands_on_a_heading():
+def headings(path: Path) -> set[str]:
+    return {slug(h) for h in re.findall(r"^#{1,4} (.+)$", path.read_text(), re.M)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_name)
+def test_every_link_lands_on_a_file_and_heading(page):
+    """Links inside a page, to another page (``docs/rules.md#scopes``) and to files of the repository."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"\w+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists() or (anchor and anchor not in headings(linked)):
+            broken.append(target)
+    assert not broken, f"{page_name(page)}: links that land nowhere: {broken}"
+
+
+def test_the_readme_links_every_reference_page():
     text = README.read_text()
-    headings = {slug(h) for h in re.findall(r"^#{1,4} (.+)$", text, re.M)}
-    targets = set(re.findall(r"\]\(#([^)]+)\)", text))
-    assert "several-instances-on-postgresql" in targets
-    assert targets - headings == set()
-    for path in re.findall(r"\]\(((?:deploy/|config)[^)#]+)\)", text):
-        assert (ROOT / path).exists(), path
+    assert {page.name for page in DOCS} <= set(re.findall(r"\]\(docs/([\w-]+\.md)[)#]", text))
+    assert "](docs/postgresql.md#several-instances-on-postgresql)" in text
+
+
+def test_the_readme_stays_a_ten_minute_read():
+    assert len(README.read_text().splitlines()) < 450
 
 
 def test_the_readme_shows_the_install_and_test_commands_ci_runs():
-    blocks = [b.text.strip() for b in BLOCKS if b.lang == "sh"]
-    assert "pip install '.[test]'\npython -m pytest -q" in blocks
+    blocks = [b.text for b in README_BLOCKS if b.lang == "sh"]
+    assert any("pip install '.[test]'\npython -m pytest -q\n" in block for block in blocks)
+    assert any("python -m pytest tests/unit -q" in block for block in blocks)  # the fast unit tests
 
 
 # ---------------------------------------------------------------- shell
@@ -244,8 +291,24 @@ async def run_line(session: Session, where: str, tokens: list[str]) -> None:
             session.env[name] = value
     elif program == "plugpay-router":
         await run_router(session, where, args, env_prefix)
+    elif program == "curl":
+        await run_curl(session, where, args)
     else:
         pytest.fail(f"{where}: don't know how to run {program!r}: make it runnable or add it to SKIP")
+
+
+async def run_curl(session: Session, where: str, args: list[str]) -> None:
+    """A reader's look at a local stand-in: it must answer JSON (a redirect to a login page is a wrong header)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        session.skipped.append(f"{where}: curl (not installed)")
+        return
+    proc = await asyncio.create_subprocess_exec(
+        curl, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=session.env
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, f"{where}: curl {shlex.join(args)}\n{err.decode()}"
+    assert out.strip().startswith(b"{"), f"{where}: curl {shlex.join(args)} answered no JSON:\n{out.decode()}"
 
 
 async def run_router(session: Session, where: str, args: list[str], env_prefix: dict[str, str]) -> None:
@@ -256,7 +319,7 @@ async def run_router(session: Session, where: str, args: list[str], env_prefix: 
     session.ran.add(command)
     env = {**session.env, **env_prefix}
     argv = [sys.executable, "-m", "router", *args]
-    if command in ("serve", "sandbox"):
+    if command in BACKGROUND:
         with (session.work / f"{command}.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=session.work, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
@@ -276,6 +339,15 @@ async def run_router(session: Session, where: str, args: list[str], env_prefix: 
 async def wait_ready(
     session: Session, command: str, args: list[str], env: dict[str, str], proc: asyncio.subprocess.Process
 ) -> None:
+    log = session.work / f"{command}.log"
+    if command == "standins":
+
+        async def listening() -> bool:
+            assert proc.returncode is None, log.read_text()
+            return "Waiting for mail and requests" in log.read_text()
+
+        await wait_until(listening, 20, "the stand-ins to listen")
+        return
     if command == "sandbox":
         url = f"http://127.0.0.1:{args[args.index('--port') + 1]}/v2/auth/tenants/me"
     else:
@@ -284,10 +356,10 @@ async def wait_ready(
         url = f"http://{server.host}:{server.port}/healthz"
 
     async def up() -> bool:
-        assert proc.returncode is None, (session.work / f"{command}.log").read_text()
+        assert proc.returncode is None, log.read_text()
         try:
             async with httpx.AsyncClient(timeout=1) as client:
-                return (await client.get(url)).status_code == 200
+                return (await client.get(url, headers={"Accept": "application/json"})).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -315,8 +387,26 @@ async def settled(session: Session) -> None:
         raise AssertionError(f"{exc}\n{(session.work / 'serve.log').read_text()}") from None
 
 
-async def test_every_shell_block_of_the_readme_runs(tmp_path):
-    sink = await HttpSink().start()
+def free_port_base(count: int) -> int:
+    """A first port from which ``count`` ports are free right now (``standins --port-base`` binds them next)."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no free range of ports")
+
+
+async def test_every_shell_block_of_the_readme_and_the_reference_runs(tmp_path):
     work = tmp_path / "work"
     (work / "deploy").mkdir(parents=True)
     shutil.copy(EXAMPLE, work / "config.example.yaml")
@@ -329,7 +419,7 @@ async def test_every_shell_block_of_the_readme_runs(tmp_path):
         rewrites={
             "127.0.0.1:8080": f"127.0.0.1:{reserved_port()}",
             "127.0.0.1:8090": f"127.0.0.1:{reserved_port()}",
-            "https://httpbin.org": sink.url,
+            "127.0.0.1:9100": f"127.0.0.1:{free_port_base(len(PORT_ORDER))}",
         },
     )
     try:
@@ -338,15 +428,15 @@ async def test_every_shell_block_of_the_readme_runs(tmp_path):
                 (work / block.arg).write_text(session.rewrite(block.text))
             elif block.lang == "sh" and block.marker != "skip":
                 for line, tokens in commands(block):
-                    await run_line(session, f"README.md:{line}", tokens)
-        # The first config's webhook reached its destination; replays resend it with the same delivery key.
-        assert {r.path for r in sink.requests} == {"/post"}
-        assert len({r.headers["Idempotency-Key"] for r in sink.requests}) == 1
+                    await run_line(session, f"{block.page}:{line}", tokens)
     finally:
         codes = {}
         for name, proc in session.background:
             proc.send_signal(signal.SIGTERM)
             codes[name] = await asyncio.wait_for(proc.wait(), 30)
-        await sink.stop()
     assert codes.get("serve") == 0, (work / "serve.log").read_text()
-    assert session.ran >= MUST_RUN, f"README commands no longer shown or run: {MUST_RUN - session.ran}"
+    assert session.ran >= MUST_RUN, f"commands no longer shown or run: {MUST_RUN - session.ran}"
+    # The first config's welcome mail and signed enrolment reached the stand-ins the reader watches.
+    received = (work / "standins.log").read_text()
+    assert re.search(r"^mail .* -> bilal@example\.nl: 'Welkom, Bilal'$", received, re.M), received
+    assert re.search(r"^http +POST /lms/enrolments \(signature ok\) .*bilal@example\.nl", received, re.M), received
