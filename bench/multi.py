@@ -27,7 +27,7 @@ import asyncpg
 
 from bench.common import machine
 from bench.e2e import config_text  # the same pipeline and rule as the single-instance benchmark
-from bench.ingest import start
+from bench.procs import start
 from tests.fleet import spread
 from tests.pg import with_query
 from tests.support import WEBHOOK_KEY, reserved_port
