@@ -60,12 +60,14 @@ class Result:
     rate: float
     seconds: float
     cpu_ms: float  # daemon CPU milliseconds per delivered event
+    api_cpu_ms: float  # the Plug&Pay sandbox's, for the daemon's API calls
     rss_mb: float
     ingest: str
 
     def line(self) -> str:
         return (
-            f"{self.build:<12} {self.rate:6.0f} events/s ({self.seconds:5.2f} s)   CPU {self.cpu_ms:5.2f} ms/event   "
+            f"{self.build:<12} {self.rate:6.0f} events/s ({self.seconds:5.2f} s)   CPU {self.cpu_ms:5.2f} ms/event "
+            f"(sandbox {self.api_cpu_ms:4.2f})   "
             f"peak RSS {self.rss_mb:5.1f} MB   ingest {self.ingest}"
         )
 
@@ -111,14 +113,16 @@ def measure(build: Build, args: argparse.Namespace, folder: Path, profile: Path 
             build,
         )
         procs.append(daemon)
-        cpu_before = cpu_seconds(daemon.pid)
+        cpu_before, api_before = cpu_seconds(daemon.pid), cpu_seconds(procs[0].pid)
         with sampled(daemon.pid, profile) if profile else contextlib.nullcontext():
             elapsed, ingest = asyncio.run(run(args.count, args.concurrency, port, sink_port))
         cpu = cpu_seconds(daemon.pid) - cpu_before
+        api_cpu = cpu_seconds(procs[0].pid) - api_before
         rss = peak_rss_mb(daemon.pid)
     finally:
         stop(procs)
-    return Result(build.name, args.count / elapsed, elapsed, cpu / args.count * 1000, rss, ingest)
+    per_event = 1000 / args.count
+    return Result(build.name, args.count / elapsed, elapsed, cpu * per_event, api_cpu * per_event, rss, ingest)
 
 
 def span(values: list[float], digits: int = 0) -> str:
@@ -158,7 +162,7 @@ def main() -> int:
     for index, build in enumerate(builds[1:], start=1):
         rate = [r[0].rate / r[index].rate for r in rounds]
         cpu = [r[0].cpu_ms / r[index].cpu_ms for r in rounds]
-        print(f"  this build / {build.name}: throughput x{span(rate, 2)}, CPU per event x{span(cpu, 2)}")
+        print(f"  this / {build.name}: throughput x{span(rate, 2)}, CPU per event x{span(cpu, 2)}")
     return 0
 
 

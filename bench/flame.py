@@ -1,8 +1,9 @@
 """Profiles of a benchmark's daemon: sample it with py-spy while the load runs, then list the top frames.
 
-``sampled(pid, out)`` runs ``py-spy record`` on the process (all threads, idle ones left out) until the
-block ends and writes collapsed stacks to ``out``; ``top(out)`` names the frames that most samples
-were in: by self time (the innermost frame) and by total time (anywhere on the stack). py-spy must be on
+``sampled(pid, out)`` runs ``py-spy record --gil`` on the process (only the thread holding the GIL, so
+the samples are where Python spends CPU, not where threads wait) until the block ends and writes
+collapsed stacks to ``out``; ``top(out)`` names the frames that most samples were in: by self time
+(the innermost frame), and the project's own frames by total time (anywhere on the stack). py-spy must be on
 PATH or beside this interpreter (``pip install py-spy``; not a dependency of the project).
 
     python -m bench.flame PROFILE.txt [--top 10]
@@ -32,7 +33,7 @@ def _py_spy() -> str:
 @contextlib.contextmanager
 def sampled(pid: int, out: Path, rate: int = 250) -> Iterator[None]:
     spy = subprocess.Popen(
-        [_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate), "-o", str(out)],
+        [_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate), "--gil", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -71,9 +72,8 @@ def top(path: Path, count: int = 10) -> str:
             total[frame] += weight
     lines = [f"{samples} samples; top {count} by self time:"]
     lines += [f"  {n / samples:6.1%}  {frame}" for frame, n in own.most_common(count)]
-    lines.append(f"top {count} by total time (below the thread's entry points):")
-    entries = {"_bootstrap (threading.py)", "_bootstrap_inner (threading.py)", "run (threading.py)"}
-    inclusive = [(f, n) for f, n in total.most_common() if f not in entries and not f.startswith("<module>")]
+    lines.append(f"top {count} of the project's own frames by total time:")
+    inclusive = [(f, n) for f, n in total.most_common() if "(router/" in f or "(connectors/" in f]
     lines += [f"  {n / samples:6.1%}  {frame}" for frame, n in inclusive[:count]]
     return "\n".join(lines)
 

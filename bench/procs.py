@@ -29,7 +29,7 @@ class Build:
 
     @classmethod
     def this(cls) -> Build:
-        return cls("this build", sys.executable, HERE)
+        return cls("this", sys.executable, HERE)
 
     @classmethod
     def checkout(cls, folder: str) -> Build:
