@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
+import orjson
 import structlog
 
 from connectors import connector_class
@@ -225,6 +226,15 @@ def _render_item(action: Action, context: dict[str, Any], item: Any) -> Any:
     return render_tree(action.fields, {**context, "item": item})
 
 
+def canonical_json(data: Mapping[str, Any]) -> bytes:
+    """``data`` as compact JSON with sorted keys, the input of the fetched object's hash (orjson: a tenth of
+    the stdlib's time on a large order; the stdlib for what orjson refuses, such as integers over 64 bits)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 SUMMARY_FIELDS = ("id", "status", "mode", "source", "invoice_number", "invoice_status", "is_first", "amount_with_tax")
 
 
@@ -233,7 +243,7 @@ def fetched_record(kind: str, data: Mapping[str, Any], *, keep_all: bool) -> dic
     when ``retention.keep_payloads`` is set."""
     if keep_all:
         return {"type": kind, "data": dict(data)}
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    canonical = canonical_json(data)
     summary = {key: data[key] for key in SUMMARY_FIELDS if key in data and not isinstance(data[key], dict | list)}
     products = sorted(product_ids(kind, data))
     if products:
