@@ -73,7 +73,11 @@ def top(path: Path, count: int = 10) -> str:
     lines = [f"{samples} samples; top {count} by self time:"]
     lines += [f"  {n / samples:6.1%}  {frame}" for frame, n in own.most_common(count)]
     lines.append(f"top {count} of the project's own frames by total time:")
-    inclusive = [(f, n) for f, n in total.most_common() if "(router/" in f or "(connectors/" in f]
+    inclusive = [
+        (f, n)
+        for f, n in total.most_common()
+        if ("(router/" in f or "(connectors/" in f) and n < samples * 0.8  # not the entry points (main, serve)
+    ]
     lines += [f"  {n / samples:6.1%}  {frame}" for frame, n in inclusive[:count]]
     return "\n".join(lines)
 
