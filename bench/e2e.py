@@ -1,27 +1,43 @@
 """End-to-end benchmark: webhook → fetch from a local Plug&Pay API → render → one HTTP delivery to a sink.
 
-Four processes on this machine: the load generator (this one), the daemon (SQLite store), the Plug&Pay
-sandbox (answering any order id) and a bare HTTP sink. It fires ``--count`` signed webhooks at
-concurrency 32, then waits until the sink has received every delivery, and prints events delivered per
-second (first webhook sent → last delivery received). Target (issue 2): ≥ 1,000 events/s.
+Four processes on this machine: the load generator (this one), the daemon (SQLite store unless
+``--store``), the Plug&Pay sandbox (answering any order id) and a bare HTTP sink. It fires ``--count``
+signed webhooks at concurrency 32, then waits until the sink has received every delivery, and prints
+events delivered per second (first webhook sent → last delivery received), the daemon's CPU time per
+delivered event (utime + stime from /proc/PID/stat, all threads, over the measured interval) and its
+peak RSS. Targets: ≥ 1,000 events/s (issue 2); ≥ 1.35x the pre-layout build 9993736, half its CPU per
+event, RSS ≤ 80 MB (issue 16).
+
+``--compare DIR`` (repeatable) runs another checkout's daemon (``DIR/.venv/bin/python -m router``, from
+DIR) beside this one, interleaved for ``--rounds`` rounds on the same sandbox and sink builds, and prints
+each figure's range and the per-round ratio of this build to each other build:
 
     python -m bench.e2e [--count 2000] [--concurrency 32] [--store sqlite|postgresql://...]
+    python -m bench.e2e --compare /work/old --rounds 3
+    python -m bench.e2e --compare /work/old --count 4000 --profile /tmp/e2e   # py-spy top frames per build
+
+Measured (issue 16; 2 cores shared with other work, load average 1-3; 3 interleaved rounds, 2000 events):
+this build 253-296 events/s, 2.42-2.56 ms CPU/event, peak RSS 58 MB; 57ff120 145-240 events/s,
+2.86-3.36 ms; 9993736 284-393 events/s, 1.97-2.29 ms: x1.23-1.74 / x0.76-0.84 CPU of 57ff120, and
+x0.70-0.89 / x1.12-1.30 CPU of 9993736. The Plug&Pay sandbox costs 0.5 ms CPU per event on top.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
+import contextlib
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.common import KEY, fire, machine
-from bench.ingest import start
+from bench.flame import sampled, top
+from bench.procs import Build, cpu_seconds, peak_rss_mb, start, stop
 from tests.support import reserved_port, welcome_rule
 
 
@@ -43,6 +59,24 @@ connectors:
 {welcome_rule(fields)}"""
 
 
+@dataclass(frozen=True)
+class Result:
+    build: str
+    rate: float
+    seconds: float
+    cpu_ms: float  # daemon CPU milliseconds per delivered event
+    api_cpu_ms: float  # the Plug&Pay sandbox's, for the daemon's API calls
+    rss_mb: float
+    ingest: str
+
+    def line(self) -> str:
+        return (
+            f"{self.build:<12} {self.rate:6.0f} events/s ({self.seconds:5.2f} s)   CPU {self.cpu_ms:5.2f} ms/event "
+            f"(sandbox {self.api_cpu_ms:4.2f})   "
+            f"peak RSS {self.rss_mb:5.1f} MB   ingest {self.ingest}"
+        )
+
+
 async def run(count: int, concurrency: int, daemon_port: int, sink_port: int) -> tuple[float, str]:
     started = time.perf_counter()
     result = await fire(f"http://127.0.0.1:{daemon_port}/webhooks/plugandpay", count, concurrency, first_id=100_000)
@@ -58,46 +92,83 @@ async def run(count: int, concurrency: int, daemon_port: int, sink_port: int) ->
     return elapsed, result.summary()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def measure(build: Build, args: argparse.Namespace, folder: Path, profile: Path | None = None) -> Result:
+    """One run: fresh sandbox, sink, store and daemon of ``build``; the daemon's cost over the load
+    (sampled by py-spy into ``profile`` when given)."""
+    port, api_port, sink_port = reserved_port(), reserved_port(), reserved_port()
+    store = f"sqlite:///{folder / 'router.db'}" if args.store == "sqlite" else args.store
+    config = folder / "config.yaml"
+    config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store))
+    procs = []
+    try:
+        procs.append(
+            start(
+                ["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],
+                f"http://127.0.0.1:{api_port}/v2/auth/tenants/me",
+                folder / "sandbox.log",
+            )
+        )
+        procs.append(
+            start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count", folder / "sink.log")
+        )
+        daemon = start(
+            ["-m", "router", "serve", "-c", str(config)],
+            f"http://127.0.0.1:{port}/healthz",
+            folder / "daemon.log",
+            build,
+        )
+        procs.append(daemon)
+        cpu_before, api_before = cpu_seconds(daemon.pid), cpu_seconds(procs[0].pid)
+        with sampled(daemon.pid, profile) if profile else contextlib.nullcontext():
+            elapsed, ingest = asyncio.run(run(args.count, args.concurrency, port, sink_port))
+        cpu = cpu_seconds(daemon.pid) - cpu_before
+        api_cpu = cpu_seconds(procs[0].pid) - api_before
+        rss = peak_rss_mb(daemon.pid)
+    finally:
+        stop(procs)
+    per_event = 1000 / args.count
+    return Result(build.name, args.count / elapsed, elapsed, cpu * per_event, api_cpu * per_event, rss, ingest)
+
+
+def span(values: list[float], digits: int = 0) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.{digits}f}" if round(low, digits) == round(high, digits) else f"{low:.{digits}f}-{high:.{digits}f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--store", default="sqlite", help="sqlite, or a postgresql:// URL")
+    parser.add_argument("--compare", action="append", default=[], metavar="DIR", help="another checkout to run too")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--profile", type=Path, help="sample each daemon with py-spy; PROFILE-<build>.txt")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        port, api_port, sink_port = reserved_port(), reserved_port(), reserved_port()
-        store = f"sqlite:///{folder / 'router.db'}" if args.store == "sqlite" else args.store
-        config = folder / "config.yaml"
-        config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store))
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            procs.append(
-                start(
-                    ["-m", "router", "sandbox", "--port", str(api_port), "--synthesize"],
-                    f"http://127.0.0.1:{api_port}/v2/auth/tenants/me",
-                    folder / "sandbox.log",
-                )
-            )
-            procs.append(
-                start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count", folder / "sink.log")
-            )
-            procs.append(
-                start(
-                    ["-m", "router", "serve", "-c", str(config)],
-                    f"http://127.0.0.1:{port}/healthz",
-                    folder / "daemon.log",
-                )
-            )
-            elapsed, ingest = asyncio.run(run(args.count, args.concurrency, port, sink_port))
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(30)
+    builds = [Build.this(), *(Build.checkout(folder) for folder in args.compare)]
+    rounds: list[list[Result]] = []
+    for number in range(args.rounds):
+        results = []
+        for build in builds if number % 2 == 0 else builds[::-1]:  # alternate who goes first
+            profile = None if args.profile is None else args.profile.with_name(f"{args.profile.stem}-{build.name}.txt")
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(measure(build, args, Path(tmp), profile))
+            print(results[-1].line(), flush=True)
+            if profile is not None:
+                print(top(profile), flush=True)
+        rounds.append(sorted(results, key=lambda r: [b.name for b in builds].index(r.build)))
     print(f"machine: {machine()}")
-    print(f"{args.count} webhooks at concurrency {args.concurrency}, store {args.store}")
-    print(f"ingest while routing and delivering: {ingest}")
-    print(f"end to end: {args.count / elapsed:.0f} events delivered/s ({elapsed:.2f} s; target ≥ 1000/s)")
+    print(f"{args.count} webhooks at concurrency {args.concurrency}, store {args.store}, {args.rounds} round(s)")
+    for index, build in enumerate(builds):
+        mine = [r[index] for r in rounds]
+        print(
+            f"  {build.name:<12} {span([r.rate for r in mine])} events/s   CPU {span([r.cpu_ms for r in mine], 2)}"
+            f" ms/event   peak RSS {span([r.rss_mb for r in mine], 1)} MB"
+        )
+    for index, build in enumerate(builds[1:], start=1):
+        rate = [r[0].rate / r[index].rate for r in rounds]
+        cpu = [r[0].cpu_ms / r[index].cpu_ms for r in rounds]
+        print(f"  this / {build.name}: throughput x{span(rate, 2)}, CPU per event x{span(cpu, 2)}")
+    return 0
 
 
 if __name__ == "__main__":

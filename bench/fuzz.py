@@ -147,7 +147,7 @@ def main() -> None:
             stdout=(folder / "daemon.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
-        from bench.ingest import wait_ready
+        from bench.procs import wait_ready
 
         wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
         url = f"http://127.0.0.1:{port}/webhooks/plugandpay"

@@ -6,8 +6,18 @@ sandbox (``--synthesize``: any order id resolves), rendered, and delivered to a 
 is events delivered per second, first webhook sent → last delivery received. The sandbox and the sink
 are shared subprocesses; each setup gets fresh daemons and a fresh store (a new PostgreSQL schema), and
 a short warm-up first. Everything runs on this one machine, so instances compete for the same cores.
+Each daemon's CPU seconds (``/proc/PID/stat``) over the measured load are printed per event and per
+instance. With ``--round-trips`` the PostgreSQL setups reach the server through ``bench.pgcount``'s
+counting proxy, which prints the database round trips per event (all instances together); the proxy
+costs time, so throughput is compared without it.
 
     python -m bench.multi [--count 2000] [--concurrency 32] [--postgres postgresql://postgres@127.0.0.1/test]
+    python -m bench.multi --round-trips
+
+Measured (issue 16; 2 cores, the PostgreSQL server on the same machine): SQLite 214-265 events/s at
+2.5-2.7 ms CPU/event; PostgreSQL one instance 135-169 events/s (x0.53-0.71 of SQLite) at 3.2-3.5 ms;
+two instances 161-183 events/s at 1.7-2.0 ms each (3.6-3.9 ms per event in all: cost grows slightly
+with instances). 3.4 database round trips per event (4.4 before the one-statement webhook insert).
 """
 
 from __future__ import annotations
@@ -21,13 +31,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 
 from bench.common import machine
 from bench.e2e import config_text  # the same pipeline and rule as the single-instance benchmark
-from bench.ingest import start
+from bench.pgcount import CountingProxy, through
+from bench.procs import cpu_seconds, start
 from tests.fleet import spread
 from tests.pg import with_query
 from tests.support import WEBHOOK_KEY, reserved_port
@@ -73,12 +85,22 @@ async def schema(server: str, sql: str) -> None:
         await conn.close()
 
 
-def run_setup(setup: Setup, folder: Path, ports: tuple[int, int], args: argparse.Namespace, first_id: int) -> float:
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    cpu: list[float]  # CPU seconds of each instance over the measured load
+    round_trips: int | None  # to PostgreSQL, all instances together
+
+
+def run_setup(
+    setup: Setup, folder: Path, ports: tuple[int, int], args: argparse.Namespace, first_id: int, proxy: CountingProxy
+) -> Measured:
     api_port, sink_port = ports
     name = f"ppr_bench_{uuid.uuid4().hex[:8]}"
     if setup.postgres:
         asyncio.run(schema(args.postgres, f"CREATE SCHEMA {name}"))
-        store = with_query(args.postgres, search_path=name)
+        server = through(proxy, args.postgres) if args.round_trips else args.postgres
+        store = with_query(server, search_path=name)
     else:
         store = f"sqlite:///{folder / (name + '.db')}"
     procs: list[subprocess.Popen[bytes]] = []
@@ -94,7 +116,11 @@ def run_setup(setup: Setup, folder: Path, ports: tuple[int, int], args: argparse
             procs.append(start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz", log))
             urls.append(f"http://127.0.0.1:{port}/webhooks/plugandpay")
         asyncio.run(drive(urls, sink_port, first_id, WARMUP, args.concurrency))
-        return asyncio.run(drive(urls, sink_port, first_id + WARMUP, args.count, args.concurrency))
+        before, trips = [cpu_seconds(proc.pid) for proc in procs], proxy.round_trips
+        seconds = asyncio.run(drive(urls, sink_port, first_id + WARMUP, args.count, args.concurrency))
+        cpu = [cpu_seconds(proc.pid) - start for proc, start in zip(procs, before, strict=True)]
+        counted = setup.postgres and args.round_trips
+        return Measured(seconds, cpu, proxy.round_trips - trips if counted else None)
     finally:
         for proc in procs:
             proc.terminate()
@@ -108,8 +134,14 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--round-trips", action="store_true", help="count database round trips (through a proxy: slower)"
+    )
     args = parser.parse_args()
-    results: list[tuple[Setup, float]] = []
+    results: list[tuple[Setup, Measured]] = []
+    upstream = urlsplit(args.postgres)
+    proxy = CountingProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432)
+    proxy.start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         api_port, sink_port = reserved_port(), reserved_port()
@@ -123,16 +155,21 @@ def main() -> int:
         ]
         try:
             for number, setup in enumerate(SETUPS):
-                seconds = run_setup(setup, folder, (api_port, sink_port), args, 1_000_000 * (number + 1))
-                results.append((setup, seconds))
+                measured = run_setup(setup, folder, (api_port, sink_port), args, 1_000_000 * (number + 1), proxy)
+                results.append((setup, measured))
         finally:
             for proc in shared:
                 proc.terminate()
                 proc.wait(30)
     print(f"machine: {machine()}")
     print(f"{args.count} webhooks per setup (after {WARMUP} warm-up), concurrency {args.concurrency}, round-robin")
-    for setup, seconds in results:
-        print(f"  {setup.name:<26} {args.count / seconds:7.0f} events delivered/s   ({seconds:.2f} s)")
+    for setup, m in results:
+        per_instance = "/".join(f"{cpu / args.count * 1000:.2f}" for cpu in m.cpu)
+        trips = "" if m.round_trips is None else f"   {m.round_trips / args.count:.1f} database round trips/event"
+        print(
+            f"  {setup.name:<26} {args.count / m.seconds:7.0f} events delivered/s   ({m.seconds:.2f} s)"
+            f"   CPU {per_instance} ms/event per instance{trips}"
+        )
     return 0
 
 

@@ -86,6 +86,7 @@ class Daemon:
         self._admin: AdminListener | None = None
         self.reloaded_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
+        self._webhooks_in_flight = 0
         self._retired: set[asyncio.Task[None]] = set()
         self.metrics = Metrics()
         self.router = Router(
@@ -125,6 +126,7 @@ class Daemon:
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._event_lease(), "events"),
             renew_every=self._event_lease() / 3,
+            busy=self._answering,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
@@ -135,6 +137,7 @@ class Daemon:
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._delivery_lease()),
             renew_every=self._delivery_lease() / 3,
+            busy=self._answering,
         )
         self.reconciler = Reconciler(
             self.store,
@@ -186,7 +189,18 @@ class Daemon:
         """The admin listener's application: /metrics, /api and /ui (``router.admin``)."""
         return admin_app(self.store, self.admin_status, self._metrics, self._wake_deliver, self._wake_route)
 
+    def _answering(self) -> bool:
+        """Webhooks are waiting for their answer: the route and deliver loops hold back (``ClaimLoop``)."""
+        return self._webhooks_in_flight > 0
+
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        self._webhooks_in_flight += 1
+        try:
+            return await self._dispatch(request)
+        finally:
+            self._webhooks_in_flight -= 1
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
         v1_path = self.state.config.server.v1_path
         if v1_path is not None and request.path == v1_path:

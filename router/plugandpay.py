@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from connectors.client import new_session, read_capped
@@ -200,6 +201,10 @@ class PlugAndPayClient:
             raise ApiRejected(f"Plug&Pay API answered {status} on {where}: {detail}", status, detail)
         if status == 204:
             return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # NaN, integers over 64 bits and the like: the stdlib reads what orjson refuses
         try:
             return json.loads(body)
         except ValueError:

@@ -10,6 +10,9 @@ An item is never handled twice at once by one loop: a claim that hands back an i
 (its lease ran out under a long send, or the clock jumped forward) is dropped, and the first handler
 finishes it (the claim made the lease ours again). With ``renew``, the leases of the items in flight are
 renewed every ``renew_every`` seconds, so another instance does not take over work that is merely slow.
+With ``busy``, the loop takes only ``concurrency // busy_share`` items at a time while ``busy()`` is true:
+the daemon says so while webhooks wait for their answer, so acknowledgements get the CPU first and
+the stored backlog is routed and delivered at full speed once the burst is answered.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ClaimLoop(Generic[T]):
         ident: Callable[[T], Hashable] | None = None,
         renew: Callable[[list[Any]], Awaitable[object]] | None = None,
         renew_every: float = 10.0,
+        busy: Callable[[], bool] | None = None,
+        busy_share: int = 32,
     ):
         self.name = name
         self._claim = claim
@@ -58,6 +63,8 @@ class ClaimLoop(Generic[T]):
         self._inflight: dict[Hashable, asyncio.Task[None]] = {}
         self._renew = renew
         self.renew_every = renew_every
+        self._busy = busy
+        self.busy_share = busy_share
 
     @property
     def in_flight(self) -> list[Any]:
@@ -66,6 +73,7 @@ class ClaimLoop(Generic[T]):
 
     def wake(self) -> None:
         self._wake.set()
+        self._slot.set()  # a waiting loop looks at its limit again (it grows when the daemon is no longer busy)
 
     async def run(self) -> None:
         renewer = asyncio.create_task(self._renew_leases()) if self._renew is not None else None
@@ -78,7 +86,7 @@ class ClaimLoop(Generic[T]):
     async def _claim_loop(self) -> None:
         failures = 0
         while not self._stopping:
-            free = self.concurrency - len(self._tasks)
+            free = self._limit() - len(self._tasks)
             if free <= 0:
                 self._slot.clear()
                 await self._slot.wait()
@@ -112,6 +120,13 @@ class ClaimLoop(Generic[T]):
                 # Work trickles in one webhook at a time; gathering it for a moment turns many tiny claims
                 # (each a store round trip) into a few larger ones. It costs at most ``coalesce`` of latency.
                 await asyncio.sleep(self.coalesce)
+
+    def _limit(self) -> int:
+        """How many items may be in flight now: a share of ``concurrency`` while ``busy()`` says the
+        foreground (webhooks waiting for their acknowledgement) needs the CPU, never fewer than one."""
+        if self._busy is not None and self._busy():
+            return max(1, self.concurrency // self.busy_share)
+        return self.concurrency
 
     async def _until_due(self) -> float:
         try:

@@ -139,3 +139,33 @@ async def test_stop_lets_in_flight_items_finish_and_cancels_the_rest_after_the_g
     assert results == {1: "finished", 2: "cancelled"}
     await asyncio.wait_for(task, SAFETY)
     assert queue.items == [3]  # nothing more is claimed once stopping
+
+
+async def test_while_busy_only_a_share_of_its_concurrency_runs_then_all_of_it() -> None:
+    queue = Queue(list(range(8)))
+    busy = True
+    started: list[int] = []
+    two_started, all_started, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def handle(item: int) -> None:
+        started.append(item)
+        if len(started) == 2:
+            two_started.set()
+        if len(started) == 8:
+            all_started.set()
+        await release.wait()
+
+    loop = ClaimLoop(
+        "test", queue.claim, handle, queue.next_due, concurrency=8, idle=3600.0, busy=lambda: busy, busy_share=4
+    )
+    runner = asyncio.create_task(loop.run())
+    await asyncio.wait_for(two_started.wait(), SAFETY)
+    for _ in range(50):  # every chance to take more
+        await asyncio.sleep(0)
+    assert len(started) == 2  # 8 // 4 while webhooks wait for their answer
+    busy = False
+    loop.wake()
+    await asyncio.wait_for(all_started.wait(), SAFETY)  # the whole concurrency, without waiting for a slot
+    release.set()
+    await loop.stop(SAFETY)
+    runner.cancel()

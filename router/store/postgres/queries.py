@@ -57,6 +57,31 @@ SELECT id, {{notify}} FROM inserted
 """,
     "events",
 )
+# A webhook's event in one round trip: unless a live entry for its business key ($15) stands for it (an
+# event found by reconcile; ``held`` names it and nothing is inserted), ADD_EVENT's claim and insert. The
+# one row says which: ``id`` (new), ``held``, or neither (the dedupe key is live: a duplicate).
+ADD_WEBHOOK_EVENT = _with_and_without_notice(
+    f"""
+WITH held AS (
+    SELECT event_id FROM dedupe WHERE key = $15 AND expires_at > $3
+), claimed AS (
+    INSERT INTO dedupe (key, event_id, expires_at)
+    SELECT $1, nextval('events_id_seq'), $2 WHERE NOT EXISTS (SELECT 1 FROM held)
+    ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+    WHERE dedupe.expires_at <= $3
+    RETURNING event_id
+), inserted AS (
+    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
+    SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
+           $12::text, $13::json, $14::text, $3::float8, $3::float8
+    FROM claimed
+    RETURNING id
+)
+SELECT inserted.id, held.event_id AS held, CASE WHEN inserted.id IS NOT NULL THEN {{notify}} END
+FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN held ON true
+""",
+    "events",
+)
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = $1"
 COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = $1"
 

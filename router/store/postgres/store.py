@@ -119,17 +119,15 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
     async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
         key = event.dedupe_key
         # A stale event is not due work: no notice for it.
-        sql = q.ADD_EVENT[not stale and self._notice_due("events")]
+        sql = q.ADD_WEBHOOK_EVENT[not stale and self._notice_due("events")]
         status = EventStatus.STALE if stale else EventStatus.PENDING
-        args = (key, now + dedupe_window, now, *rows.event_values(event), status.value)
-
         business = business_dedupe_key(event)
+        args = (key, now + dedupe_window, now, *rows.event_values(event), status.value, business)
 
         async def insert(conn: Any) -> Accepted | None:
-            covered = await conn.fetchval(listed.HELD, business, now)  # a found event stands for this webhook
-            if covered is not None:
+            event_id, covered, _ = await conn.fetchrow(sql, *args)
+            if covered is not None:  # a found event stands for this webhook
                 return Accepted(int(covered), duplicate=True)
-            event_id = await conn.fetchval(sql, *args)
             if event_id is not None:
                 return Accepted(event_id)
             # The key is held by a live entry (committed before our statement finished): a duplicate.
