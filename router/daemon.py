@@ -52,6 +52,9 @@ USER_AGENT = "plugpay-router/0.1"
 NOTIFIED_POLL = 5.0
 # Wake-ups of the claim loops are gathered for this long, so a burst of webhooks is claimed in a few batches.
 COALESCE = 0.005
+# A route whose store write failed (a full disk, a dropped connection) is tried again after these waits, in
+# place, before its lease is left to bring it back (routing may run twice: its transaction checks the lease).
+ROUTE_STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
 # On SIGTERM, how long requests in progress (a webhook being committed) may take before they are cancelled.
 HTTP_SHUTDOWN_TIMEOUT = 10.0
 
@@ -126,6 +129,7 @@ class Daemon:
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._event_lease(), "events"),
             renew_every=self._event_lease() / 3,
+            retry_unavailable=ROUTE_STORE_RETRY,
             busy=self._answering,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(

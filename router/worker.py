@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from router.store.base import StoreUnavailable
+from router.store.base import StoreLost, StoreUnavailable
 
 T = TypeVar("T")
 log = structlog.get_logger("router.worker")
@@ -47,6 +47,7 @@ class ClaimLoop(Generic[T]):
         renew_every: float = 10.0,
         busy: Callable[[], bool] | None = None,
         busy_share: int = 32,
+        retry_unavailable: tuple[float, ...] = (),
     ):
         self.name = name
         self._claim = claim
@@ -63,6 +64,10 @@ class ClaimLoop(Generic[T]):
         self._inflight: dict[Hashable, asyncio.Task[None]] = {}
         self._renew = renew
         self.renew_every = renew_every
+        # Waits before handling an item again in place when the store failed under it (a full disk, a
+        # dropped connection): only for a stage whose handling may simply run twice (routing: its one
+        # transaction checks the lease and action keys dedupe), not delivery, where a send may have happened.
+        self.retry_unavailable = retry_unavailable
         self._busy = busy
         self.busy_share = busy_share
 
@@ -146,16 +151,29 @@ class ClaimLoop(Generic[T]):
         return True
 
     async def _run_one(self, item: T) -> None:
-        try:
-            await self._handle(item)
-        except asyncio.CancelledError:
-            raise
-        except StoreUnavailable as exc:  # the lease brings the item back once the store recovers
-            log.warning(
-                "store unavailable while processing; the item will be claimed again", stage=self.name, error=str(exc)
-            )
-        except Exception:
-            log.exception("unexpected error while processing", stage=self.name)
+        waits = iter(self.retry_unavailable)
+        while True:
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except StoreLost:
+                return  # the daemon stops; the store file is not to be trusted
+            except StoreUnavailable as exc:
+                wait = next(waits, None)
+                if wait is not None and not self._stopping:
+                    log.warning("store unavailable while processing; trying again", stage=self.name, error=str(exc))
+                    await asyncio.sleep(wait)
+                    continue
+                # The lease brings the item back once the store recovers.
+                log.warning(
+                    "store unavailable while processing; the item will be claimed again",
+                    stage=self.name,
+                    error=str(exc),
+                )
+            except Exception:
+                log.exception("unexpected error while processing", stage=self.name)
+            return
 
     def _finished(self, task: asyncio.Task[Any], key: Hashable) -> None:
         self._tasks.discard(task)

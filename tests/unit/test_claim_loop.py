@@ -169,3 +169,35 @@ async def test_while_busy_only_a_share_of_its_concurrency_runs_then_all_of_it() 
     release.set()
     await loop.stop(SAFETY)
     runner.cancel()
+
+
+async def route_on_a_full_disk(retries: tuple[float, ...]) -> tuple[list[int], list[int]]:
+    """Item 7 through a loop whose store is full for the first two tries: (every try, what was handled)."""
+    queue = Queue([7])
+    attempts: list[int] = []
+    done: list[int] = []
+    settled = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        attempts.append(item)
+        if len(attempts) <= 2:
+            if not retries:
+                settled.set()
+            raise StoreUnavailable("sqlite: database or disk is full")
+        done.append(item)
+        settled.set()
+
+    loop = ClaimLoop("route", queue.claim, handle, queue.next_due, concurrency=1, idle=3600.0)
+    loop.retry_unavailable = retries
+    runner = asyncio.create_task(loop.run())
+    await asyncio.wait_for(settled.wait(), SAFETY)
+    await loop.stop(1.0)
+    runner.cancel()
+    return attempts, done
+
+
+async def test_a_route_whose_store_write_fails_is_tried_again_in_place_not_left_to_its_lease() -> None:
+    """With retries configured (the route stage) the item is handled again once the store is back; without
+    them (the deliver stage, where a send may have happened) it is left to its lease."""
+    assert await route_on_a_full_disk((0.01, 0.01, 0.01)) == ([7, 7, 7], [7])
+    assert await route_on_a_full_disk(()) == ([7], [])
