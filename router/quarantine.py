@@ -109,12 +109,9 @@ class Quarantine:
 
 def reverify(config: Config, entry: QuarantineRecord) -> bool:
     """Whether a kept body passes verification under the current settings."""
-    key = config.plugandpay.webhook_key
-    if not key:
-        return config.plugandpay.allow_unsigned  # fail closed, as the receiver does
     wanted = config.plugandpay.signature.header.lower()
     value = next((v for name, v in entry.signatures.items() if name.lower() == wanted), None)
-    return verify.verify(key, entry.body, value)
+    return verify.admits(config.plugandpay.webhook_key, config.plugandpay.allow_unsigned, entry.body, value)
 
 
 @dataclass

@@ -92,13 +92,9 @@ class Receiver:
         body = await self.read_body(request, config)
         if isinstance(body, web.Response):
             return body
-        key = config.plugandpay.webhook_key
-        # Fail closed: only an explicit allow_unsigned skips verification (check refuses a key-less config
-        # without it, but a config built in code must not open the door either).
-        if key or not config.plugandpay.allow_unsigned:
-            header = config.plugandpay.signature.header
-            if not key or not verify.verify(key, body, request.headers.get(header)):
-                return await self._refuse(request, body, header)
+        key, header = config.plugandpay.webhook_key, config.plugandpay.signature.header
+        if not verify.admits(key, config.plugandpay.allow_unsigned, body, request.headers.get(header)):
+            return await self._refuse(request, body, header)
         if is_selftest(body):
             return web.json_response({"selftest": "ok", "verified": bool(key)}, status=200)
         try:

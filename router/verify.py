@@ -46,3 +46,14 @@ def verify(key: str, body: bytes, value: str | None) -> bool:
     expected = hmac.new(key.encode(), body, hashlib.sha256).digest()
     # Compare even when decoding failed, so timing does not tell a malformed value from a wrong one.
     return hmac.compare_digest(given or b"\0" * 32, expected) and given is not None
+
+
+def admits(key: str | None, allow_unsigned: bool, body: bytes, value: str | None) -> bool:
+    """The one verification decision, for a webhook as it arrives and for one released from the quarantine.
+
+    Fails closed: without a key only an explicit ``allow_unsigned`` admits a body (``check`` refuses a key-less
+    config without it, but a config built in code must not open the door either).
+    """
+    if not key:
+        return allow_unsigned
+    return verify(key, body, value)
