@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +221,23 @@ async def stored(db: Path) -> tuple[list[Any], list[Any]]:
     finally:
         await store.close()
     return events, deliveries
+
+
+def free_port_base(count: int) -> int:
+    """A first port from which ``count`` ports are free right now, for a command that binds a fixed range
+    (``standins --port-base``, ``demo --port-base``) next."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no free range of ports")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ import httpx
 from router import __version__
 from router.demo.targets import PORT_ORDER
 from tests.conftest import run_cli
+from tests.support import free_port_base
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -28,25 +27,6 @@ FIXTURES = ROOT / "router" / "demo" / "fixtures"
 def example_env() -> dict[str, str]:
     pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#"))
     return {**{k.strip(): v.strip() for k, v in pairs}, "PLUGANDPAY_WEBHOOK_KEY": "a-real-key-7d1c"}
-
-
-def free_port_base(count: int) -> int:
-    """A first port from which ``count`` ports are free right now (the test servers bind them next)."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError("no free range of ports")
 
 
 # ---------------------------------------------------------------- check --render

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import re
 import shlex
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +43,7 @@ from router.demo.run import config_variables
 from router.demo.targets import PORT_ORDER
 from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
-from tests.support import reserved_port, wait_until
+from tests.support import free_port_base, reserved_port, wait_until
 
 
 def repository_root() -> Path:
@@ -388,25 +386,6 @@ async def settled(session: Session) -> None:
         await wait_until(nothing_pending, 20, "the daemon to finish the triggered event")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{(session.work / 'serve.log').read_text()}") from None
-
-
-def free_port_base(count: int) -> int:
-    """A first port from which ``count`` ports are free right now (``standins --port-base`` binds them next)."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError("no free range of ports")
 
 
 async def test_every_shell_block_of_the_readme_and_the_reference_runs(tmp_path):
