@@ -226,8 +226,11 @@ async def stored(db: Path) -> tuple[list[Any], list[Any]]:
 def free_port_base(count: int) -> int:
     """A first port from which ``count`` ports are free right now, for a command that binds a fixed range
     (``standins --port-base``, ``demo --port-base``) next."""
+    # Below the kernel's ephemeral range: every bind(0) and outgoing connection of the other test workers takes
+    # its port from that range, so a base inside it can be taken between this check and the command's bind.
+    ephemeral_low = _ephemeral_range_start()
     for _ in range(50):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(10000, ephemeral_low - count)
         sockets = []
         try:
             for port in range(base, base + count):
@@ -241,3 +244,10 @@ def free_port_base(count: int) -> int:
             for sock in sockets:
                 sock.close()
     raise AssertionError("no free range of ports")
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default, and the start of IANA's dynamic range is higher still
