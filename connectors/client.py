@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from connectors import jsontext
 from connectors.base import DeliveryError, Limiter, Retryable
 from connectors.headers import checked_headers
 from connectors.status import classify_status, parse_retry_after
@@ -92,7 +93,7 @@ class HttpClient:
     ) -> Request:
         merged = checked_headers({**self.headers, **(headers or {})})
         if json is not None:
-            content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+            content = jsontext.dumps_bytes(json)
             if not any(k.lower() == "content-type" for k in merged):
                 merged["Content-Type"] = "application/json"
         return Request(method.upper(), url, merged, params, content)

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlencode
 
 from yarl import URL
 
+from connectors import jsontext
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
 from connectors.client import Request, make_client, send
 from connectors.signer import check_sign, make_signer
@@ -28,7 +29,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 def encode_body(request: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
     """The exact bytes to send and their content type, from one of ``json`` / ``form`` / ``body``."""
     if "json" in request:
-        return json.dumps(request["json"], separators=(",", ":"), ensure_ascii=False).encode(), ("application/json")
+        return jsontext.dumps_bytes(request["json"]), "application/json"
     if "form" in request:
         form = request["form"]
         if not isinstance(form, Mapping):

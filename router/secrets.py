@@ -13,6 +13,8 @@ import json
 import re
 from collections.abc import Callable
 
+from connectors import jsontext
+
 SECRET_NAME = re.compile(r"token|secret|password|passwd|key|auth|credential", re.IGNORECASE)
 
 Masker = Callable[[str], str]
@@ -35,5 +37,7 @@ def masker(secrets: frozenset[str]) -> Masker:
 
 
 def json_masker(secrets: frozenset[str]) -> Masker:
-    """``masker`` for JSON text: each secret is also looked for as ``json.dumps`` spells it inside a string."""
-    return masker(secrets | {json.dumps(secret)[1:-1] for secret in secrets})
+    """``masker`` for JSON text: each secret is also looked for as JSON spells it inside a string, both with
+    non-ASCII escaped (``json.dumps``, the admin API) and as UTF-8 (``jsontext``, the log lines)."""
+    spellings = {spelled(secret)[1:-1] for secret in secrets for spelled in (json.dumps, jsontext.dumps)}
+    return masker(secrets | spellings)

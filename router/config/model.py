@@ -7,6 +7,7 @@ validation specs or the builder.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,14 @@ class Config:
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+
+    @functools.cached_property
+    def marked_actions(self) -> dict[int, tuple[Action, Action]]:
+        """Routing's cache of each action with its secrets marked (``router.route``), by ``id`` of the action.
+
+        Kept on the config because it is valid exactly as long as the config's secrets are: a reload builds a
+        new config, and with it an empty cache."""
+        return {}
 
     def schedule_for(self, rule: Rule, action: Action) -> tuple[float, ...]:
         """The retry schedule of one action: the rule's, else its connector's, else the global one."""

@@ -9,10 +9,10 @@ values to store for an event or a delivery, in the order of the ``*_VALUE_COLUMN
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
+from connectors import jsontext
 from router.events import Event
 from router.store.records import Attempt, DeliveryRecord, EventRecord, NewDelivery
 from router.store.status import AttemptOutcome, DeliveryStatus, EventStatus
@@ -93,12 +93,12 @@ DELIVERY_VALUE_COLUMNS = ", ".join(DELIVERY_VALUE_FIELDS)
 
 
 def _json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else jsontext.loads(text)
 
 
 def json_text(value: Any) -> str | None:
     """JSON to store (``None`` stays SQL NULL); values JSON cannot spell are stored as their ``str``."""
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    return None if value is None else jsontext.dumps(value, default=str)
 
 
 def event_record(row: Iterable[Any]) -> EventRecord:
@@ -112,7 +112,7 @@ def event_record(row: Iterable[Any]) -> EventRecord:
         rule_id=r["rule_id"],
         sent_at=r["sent_at"],
         source=r["source"],
-        payload=json.loads(r["payload"]),
+        payload=jsontext.loads(r["payload"]),
     )
     return EventRecord(
         id=r["id"],
@@ -141,7 +141,7 @@ def delivery_record(row: Iterable[Any]) -> DeliveryRecord:
         action_key=r["action_key"],
         delivery_key=r["delivery_key"],
         request=_json(r["request"]),
-        schedule=tuple(json.loads(r["schedule"])),
+        schedule=tuple(jsontext.loads(r["schedule"])),
         status=DeliveryStatus(r["status"]),
         attempts=r["attempts"],
         next_attempt_at=r["next_attempt_at"],
@@ -168,7 +168,7 @@ def attempt_record(row: Iterable[Any]) -> Attempt:
 
 def event_values(event: Event) -> tuple[Any, ...]:
     """The event's columns as stored (``EVENT_VALUE_COLUMNS``); the payload compact, as received."""
-    payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
+    payload = jsontext.dumps(event.payload)
     return (
         event.business_key,
         event.trigger,
@@ -185,7 +185,7 @@ def event_values(event: Event) -> tuple[Any, ...]:
 
 def delivery_values(d: NewDelivery) -> tuple[Any, ...]:
     """A new delivery's columns as stored (``DELIVERY_VALUE_COLUMNS``)."""
-    request = None if d.request is None else json.dumps(d.request, ensure_ascii=False)
+    request = None if d.request is None else jsontext.dumps(d.request)
     return (
         d.rule,
         d.action_index,
@@ -194,7 +194,7 @@ def delivery_values(d: NewDelivery) -> tuple[Any, ...]:
         d.action_key,
         d.delivery_key,
         request,
-        json.dumps(d.schedule),
+        jsontext.dumps(d.schedule),
         d.status,
         d.error,
     )

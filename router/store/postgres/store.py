@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from connectors import jsontext
 from router.events import Event
 from router.store import rows
 from router.store.base import (
@@ -171,7 +172,7 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
         args = (
             event_id,
             owner,
-            json.dumps(result.outcomes),
+            jsontext.dumps(result.outcomes),
             result.config_version,
             now,
             *columns,

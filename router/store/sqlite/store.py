@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import time
@@ -26,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from connectors import jsontext
 from router.events import Event
 from router.store import rows
 from router.store.base import (
@@ -208,7 +208,7 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
     async def complete_route(self, event_id: int, owner: str, result: RouteResult, now: float) -> int | None:
         version = result.config_version
-        routed = (json.dumps(result.outcomes), version, now, rows.json_text(result.fetched), event_id, owner)
+        routed = (jsontext.dumps(result.outcomes), version, now, rows.json_text(result.fetched), event_id, owner)
         deliveries = [
             (d.action_key, (event_id, *rows.delivery_values(d), now, now, now, version, d.action_key))
             for d in result.deliveries
