@@ -31,6 +31,7 @@ from router.admin.listener import AdminListener, not_here
 from router.config import Config, ConfigError, load_config
 from router.connections import Connectors
 from router.deliver import Deliverer
+from router.foreground import Foreground
 from router.legacy import V1Receiver
 from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -89,7 +90,7 @@ class Daemon:
         self._admin: AdminListener | None = None
         self.reloaded_at = time.time()
         self._tasks: list[asyncio.Task[None]] = []
-        self._webhooks_in_flight = 0
+        self.foreground = Foreground()
         self._retired: set[asyncio.Task[None]] = set()
         self.metrics = Metrics()
         self.router = Router(
@@ -130,7 +131,7 @@ class Daemon:
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._event_lease(), "events"),
             renew_every=self._event_lease() / 3,
             retry_unavailable=ROUTE_STORE_RETRY,
-            busy=self._answering,
+            busy=self.foreground.busy,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
@@ -141,7 +142,7 @@ class Daemon:
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._delivery_lease()),
             renew_every=self._delivery_lease() / 3,
-            busy=self._answering,
+            busy=self.foreground.busy,
         )
         self.reconciler = Reconciler(
             self.store,
@@ -193,16 +194,12 @@ class Daemon:
         """The admin listener's application: /metrics, /api and /ui (``router.admin``)."""
         return admin_app(self.store, self.admin_status, self._metrics, self._wake_deliver, self._wake_route)
 
-    def _answering(self) -> bool:
-        """Webhooks are waiting for their answer: the route and deliver loops hold back (``ClaimLoop``)."""
-        return self._webhooks_in_flight > 0
-
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
-        self._webhooks_in_flight += 1
+        self.foreground.started()  # while webhooks compete for the CPU, routing and delivery hold back
         try:
             return await self._dispatch(request)
         finally:
-            self._webhooks_in_flight -= 1
+            self.foreground.finished()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
@@ -263,6 +260,7 @@ class Daemon:
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
             asyncio.create_task(purge_forever(self.store, lambda: self.state.config.retention), name="retention"),
             asyncio.create_task(self.reconciler.run(), name="reconcile"),
+            asyncio.create_task(self.foreground.watch(), name="foreground"),
         ]
         self.metrics.set_config(config.version)
         loop = asyncio.get_running_loop()

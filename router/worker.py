@@ -11,8 +11,9 @@ An item is never handled twice at once by one loop: a claim that hands back an i
 finishes it (the claim made the lease ours again). With ``renew``, the leases of the items in flight are
 renewed every ``renew_every`` seconds, so another instance does not take over work that is merely slow.
 With ``busy``, the loop takes only ``concurrency // busy_share`` items at a time while ``busy()`` is true:
-the daemon says so while webhooks wait for their answer, so acknowledgements get the CPU first and
-the stored backlog is routed and delivered at full speed once the burst is answered.
+the daemon says so while webhooks compete with this work for the CPU (``router.foreground``), so
+acknowledgements get the CPU first and the stored backlog is routed and delivered at full speed once the
+burst is answered.
 """
 
 from __future__ import annotations
