@@ -4,7 +4,7 @@ Every delivered event costs the daemon one request served (the webhook) and two 
 fetched from Plug&Pay, the delivery sent), all through aiohttp, before any routing, rendering or storing.
 This measures those alone, at the benchmark's concurrency of 32: a bare aiohttp server's CPU per request
 served, and a process that only sends requests through one pooled aiohttp session, its CPU per request
-made. ``served + 2 × made`` is what no change inside the daemon can go below while it speaks HTTP through
+made. ``served + 2 x made`` is what no change inside the daemon can go below while it speaks HTTP through
 aiohttp; compare it with ``bench.e2e``'s CPU per event.
 
     python -m bench.floor [--count 20000] [--rounds 3]
