@@ -12,13 +12,13 @@ the rate limit has no slot soon, the delivery goes back to the store without spe
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
+from connectors import jsontext
 from connectors.base import Outgoing, Permanent, Retryable, Sent, Throttled
 from router.config import Config
 from router.connections import Connectors
@@ -40,9 +40,9 @@ def bounded_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     (a larger one is kept as the start of its JSON text under ``excerpt``)."""
     if not result:
         return None
-    text = json.dumps(dict(result), ensure_ascii=False, default=str)
+    text = jsontext.dumps(dict(result), default=str)
     if len(text) <= RESULT_LIMIT:
-        loaded: dict[str, Any] = json.loads(text)
+        loaded: dict[str, Any] = jsontext.loads(text)
         return loaded
     return {"excerpt": text[: RESULT_LIMIT - 1] + "…"}
 
