@@ -53,6 +53,7 @@ USER_AGENT = "plugpay-router/0.1"
 NOTIFIED_POLL = 5.0
 # Wake-ups of the claim loops are gathered for this long, so a burst of webhooks is claimed in a few batches.
 COALESCE = 0.005
+BUSY_PAUSE = 0.02  # while webhooks need the CPU, each stage claims at most once per this many seconds
 # A route whose store write failed (a full disk, a dropped connection) is tried again after these waits, in
 # place, before its lease is left to bring it back (routing may run twice: its transaction checks the lease).
 ROUTE_STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -132,6 +133,7 @@ class Daemon:
             renew_every=self._event_lease() / 3,
             retry_unavailable=ROUTE_STORE_RETRY,
             busy=self.foreground.busy,
+            busy_pause=BUSY_PAUSE,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
@@ -143,6 +145,7 @@ class Daemon:
             renew=lambda ids: self.store.extend_leases(self.owner, ids, time.time() + self._delivery_lease()),
             renew_every=self._delivery_lease() / 3,
             busy=self.foreground.busy,
+            busy_pause=BUSY_PAUSE,
         )
         self.reconciler = Reconciler(
             self.store,

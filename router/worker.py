@@ -11,7 +11,9 @@ An item is never handled twice at once by one loop: a claim that hands back an i
 finishes it (the claim made the lease ours again). With ``renew``, the leases of the items in flight are
 renewed every ``renew_every`` seconds, so another instance does not take over work that is merely slow.
 With ``busy``, the loop takes only ``concurrency // busy_share`` items at a time while ``busy()`` is true:
-the daemon says so while webhooks compete with this work for the CPU (``router.foreground``), so
+and with ``busy_pause`` it claims at most once per that many seconds, since items that finish at once turn
+a share of the concurrency over as fast as ever. The daemon says so while webhooks compete with this work
+for the CPU (``router.foreground``), so
 acknowledgements get the CPU first and the stored backlog is routed and delivered at full speed once the
 burst is answered.
 """
@@ -48,6 +50,7 @@ class ClaimLoop(Generic[T]):
         renew_every: float = 10.0,
         busy: Callable[[], bool] | None = None,
         busy_share: int = 32,
+        busy_pause: float = 0.0,
         retry_unavailable: tuple[float, ...] = (),
     ):
         self.name = name
@@ -71,6 +74,7 @@ class ClaimLoop(Generic[T]):
         self.retry_unavailable = retry_unavailable
         self._busy = busy
         self.busy_share = busy_share
+        self.busy_pause = busy_pause
 
     @property
     def in_flight(self) -> list[Any]:
@@ -97,6 +101,13 @@ class ClaimLoop(Generic[T]):
                 self._slot.clear()
                 await self._slot.wait()
                 continue
+            if self.busy_pause and self._busy is not None and self._busy():
+                # A share of the concurrency bounds items in flight, not CPU: against a fast destination
+                # they turn over at once. A pause between claims bounds what background work takes.
+                await asyncio.sleep(self.busy_pause)
+                free = self._limit() - len(self._tasks)
+                if free <= 0:
+                    continue
             self._wake.clear()
             try:
                 batch = await self._claim(free)

@@ -171,6 +171,42 @@ async def test_while_busy_only_a_share_of_its_concurrency_runs_then_all_of_it() 
     runner.cancel()
 
 
+async def test_while_busy_it_claims_at_most_once_per_pause_even_when_items_finish_at_once() -> None:
+    """Against a fast destination a share of the concurrency still turns over at once; the pause is what
+    bounds the CPU that background work takes from the acknowledgements."""
+    queue = Queue(list(range(200)))
+    busy = True
+    done: list[int] = []
+    all_done = asyncio.Event()
+
+    async def handle(item: int) -> None:  # finishes at once, as against a local sink
+        done.append(item)
+        if len(done) == 200:
+            all_done.set()
+
+    loop = ClaimLoop(
+        "test",
+        queue.claim,
+        handle,
+        queue.next_due,
+        concurrency=8,
+        idle=3600.0,
+        busy=lambda: busy,
+        busy_share=8,
+        busy_pause=0.05,
+    )
+    runner = asyncio.create_task(loop.run())
+    clock = asyncio.get_running_loop()
+    began = clock.time()
+    while clock.time() - began < 0.3:
+        await asyncio.sleep(0.01)
+    assert 1 <= len(done) <= 0.3 / 0.05 + 1  # one item per pause, however fast each one is
+    busy = False
+    await asyncio.wait_for(all_done.wait(), SAFETY)  # then the backlog at full speed
+    await loop.stop(SAFETY)
+    runner.cancel()
+
+
 async def route_on_a_full_disk(retries: tuple[float, ...]) -> tuple[list[int], list[int]]:
     """Item 7 through a loop whose store is full for the first two tries: (every try, what was handled)."""
     queue = Queue([7])
