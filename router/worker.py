@@ -10,12 +10,11 @@ An item is never handled twice at once by one loop: a claim that hands back an i
 (its lease ran out under a long send, or the clock jumped forward) is dropped, and the first handler
 finishes it (the claim made the lease ours again). With ``renew``, the leases of the items in flight are
 renewed every ``renew_every`` seconds, so another instance does not take over work that is merely slow.
-With ``busy``, the loop takes only ``concurrency // busy_share`` items at a time while ``busy()`` is true:
-and with ``busy_pause`` it claims at most once per that many seconds, since items that finish at once turn
-a share of the concurrency over as fast as ever. The daemon says so while webhooks compete with this work
-for the CPU (``router.foreground``), so
-acknowledgements get the CPU first and the stored backlog is routed and delivered at full speed once the
-burst is answered.
+With ``busy``, the loop takes only ``concurrency // busy_share`` items at a time while ``busy()`` is true,
+and with ``busy_pause`` it claims at most once per that many seconds (items that finish at once would turn
+a share of the concurrency over as fast as ever). The daemon says so while webhooks compete with this work
+for the CPU (``router.foreground``), so acknowledgements get the CPU first and the stored backlog is routed
+and delivered at full speed once the burst is answered.
 """
 
 from __future__ import annotations
