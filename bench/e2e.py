@@ -16,10 +16,10 @@ each figure's range and the per-round ratio of this build to each other build:
     python -m bench.e2e --compare /work/old --rounds 3
     python -m bench.e2e --compare /work/old --count 4000 --profile /tmp/e2e   # py-spy top frames per build
 
-Measured (issue 16; 2 cores shared with other work, load average 1-3; 3 interleaved rounds, 2000 events):
-this build 253-296 events/s, 2.42-2.56 ms CPU/event, peak RSS 58 MB; 57ff120 145-240 events/s,
-2.86-3.36 ms; 9993736 284-393 events/s, 1.97-2.29 ms: x1.23-1.74 / x0.76-0.84 CPU of 57ff120, and
-x0.70-0.89 / x1.12-1.30 CPU of 9993736. The Plug&Pay sandbox costs 0.5 ms CPU per event on top.
+Measured (issue 16; 2-core Xeon shared with other work; 5 interleaved rounds of 2000 events, 2026-11-30):
+this build 459-577 events/s, 1.61-2.04 ms CPU/event, peak RSS 57 MB; 9993736 519-647 events/s,
+1.50-1.84 ms, 53 MB: per round x0.87-0.92 throughput and x1.02-1.11 CPU of 9993736. The Plug&Pay sandbox
+costs 0.3-0.4 ms CPU per event on top. docs/performance.md has the profiles.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ aiohttp; compare it with ``bench.e2e``'s CPU per event.
 
     python -m bench.floor [--count 20000] [--rounds 3]
 
-Measured (issue 16; 2-core Xeon, Python 3.11.7, quiet machine): see docs/performance.md.
+Measured (issue 16; 2-core Xeon, Python 3.11.7, 2026-11-30): served 0.105-0.128 ms, made 0.156-0.210 ms
+per request: a floor of 0.42-0.55 ms CPU per event, against the daemon's 1.6-2.0 ms.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ p99 acknowledgement ≤ 20 ms at concurrency 32. ``--rounds`` repeats the whole 
 
     python -m bench.ingest [--count 5000] [--concurrency 32] [--with-pipeline] [--rounds 3]
 
-Measured (issue 16; 2 cores shared with other work): ingest alone x0.45-0.53 of the bare handler; with
-the pipeline x0.32-0.41 of it (0.7-0.9 of ingest alone), p99 69-139 ms while the bare handler's own p99
-was 21-86 ms on the loaded machine. Before the acknowledgement-first claim loops: x0.23-0.33.
+Measured (issue 16; 2-core Xeon shared with other work, 2026-11-30): ingest alone x0.38-0.66 of the bare
+handler (whose own rate varied 4,400-7,000/s); with the pipeline 0.75-0.83 of ingest alone in the same round
+(x0.34-0.64 of the bare handler), p99 23-31 ms. Before acknowledgements first: x0.23-0.34, p99 49-55 ms.
 """
 
 from __future__ import annotations
