@@ -1,0 +1,113 @@
+"""Connection exhaustion (hardening item 2): idle connections past the file-descriptor limit, then webhooks.
+
+Starts a daemon under systemd's default ``LimitNOFILE=1024`` (set with prlimit once it runs), opens
+``--idle`` TCP connections that never send a byte, waits ``--hold`` seconds, then sends 20 signed webhooks
+with a 5 s timeout each. It prints per build how many idle connections the daemon still held open after the
+wait, the webhooks' answers (or timeouts), and what the log grew by (bytes, tracebacks). ``--compare DIR``
+runs another checkout's daemon the same way (the first version, say):
+
+    python -m bench.exhaust [--idle 1100] [--hold 15] [--compare /tmp/first]
+
+Measured (2026-11-30, 2-core Xeon): the first version (9993736) held all 1,100 connections, all 20 webhooks
+timed out, and its log grew by 343 MB (845,566 tracebacks) in 117 s; now 20 of 20 are answered 202 and the
+log grows by 4 KB with no traceback (204 connections, still queued for accept() after 15 s, wait their turn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import KEY, body, machine
+from bench.e2e import config_text
+from bench.procs import Build, start, stop
+from router import verify
+from tests.support import reserved_port
+
+WEBHOOKS = 20
+
+
+async def attack(port: int, idle: int, hold: float) -> tuple[int, int, list[str]]:
+    """(connections opened, still open after ``hold`` s, the webhooks' outcomes)."""
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for _ in range(idle):
+        try:
+            opened.append(await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2))
+        except (OSError, TimeoutError):
+            break
+    await asyncio.sleep(hold)  # the thing measured: what the daemon does with connections that say nothing
+    still_open = 0
+    for reader, _ in opened:
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 0.001) == b""
+        except TimeoutError:
+            closed = False
+        except OSError:
+            closed = True
+        still_open += not closed
+    outcomes: list[str] = []
+    url = f"http://127.0.0.1:{port}/webhooks/plugandpay"
+    async with httpx.AsyncClient(timeout=5) as client:
+        for n in range(WEBHOOKS):
+            data = body(9000 + n)
+            headers = {"Content-Type": "application/json", "X-Signature": verify.sign(KEY, data)}
+            try:
+                answer = await client.post(url, content=data, headers=headers)
+                outcomes.append(str(answer.status_code))
+            except httpx.TimeoutException:
+                outcomes.append("timeout")
+            except httpx.HTTPError as exc:
+                outcomes.append(type(exc).__name__)
+    for _, writer in opened:
+        writer.close()
+    return len(opened), still_open, outcomes
+
+
+def measure(build: Build, idle: int, hold: float, folder: Path) -> str:
+    port, api_port, sink_port = reserved_port(), reserved_port(), reserved_port()
+    config = folder / f"{build.name}.yaml"
+    config.write_text(
+        config_text(port=port, api_port=api_port, sink_port=sink_port, store=f"sqlite:///{folder / build.name}.db")
+    )
+    log = folder / f"{build.name}.log"
+    daemon = start(["-m", "router", "serve", "-c", str(config)], f"http://127.0.0.1:{port}/healthz", log, build)
+    try:
+        resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE, (1024, 1024))
+        before = log.stat().st_size
+        started = time.monotonic()
+        opened, still_open, outcomes = asyncio.run(attack(port, idle, hold))
+        seconds = time.monotonic() - started
+        grown = log.read_bytes()[before:]
+    finally:
+        stop([daemon])
+    counts = {o: outcomes.count(o) for o in sorted(set(outcomes))}
+    return (
+        f"{build.name:<8} opened {opened}, still open after {hold:g} s: {still_open}; "
+        f"{WEBHOOKS} signed webhooks: {counts}; log +{len(grown):,} bytes in {seconds:.0f} s, "
+        f"{grown.count(b'Traceback')} tracebacks"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle", type=int, default=1100)
+    parser.add_argument("--hold", type=float, default=15.0)
+    parser.add_argument("--compare", action="append", default=[])
+    args = parser.parse_args()
+    builds = [Build.this(), *(Build.checkout(folder) for folder in args.compare)]
+    with tempfile.TemporaryDirectory() as folder:
+        lines = [measure(build, args.idle, args.hold, Path(folder)) for build in builds]
+    print(f"machine: {machine()}")
+    print(f"{args.idle} idle connections under LimitNOFILE=1024, then {WEBHOOKS} signed webhooks")
+    for line in lines:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
