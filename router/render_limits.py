@@ -42,16 +42,24 @@ class RenderTooLarge(Exception):
     """A value or the output would be larger than ``MAX_SIZE``."""
 
 
+class LeaveTheLoop(BaseException):
+    """The work ran past the budget of ``on_the_loop``: give up this attempt and run it on the render thread.
+
+    A BaseException, so the ``except Exception`` that turns a failing condition or action into its own
+    outcome lets it through: the whole attempt is abandoned, not one action marked as failed."""
+
+
 CLOCK_EVERY = 64  # ticks between two looks at the clock (reading it costs more than everything else in a tick)
 
 
 class _Meter:
     """The render budget of one thread: its deadline, its time limit and ticks until the next clock check."""
 
-    __slots__ = ("deadline", "steps", "timeout")
+    __slots__ = ("deadline", "loop_deadline", "steps", "timeout")
 
     def __init__(self) -> None:
         self.deadline = math.inf
+        self.loop_deadline = math.inf  # set by ``on_the_loop``
         self.timeout = DEFAULT_TIMEOUT
         self.steps = CLOCK_EVERY
 
@@ -78,8 +86,31 @@ def tick() -> None:
     meter.steps -= 1
     if meter.steps <= 0:
         meter.steps = CLOCK_EVERY
-        if _now() > meter.deadline:
+        now = _now()
+        if now > meter.loop_deadline:
+            raise LeaveTheLoop
+        if now > meter.deadline:
             raise RenderTimeout(meter.timeout)
+
+
+class on_the_loop:
+    """Work inside may take ``seconds`` in all before ``tick`` raises LeaveTheLoop (its own budgets still
+    apply). The route stage renders on the event loop this way: a usual plan takes well under a millisecond,
+    less than handing it to the render thread and back costs, and one that would take longer leaves after
+    ``seconds`` and runs again on the thread (``plan`` is pure, so running it twice is safe)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        meter = _meter()
+        meter.loop_deadline = _now() + self.seconds
+        meter.steps = 1
+
+    def __exit__(self, *exc: object) -> None:
+        _meter().loop_deadline = math.inf
 
 
 class time_limit:

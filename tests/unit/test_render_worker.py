@@ -1,14 +1,19 @@
-"""The render worker: renders run off the event loop on one long-lived thread, within their time limit."""
+"""The render worker: renders run off the event loop on one long-lived thread, within their time limit, when
+they take longer than a plan may hold the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
+from router import render_limits
 from router.render_worker import RenderWorker
+from router.route import ON_LOOP_BUDGET, Router
 
 MARK: contextvars.ContextVar[str] = contextvars.ContextVar("mark")
 
@@ -82,3 +87,36 @@ async def test_each_job_starts_with_a_fresh_context() -> None:
     await worker.run(lambda: MARK.set("left behind"), 5)
     assert await worker.run(lambda: MARK.get("fresh"), 5) == "fresh"
     worker.close()
+
+
+def _plan_that_takes(seconds: float) -> Callable[[], threading.Thread]:
+    """Work that renders (ticks the render meter, as every template step does) for ``seconds``."""
+
+    def work() -> threading.Thread:
+        with render_limits.budget():
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                render_limits.tick()
+        return threading.current_thread()
+
+    return work
+
+
+async def test_a_quick_plan_stays_on_the_loop_a_slow_one_moves_to_the_thread_and_the_next_ones_follow() -> None:
+    router = Router(store=None, state=lambda: None, owner="test", on_routed=lambda: None)  # type: ignore[arg-type]
+    loop_thread = threading.current_thread()
+    assert await router._plan(_plan_that_takes(0), 5) is loop_thread  # no hand-off for the usual plan
+    moved = await router._plan(_plan_that_takes(ON_LOOP_BUDGET * 4), 5)
+    assert moved is not loop_thread  # it left the loop once past its budget and ran whole on the thread
+    assert await router._plan(_plan_that_takes(0), 5) is not loop_thread  # a slow config keeps the loop free
+
+
+async def test_leaving_the_loop_is_not_an_error_a_condition_or_action_could_swallow() -> None:
+    def work() -> str:
+        try:
+            return _plan_that_takes(1)().name
+        except Exception:  # what plan does around each condition and action
+            return "swallowed"
+
+    with pytest.raises(render_limits.LeaveTheLoop), render_limits.on_the_loop(0.001):
+        work()
