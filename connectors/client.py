@@ -63,12 +63,15 @@ def new_session(timeout: float, *, headers: Mapping[str, str] | None = None, lim
     """A pooled aiohttp session with a total timeout per request, for every outgoing HTTP call of the daemon.
 
     Create it on first use: a session belongs to the running event loop. Redirects are never followed,
-    which aiohttp sets per request: pass ``allow_redirects=False`` with each one.
+    which aiohttp sets per request: pass ``allow_redirects=False`` with each one. Cookies are never kept.
     """
     return aiohttp.ClientSession(
         headers=dict(headers) if headers else None,
         timeout=aiohttp.ClientTimeout(total=timeout),
         connector=aiohttp.TCPConnector(limit=limit),
+        # No cookies: a destination's Set-Cookie must not ride along on later requests (a session meant for
+        # one delivery would reach the next), and keeping none spares the jar's work on every request.
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
