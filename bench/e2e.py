@@ -16,10 +16,10 @@ each figure's range and the per-round ratio of this build to each other build:
     python -m bench.e2e --compare /work/old --rounds 3
     python -m bench.e2e --compare /work/old --count 4000 --profile /tmp/e2e   # py-spy top frames per build
 
-Measured (issue 16; 2-core Xeon shared with other work; 5 interleaved rounds of 2000 events, 2026-11-30):
-this build 459-577 events/s, 1.61-2.04 ms CPU/event, peak RSS 57 MB; 9993736 519-647 events/s,
-1.50-1.84 ms, 53 MB: per round x0.87-0.92 throughput and x1.02-1.11 CPU of 9993736. The Plug&Pay sandbox
-costs 0.3-0.4 ms CPU per event on top. docs/performance.md has the profiles.
+Measured (issue 16; 2-core Xeon shared with other work; 8 interleaved rounds of 2000 events, 2026-11-30):
+this build 566-703 events/s (median 657), 1.31-1.63 ms CPU/event (median 1.42), peak RSS 57 MB; 9993736
+604-721 events/s (median 668), 1.32-1.65 ms (median 1.43), 53 MB: per round x0.79-1.09 throughput and
+x0.86-1.23 CPU. The Plug&Pay sandbox costs 0.3-0.4 ms CPU per event on top. docs/performance.md: profiles.
 """
 
 from __future__ import annotations

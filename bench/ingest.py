@@ -12,9 +12,10 @@ p99 acknowledgement ≤ 20 ms at concurrency 32. ``--rounds`` repeats the whole 
 
     python -m bench.ingest [--count 5000] [--concurrency 32] [--with-pipeline] [--rounds 3]
 
-Measured (issue 16; 2-core Xeon shared with other work, 2026-11-30): ingest alone x0.38-0.66 of the bare
-handler (whose own rate varied 4,400-7,000/s); with the pipeline 0.75-0.83 of ingest alone in the same round
-(x0.34-0.64 of the bare handler), p99 23-31 ms. Before acknowledgements first: x0.23-0.34, p99 49-55 ms.
+Measured (issue 16; 2-core Xeon shared with other work, 2026-11-30): ingest alone x0.36-0.71 of the bare
+handler (whose own rate varied 4,400-9,200/s; 9993736's daemon: x0.975 of this one's rate, mean of 7
+alternating runs); with the pipeline 0.63-0.95 of ingest alone in the same round (x0.32-0.50 of the bare
+handler), p99 21-38 ms. Before acknowledgements first: x0.23-0.34, p99 49-55 ms.
 """
 
 from __future__ import annotations
