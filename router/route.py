@@ -7,8 +7,8 @@ deliveries and the event's new state in one transaction. Each action gets an ``a
 the business event (or the webhook, for ``source_rules`` rules), the rule, the action and the
 ``for_each`` element; the store keeps one delivery per key, which is how action dedupe works.
 The daemon runs ``plan`` on the event loop for at most a few milliseconds and otherwise on the render
-worker's thread (``off_loop``), so a slow template never holds up the webhook listener; each render is
-bounded by ``delivery.render_timeout`` (``router.render_limits``).
+worker's thread (``router.render_worker``), so a slow template never holds up the webhook listener; each
+render is bounded by ``delivery.render_timeout`` (``router.render_limits``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import structlog
@@ -31,8 +31,8 @@ from router.backfill_rules import only_named
 from router.config import Config
 from router.events import TRIGGERS, Event, canonical_trigger
 from router.plugandpay import ApiRejected, ApiUnavailable, NotFound, PlugAndPayClient
-from router.render_limits import LeaveTheLoop, budget, on_the_loop, time_limit
-from router.render_worker import RenderWorker
+from router.render_limits import budget, time_limit
+from router.render_worker import LoopFirst, RenderWorker
 from router.retry import api_schedule
 from router.rules import Action, Outcome, Rule, product_ids
 from router.secretrefs import marked, seal
@@ -124,23 +124,11 @@ def plan(
     return Plan(deliveries, outcomes)
 
 
-T = TypeVar("T")
-
 # How much longer than delivery.render_timeout the router waits for a whole plan before giving up on it.
 # Renders stop themselves at their deadline (router.render_limits); this only catches a step that cannot.
 PLAN_WAIT_FACTOR = 30
 
-
-_WORKER = RenderWorker()
-ON_LOOP_BUDGET = 0.005  # seconds a plan may hold the event loop before it moves to the render thread
-ON_LOOP_PAUSE = 10.0  # seconds that plans go to the thread straight away after one had to move
-
-
-async def off_loop(work: Callable[[], T], limit: float) -> T:
-    """``work()`` on the render worker's thread (``router.render_worker``), so a slow render never stalls the
-    event loop (webhooks are still answered). Raises TimeoutError once it has run ``limit`` seconds; its
-    thread is then left to finish on its own and a fresh one takes the next renders."""
-    return await _WORKER.run(work, limit)
+_WORKER = RenderWorker()  # one render thread for the process, shared by every Router (and each reload's)
 
 
 def extra_includes(event: Event, config: Config) -> tuple[str, ...]:
@@ -283,23 +271,7 @@ class Router:
         self.owner = owner
         self.on_routed = on_routed
         self.observe = observe or (lambda outcome: None)
-        self._thread_until = 0.0  # time.monotonic() until which plans skip the try on the event loop
-
-    async def _plan(self, work: Callable[[], Plan], wait: float) -> Plan:
-        """Run ``work`` on the event loop when it is quick, else on the render thread (``off_loop``).
-
-        Almost every plan takes well under a millisecond, less than the hand-off to the render thread and
-        back (measured: about 5 % of the CPU per event). One that takes longer than ON_LOOP_BUDGET leaves
-        the loop (``render_limits.on_the_loop``) and runs again on the thread, and the plans of the next
-        ON_LOOP_PAUSE seconds go there straight away: a config with slow templates keeps the loop free for
-        webhooks after costing it one budget."""
-        if time.monotonic() >= self._thread_until:
-            try:
-                with on_the_loop(ON_LOOP_BUDGET):
-                    return work()
-            except LeaveTheLoop:
-                self._thread_until = time.monotonic() + ON_LOOP_PAUSE
-        return await off_loop(work, wait)
+        self._renders = LoopFirst(_WORKER)  # quick plans on the event loop, the others on the render thread
 
     async def handle(self, record: EventRecord) -> None:
         config, api = self.state()
@@ -341,7 +313,7 @@ class Router:
         missing = missing_includes(extra, refused, data)
         wait = config.delivery.render_timeout * PLAN_WAIT_FACTOR
         try:
-            result = await self._plan(partial(plan, event, data, config, missing=missing), wait)
+            result = await self._renders.run(partial(plan, event, data, config, missing=missing), wait)
         except TimeoutError:
             reason = f"render timed out: routing took longer than {wait:g}s"
             await self.store.fail_event(record.id, self.owner, reason, time.time())

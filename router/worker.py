@@ -104,6 +104,8 @@ class ClaimLoop(Generic[T]):
                 # A share of the concurrency bounds items in flight, not CPU: against a fast destination
                 # they turn over at once. A pause between claims bounds what background work takes.
                 await asyncio.sleep(self.busy_pause)
+                if self._stopping:
+                    break
                 free = self._limit() - len(self._tasks)
                 if free <= 0:
                     continue

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from router import render_limits
-from router.render_worker import RenderWorker
-from router.route import ON_LOOP_BUDGET, Router
+from router.render_worker import LoopFirst, RenderWorker
 
 MARK: contextvars.ContextVar[str] = contextvars.ContextVar("mark")
 
@@ -103,12 +102,13 @@ def _plan_that_takes(seconds: float) -> Callable[[], threading.Thread]:
 
 
 async def test_a_quick_plan_stays_on_the_loop_a_slow_one_moves_to_the_thread_and_the_next_ones_follow() -> None:
-    router = Router(store=None, state=lambda: None, owner="test", on_routed=lambda: None)  # type: ignore[arg-type]
+    renders = LoopFirst(RenderWorker(), budget=0.005, pause=10.0)
     loop_thread = threading.current_thread()
-    assert await router._plan(_plan_that_takes(0), 5) is loop_thread  # no hand-off for the usual plan
-    moved = await router._plan(_plan_that_takes(ON_LOOP_BUDGET * 4), 5)
+    assert await renders.run(_plan_that_takes(0), 5) is loop_thread  # no hand-off for the usual plan
+    moved = await renders.run(_plan_that_takes(0.02), 5)
     assert moved is not loop_thread  # it left the loop once past its budget and ran whole on the thread
-    assert await router._plan(_plan_that_takes(0), 5) is not loop_thread  # a slow config keeps the loop free
+    assert await renders.run(_plan_that_takes(0), 5) is not loop_thread  # a slow config keeps the loop free
+    renders.worker.close()
 
 
 async def test_leaving_the_loop_is_not_an_error_a_condition_or_action_could_swallow() -> None:
