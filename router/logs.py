@@ -9,6 +9,7 @@ destination's answer, a bad recipient): every address in a line keeps only its f
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -53,8 +54,12 @@ def _timestamp(_: Any, __: str, event_dict: Any) -> Any:
 
 def _serialize(event_dict: Any, **kw: Any) -> str:
     """A log line's JSON through orjson (a line per stage of every event: the stdlib's encoder was the top
-    frame of the daemon's profile); structlog's fallback turns what JSON cannot spell into text."""
-    return jsontext.dumps(event_dict, default=kw.get("default"))
+    frame of the daemon's profile); structlog's fallback turns what JSON cannot spell into text.
+
+    Lines stay ASCII, as the standard library writes them: a line with other characters (a customer's name in
+    an error) is written again with them escaped, so no stdout encoding can fail on it."""
+    line = jsontext.dumps(event_dict, default=kw.get("default"))
+    return line if line.isascii() else json.dumps(event_dict, default=kw.get("default"))
 
 
 def _mask_rendered(_: Any, __: str, line: Any) -> Any:

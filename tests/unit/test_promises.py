@@ -1,4 +1,4 @@
-"""A promise a mutation run showed unprotected, held in process: the log masker on a real log call."""
+"""Promises of the log lines, held in process on real log calls: secrets masked, every line ASCII."""
 
 from __future__ import annotations
 
@@ -31,3 +31,21 @@ def test_a_secret_carried_by_a_log_call_is_printed_as_stars(capsys: pytest.Captu
     assert second["request"] == {"headers": {"Authorization": "Bearer ***"}} and second["password"] == "***"
     for secret in (API_TOKEN, QUOTED, json.dumps(QUOTED)[1:-1]):
         assert secret not in out
+
+
+def test_log_lines_stay_ascii_and_mask_a_non_ascii_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """A customer's name in an error text cannot fail a stdout whose encoding is not UTF-8, and a secret with
+    non-ASCII characters is masked in the escaped spelling the line then has."""
+    secret = "geheim-wachtwoord-é"
+    logs.configure("info", json=True)
+    logs.set_secrets(frozenset({secret}))
+    try:
+        log = structlog.get_logger("router.deliver")
+        log.warning("delivery failed, will retry", error="HTTP 422: naam 'Zoë Çelik' ongeldig", password=secret)
+    finally:
+        logs.set_secrets(frozenset())
+        structlog.reset_defaults()
+    out = capsys.readouterr().out
+    assert out.isascii()
+    line = json.loads(out)
+    assert line["error"] == "HTTP 422: naam 'Zoë Çelik' ongeldig" and line["password"] == "***"
