@@ -38,6 +38,6 @@ def masker(secrets: frozenset[str]) -> Masker:
 
 def json_masker(secrets: frozenset[str]) -> Masker:
     """``masker`` for JSON text: each secret is also looked for as JSON spells it inside a string, both with
-    non-ASCII escaped (``json.dumps``, the admin API) and as UTF-8 (``jsontext``, the log lines)."""
+    non-ASCII escaped (``json.dumps``: the admin API, log lines) and as UTF-8 (``jsontext``)."""
     spellings = {spelled(secret)[1:-1] for secret in secrets for spelled in (json.dumps, jsontext.dumps)}
     return masker(secrets | spellings)
