@@ -14,10 +14,11 @@ costs time, so throughput is compared without it.
     python -m bench.multi [--count 2000] [--concurrency 32] [--postgres postgresql://postgres@127.0.0.1/test]
     python -m bench.multi --round-trips
 
-Measured (issue 16; 2 cores, the PostgreSQL server on the same machine, 2026-11-30): SQLite 660-793
-events/s at 1.18-1.44 ms CPU/event; PostgreSQL one instance 383-435 events/s (x0.51-0.63 of SQLite) at
-1.67-1.90 ms; two instances 403-492 events/s at 0.89-1.17 ms each (1.9-2.3 ms per event in all: the cost
-stays, it is shared). 3.4 database round trips per event (4.4 before the one-statement webhook insert).
+Measured (issue 16; 2 cores, the PostgreSQL server on the same machine, 2026-11-30): SQLite 582-793
+events/s at 1.18-1.61 ms CPU/event; PostgreSQL one instance 332-481 events/s (x0.51-0.83 of SQLite over
+five runs, median x0.58) at 1.49-2.17 ms; two instances 334-492 events/s at 0.89-1.39 ms each (1.9-2.7 ms
+per event in all: the cost stays, it is shared). 3.4 database round trips per event (4.4 before the
+one-statement webhook insert).
 """
 
 from __future__ import annotations
