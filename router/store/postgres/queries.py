@@ -37,6 +37,14 @@ READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_onl
 
 # ------------------------------------------------------------ receive
 
+# The event row for a claimed dedupe key (``claimed`` gives its id), shared by both ways of adding an event.
+_INSERT_CLAIMED = f""", inserted AS (
+    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
+    SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
+           $12::text, $13::json, $14::text, $3::float8, $3::float8
+    FROM claimed
+    RETURNING id
+)"""
 # The dedupe key is claimed first: a new key or an expired one is taken (with a fresh event id), a live one
 # leaves ``claimed`` empty, so no event is inserted and the caller looks up the original.
 ADD_EVENT = _with_and_without_notice(
@@ -46,13 +54,7 @@ WITH claimed AS (
     ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
-), inserted AS (
-    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
-    SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
-           $12::text, $13::json, $14::text, $3::float8, $3::float8
-    FROM claimed
-    RETURNING id
-)
+){_INSERT_CLAIMED}
 SELECT id, {{notify}} FROM inserted
 """,
     "events",
@@ -70,13 +72,7 @@ WITH held AS (
     ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
-), inserted AS (
-    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
-    SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
-           $12::text, $13::json, $14::text, $3::float8, $3::float8
-    FROM claimed
-    RETURNING id
-)
+){_INSERT_CLAIMED}
 SELECT inserted.id, held.event_id AS held, CASE WHEN inserted.id IS NOT NULL THEN {{notify}} END
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN held ON true
 """,
