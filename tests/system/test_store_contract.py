@@ -1,61 +1,20 @@
 """The store contract: every method of the Store protocol, run against SQLite and PostgreSQL alike.
 
-Each test gets a fresh database (a new SQLite file, or a new PostgreSQL schema) and passes its own
-``now`` values, so leases, windows and due times are exact. ``open_store`` opens further stores on the
-same database: a second instance for PostgreSQL, a second process's view of the file for SQLite.
+Each test gets a fresh database (a new SQLite file, or a new PostgreSQL schema; the fixtures are in
+tests/system/conftest.py) and passes its own ``now`` values, so leases, windows and due times are exact.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-
-import pytest
 
 from router.events import Event
 from router.store.base import Attempt, DeliveryFilter, EventFilter, NewDelivery, RouteResult, Store
-from router.store.postgres import PostgresStore
-from router.store.sqlite import SqliteStore
+from tests.system.conftest import Opener
 
 T = 1_000_000.0
 WINDOW = 600.0
 LEASE = 30.0
-
-Opener = Callable[[], Awaitable[Store]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'contract.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-def make(url: str) -> Store:
-    if url.startswith("sqlite"):
-        return SqliteStore(Path(url.removeprefix("sqlite://")))
-    return PostgresStore(url)
-
-
-@pytest.fixture
-async def open_store(store_url: str) -> AsyncIterator[Opener]:
-    opened: list[Store] = []
-
-    async def opener() -> Store:
-        store = make(store_url)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.close()
-
-
-@pytest.fixture
-async def store(open_store: Opener) -> Store:
-    return await open_store()
 
 
 def event(ident: int | str = 1042, *, rule_id: str | None = "318", trigger: str = "order_paid") -> Event:

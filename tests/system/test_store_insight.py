@@ -1,10 +1,9 @@
 """The store's answers for trace, list counts and the dashboard, on SQLite and PostgreSQL alike."""
-# ruff: noqa: F811
 
 from __future__ import annotations
 
 from router.store.base import Attempt, DeliveryFilter, EventFilter, Store
-from tests.system.test_store_contract import LEASE, WINDOW, T, event, open_store, routed, store, store_url  # noqa: F401
+from tests.system.test_store_contract import LEASE, WINDOW, T, event, routed
 
 
 async def finish(store: Store, delivery_id: int, outcome: str, at: float, result: dict | None = None) -> None:

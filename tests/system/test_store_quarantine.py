@@ -4,36 +4,10 @@ and removed once released."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from router.store.base import QuarantineBounds, Quarantined, Store
-from router.store.postgres import PostgresStore
-from router.store.sqlite import SqliteStore
 
 T = 1_000_000.0
 ROOMY = QuarantineBounds(max_entries=100, max_bytes=1_000_000, before=0.0)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'quarantine.db'}"
-    return str(request.getfixturevalue("pg_url"))  # a sync fixture: pg_url sets its schema up with asyncio.run
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened: Store
-    if store_url.startswith("sqlite"):
-        opened = SqliteStore(Path(store_url.removeprefix("sqlite://")))
-    else:
-        opened = PostgresStore(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def entry(at: float, body: bytes = b'{"event": {}}') -> Quarantined:

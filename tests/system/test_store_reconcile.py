@@ -4,40 +4,13 @@ dedupe that makes a late webhook a duplicate, watermarks that outlive the store,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-
-import pytest
 
 from router.events import Event
-from router.store.base import EventFilter, ListedEvent, RouteResult, Store
-from tests.system.test_store_contract import make
+from router.store.base import EventFilter, ListedEvent, RouteResult
+from tests.system.conftest import Opener
 
 T = 1_000_000.0
 WINDOW = 600.0
-Opener = Callable[[], Awaitable[Store]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'reconcile.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-async def open_store(store_url: str) -> AsyncIterator[Opener]:
-    opened: list[Store] = []
-
-    async def opener() -> Store:
-        store = make(store_url)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.close()
 
 
 def webhook(ident: int, rule_id: str | None = "318") -> Event:

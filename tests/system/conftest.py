@@ -1,0 +1,49 @@
+"""Fixtures of the store test files (contract, insight, reconcile, quarantine): each test runs against a fresh
+SQLite file and a fresh PostgreSQL schema alike. ``open_store`` opens further stores on the same database: a
+second instance for PostgreSQL, a second process's view of the file for SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from router.store.base import Store
+from router.store.postgres import PostgresStore
+from router.store.sqlite import SqliteStore
+
+Opener = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))  # a sync fixture: pg_url sets its schema up with asyncio.run
+
+
+def make(url: str) -> Store:
+    if url.startswith("sqlite"):
+        return SqliteStore(Path(url.removeprefix("sqlite://")))
+    return PostgresStore(url)
+
+
+@pytest.fixture
+async def open_store(store_url: str) -> AsyncIterator[Opener]:
+    opened: list[Store] = []
+
+    async def opener() -> Store:
+        store = make(store_url)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield opener
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(open_store: Opener) -> Store:
+    return await open_store()
