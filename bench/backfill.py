@@ -26,7 +26,7 @@ from bench.common import machine
 from router import logs
 from router.config import load_config
 from router.plugandpay import PlugAndPayClient
-from router.reconcile import WATERMARK, Reconciler
+from router.shop.reconcile import WATERMARK, Reconciler
 from router.store.sqlite import SqliteStore
 from tests.support import hand_over, reserved_port
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from router import verify
+from router.inbound import verify
 from tests.support import webhook_body
 
 KEY = "bench-webhook-key"

@@ -27,7 +27,7 @@ import httpx
 from bench.common import KEY, body, machine
 from bench.e2e import config_text
 from bench.procs import Build, start, stop
-from router import verify
+from router.inbound import verify
 from tests.support import reserved_port
 
 WEBHOOKS = 20

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import KEY, machine
-from router import verify
+from router.inbound import verify
 from tests.support import reserved_port
 
 Case = tuple[str, bytes, dict[str, str]]

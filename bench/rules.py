@@ -30,7 +30,7 @@ from typing import Any
 from bench.common import machine
 from router.config import Config, load_config
 from router.events import Event, normalise_json
-from router.route import base_context, plan
+from router.routing.route import base_context, plan
 from tests.memory_connector import register as register_memory_connector
 
 PRODUCTS = 5000

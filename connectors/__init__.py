@@ -1,43 +1,7 @@
-"""Connector types by name. A new connector module registers its class in ``CONNECTOR_TYPES``.
+"""Connector types: one module (or folder) per destination type, each a subclass of ``connectors.base.Connector``.
 
-``connector_class`` is the type that serves one configured connector: the registered type, or the one it
-is an alias for (``type: invoice`` with ``flavor: moneybird`` is the ``moneybird`` type).
+``connectors.base`` is the contract a connector type implements; ``connectors.registry`` finds a type by
+name. This package imports nothing itself, so a module that needs one connector (or none) loads only that.
+The pieces the router shares with the connectors (JSON text, units, the HTTP client, answer
+classification, rate limits) live in ``toolkit``; a connector never imports ``router``.
 """
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
-
-from connectors.activecampaign import ActiveCampaignConnector
-from connectors.base import Connector, ConnectorDefaults, Outgoing, Permanent, Retryable, Sent, Throttled
-from connectors.email import EmailConnector
-from connectors.http import HttpConnector
-from connectors.invoice import InvoiceConnector
-from connectors.moneybird import MoneybirdConnector
-
-CONNECTOR_TYPES: dict[str, type[Connector]] = {
-    ActiveCampaignConnector.type: ActiveCampaignConnector,
-    EmailConnector.type: EmailConnector,
-    HttpConnector.type: HttpConnector,
-    InvoiceConnector.type: InvoiceConnector,
-    MoneybirdConnector.type: MoneybirdConnector,
-}
-
-
-def connector_class(kind: str, settings: Mapping[str, Any]) -> type[Connector]:
-    """The class that builds and describes a connector of type ``kind`` with these (checked) settings."""
-    return CONNECTOR_TYPES[kind].resolve(settings)
-
-
-__all__ = [
-    "CONNECTOR_TYPES",
-    "Connector",
-    "ConnectorDefaults",
-    "Outgoing",
-    "Permanent",
-    "Retryable",
-    "Sent",
-    "Throttled",
-    "connector_class",
-]

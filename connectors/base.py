@@ -4,7 +4,7 @@ A connector type is a class with a ``type`` name, a declarative description of i
 keys (so ``check`` can validate a config without building anything), and ``send``, which either returns a
 ``Sent`` or raises ``Retryable`` (try again later: connection errors, timeouts, 408/425/429/5xx) or
 ``Permanent`` (never succeeds as is: other 4xx, bad input). Waiting between attempts is not the
-connector's business: the deliver stage keeps every wait in the store. ``connectors.status`` is the one
+connector's business: the deliver stage keeps every wait in the store. ``toolkit.status`` is the one
 place that turns an HTTP status into that decision. A connector gets a ``Limiter`` (its rate limit) and
 takes one slot per request it makes; ``Throttled`` means "no slot soon", and the delivery waits in the
 store without spending an attempt. Everything that differs between connector types is a class hook with a
@@ -19,20 +19,11 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from connectors.units import Rate
-
-
-@dataclass(frozen=True)
-class Field:
-    """One connector setting. ``kind`` is str, int, number, bool, duration, durations, rate, map, list, ids or any."""
-
-    kind: str = "str"
-    required: bool = False
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    secret: bool = False
+from toolkit.fields import Field
+from toolkit.outcomes import DeliveryError, Limiter, Permanent, Retryable, Sent, Throttled
+from toolkit.units import Rate
 
 
 @dataclass(frozen=True)
@@ -44,56 +35,6 @@ class Outgoing:
     event_id: int
     request: Mapping[str, Any]  # the rendered action (connector-specific keys)
     attempt: int = 1
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A successful send: the destination's status (if any), a short description, and ``result``: what the
-    destination made of it where the connector knows (a contact id, an invoice id, a message id), a small
-    JSON-able mapping the deliver stage stores with the attempt."""
-
-    status_code: int | None = None
-    detail: str = ""
-    result: Mapping[str, Any] | None = None
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-
-
-class Retryable(DeliveryError):
-    """Try again later; ``retry_after`` (seconds) is the destination's own wish, when it gave one."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None):
-        super().__init__(message, status_code=status_code)
-        self.retry_after = retry_after
-
-
-class Permanent(DeliveryError):
-    """This request will never succeed as it is: mark the delivery dead with this reason."""
-
-
-class Throttled(Exception):
-    """Not now, and not the destination's fault: the rate limit (or a Retry-After pause) has no slot within
-    the time a send may wait in memory. The delivery goes back to the store for ``wait`` seconds without
-    spending an attempt; a multi-step operation resumes safely because its steps are idempotent."""
-
-    def __init__(self, wait: float):
-        super().__init__(f"rate limited for {wait:.1f}s")
-        self.wait = wait
-
-
-class Limiter(Protocol):
-    """The rate limit in front of one destination (``connectors.protection.RateLimiter``)."""
-
-    async def acquire(self) -> None:
-        """Wait for a request slot; raises ``Throttled`` when the wait would be too long to spend in memory."""
-
-    def pause(self, seconds: float) -> None:
-        """The destination asked for a break (429 + Retry-After): grant nothing for ``seconds``."""
 
 
 DESTINATION_KEYS = ("op", "to", "cc", "bcc", "subject", "method", "url")
@@ -196,3 +137,20 @@ class ConnectorDefaults:
     timeout: float = 15.0
     user_agent: str = "plugpay-router"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The public contract of a connector type: the class, what it is given and what it returns or raises.
+__all__ = [
+    "DESTINATION_KEYS",
+    "Connector",
+    "ConnectorDefaults",
+    "DeliveryError",
+    "Field",
+    "Limiter",
+    "Outgoing",
+    "Permanent",
+    "Retryable",
+    "Sent",
+    "Throttled",
+    "excerpt",
+]

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import aiosmtplib
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent, excerpt
-from connectors.headers import checked_headers
 from connectors.recipients import RECIPIENT_KEYS, check_shape, recipients
+from toolkit.headers import checked_headers
 
 DEFAULT_MAX_RECIPIENTS = 10
 

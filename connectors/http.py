@@ -4,7 +4,7 @@ Settings give the destination (``base_url``, default ``headers``, ``timeout``); 
 request (``method``, ``path`` or ``url``, ``query``, ``headers`` and one of ``json`` / ``form`` / ``body``).
 Every request carries ``Idempotency-Key: <delivery key>``, the same on every attempt and replay, so the
 destination can drop duplicates. With ``sign:`` the exact body bytes are signed (Standard Webhooks or a
-plain HMAC header, see ``connectors.signer``). One pooled client per connector (``connectors.client``),
+plain HMAC header, see ``connectors.signer``). One pooled client per connector (``toolkit.client``),
 rate limited per request; redirects are not followed.
 """
 
@@ -17,11 +17,11 @@ from urllib.parse import unquote, urlencode
 
 from yarl import URL
 
-from connectors import jsontext
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
-from connectors.client import Request, make_client, send
 from connectors.signer import check_sign, make_signer
-from connectors.status import classify_status
+from toolkit import jsontext
+from toolkit.client import Request, make_client, send
+from toolkit.status import classify_status
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -143,7 +143,7 @@ class HttpConnector(Connector):
     def url_for(self, request: Mapping[str, Any]) -> str:
         """The URL to send to; Permanent when the rendered path or url could leave its place.
 
-        Template values in ``path`` / ``url`` are already one encoded segment each (``router.url_path``);
+        Template values in ``path`` / ``url`` are already one encoded segment each (``router.render.url_path``);
         this is the last check before sending: no ``?`` / ``#`` in a path (parameters go in ``query:``),
         no ``.`` / ``..`` segment, and the URL as the HTTP client resolves it stays under base_url's path.
         """

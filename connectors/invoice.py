@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Sent
-from connectors.client import make_client, send
 from connectors.invoice_doc import InvoiceAction
 from connectors.moneybird import SETTINGS as MONEYBIRD_SETTINGS
 from connectors.moneybird import MoneybirdConnector
 from connectors.signer import check_sign, make_signer
-from connectors.status import classify_status
+from toolkit.client import make_client, send
+from toolkit.status import classify_status
 
 FLAVORS = ("moneybird", "generic")
 NEEDS = {"moneybird": ("base_url", "token"), "generic": ("url",)}

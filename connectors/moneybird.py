@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from connectors.base import ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
-from connectors.client import expect_success, make_client, send
 from connectors.invoice_doc import CENT, InvoiceAction, InvoiceDocument, Line, flag, money, percentage_key, plain
-from connectors.units import Rate
+from toolkit.client import expect_success, make_client, send
+from toolkit.units import Rate
 
 MONEYBIRD_RATE = Rate(150, 300.0)
 SETTINGS: Mapping[str, Field] = {

@@ -1,10 +1,10 @@
 """The daemon: wires receive, route and deliver around one store, and handles signals.
 
 One process runs the HTTP servers (webhooks and health on ``server.listen``; the admin API, dashboard
-and metrics on ``admin.listen``), the route loop and the deliver loop. The live
-config, API client and connectors form one ``State`` that every stage reads per item; SIGHUP builds a
-complete new State from the file and swaps it in one assignment, or keeps the old one and logs the
-file:line error. SIGTERM (and SIGINT) stop accepting, let in-flight work finish within a bound, release
+and metrics on ``admin.listen``), the route loop and the deliver loop. The live config, API client and
+connectors form one ``Loaded`` (what one load of the file built) that every stage reads per item; SIGHUP
+builds a complete new ``Loaded`` from the file and swaps it in one assignment, or keeps the old one and
+logs the file:line error. SIGTERM (and SIGINT) stop accepting, let in-flight work finish within a bound, release
 leases and exit 0. A store that can no longer be trusted (its file deleted, replaced or corrupt) makes
 the daemon stop the same way and exit non-zero, so its supervisor restarts it on a sound store.
 """
@@ -28,23 +28,23 @@ from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminStatus, admin_app
 from router.admin.listener import AdminListener, not_here
+from router.claims import ClaimLoop
 from router.config import Config, ConfigError, load_config
-from router.connections import Connectors
-from router.deliver import Deliverer
+from router.delivery.deliver import Deliverer
+from router.delivery.live_connectors import Connectors
 from router.foreground import Foreground
-from router.legacy import V1Receiver
+from router.inbound.quarantine import Quarantine
+from router.inbound.receive import Receiver, error
+from router.inbound.v1 import V1Receiver
 from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.plugandpay import PlugAndPayClient
-from router.quarantine import Quarantine
-from router.receive import Receiver, error
-from router.reconcile import Reconciler
 from router.retention import purge_forever
-from router.route import Router
+from router.routing.route import Router
+from router.shop.reconcile import Reconciler
 from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
-from router.worker import ClaimLoop
 
 log = structlog.get_logger("router.daemon")
 USER_AGENT = "plugpay-router/0.1"
@@ -62,13 +62,15 @@ HTTP_SHUTDOWN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
-class State:
+class Loaded:
+    """What one load of the config file built: the config, its Plug&Pay API client and its live connectors."""
+
     config: Config
     api: PlugAndPayClient
     connectors: Connectors
 
     @classmethod
-    def build(cls, config: Config) -> State:
+    def build(cls, config: Config) -> Loaded:
         api = PlugAndPayClient.from_settings(config.plugandpay)
         defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
         return cls(config, api, Connectors(config.connectors, defaults))
@@ -81,7 +83,7 @@ class State:
 class Daemon:
     def __init__(self, config_path: str | os.PathLike[str], config: Config):
         self.config_path = Path(config_path)
-        self.state = State.build(config)
+        self.loaded = Loaded.build(config)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.store: Store = make_store(config.store.url, base=self.config_path.resolve().parent, daemon=True)
         self._stop = asyncio.Event()
@@ -96,7 +98,7 @@ class Daemon:
         self.metrics = Metrics()
         self.router = Router(
             self.store,
-            lambda: (self.state.config, self.state.api),
+            lambda: (self.loaded.config, self.loaded.api),
             self.owner,
             on_routed=self._wake_deliver,
             observe=lambda outcome: self.metrics.events_routed.labels(outcome=outcome).inc(),
@@ -104,22 +106,22 @@ class Daemon:
         )
         self.deliverer = Deliverer(
             self.store,
-            lambda: (self.state.config, self.state.connectors),
+            lambda: (self.loaded.config, self.loaded.connectors),
             self.owner,
             observe=self.metrics.observe_attempt,
         )
-        self.quarantine = Quarantine(self.store, lambda: self.state.config, observe=self.metrics.observe_quarantined)
+        self.quarantine = Quarantine(self.store, lambda: self.loaded.config, observe=self.metrics.observe_quarantined)
         self.receiver = Receiver(
             self.store,
-            lambda: self.state.config,
+            lambda: self.loaded.config,
             on_accepted=self._wake_route,
             observe=self.metrics.observe_received,
             quarantine=self.quarantine,
         )
-        self.v1_receiver = V1Receiver(self.receiver, lambda: self.state.config)
+        self.v1_receiver = V1Receiver(self.receiver, lambda: self.loaded.config)
         self.admin_status = AdminStatus(
-            config=lambda: self.state.config,
-            breakers=lambda: self.state.connectors.breaker_states(),
+            config=lambda: self.loaded.config,
+            breakers=lambda: self.loaded.connectors.breaker_states(),
             reloaded_at=lambda: self.reloaded_at,
         )
         self.route_loop: ClaimLoop[EventRecord] = ClaimLoop(
@@ -149,7 +151,7 @@ class Daemon:
         )
         self.reconciler = Reconciler(
             self.store,
-            lambda: (self.state.config, self.state.api),
+            lambda: (self.loaded.config, self.loaded.api),
             on_found=self._wake_route,
             observe=self.metrics.observe_reconcile,
         )
@@ -164,11 +166,11 @@ class Daemon:
         self._stop.set()
 
     def _event_lease(self) -> float:
-        api = self.state.config.plugandpay
+        api = self.loaded.config.plugandpay
         return api.lease or api.timeout * 3 + 30
 
     def _delivery_lease(self) -> float:
-        delivery = self.state.config.delivery
+        delivery = self.loaded.config.delivery
         return delivery.lease or delivery.timeout * 2 + 30
 
     def _on_store_notice(self, kind: str) -> None:
@@ -188,7 +190,7 @@ class Daemon:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_post(self.state.config.server.path, self._webhook)  # the fast, usual match
+        app.router.add_post(self.loaded.config.server.path, self._webhook)  # the fast, usual match
         app.router.add_post("/{path:.*}", self._webhook)  # the path after a reload moved it
         app.router.add_get("/{path:.*}", not_here)
         return app
@@ -206,10 +208,10 @@ class Daemon:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         # Dispatch on the live config, so a reload can move the webhook path.
-        v1_path = self.state.config.server.v1_path
+        v1_path = self.loaded.config.server.v1_path
         if v1_path is not None and request.path == v1_path:
             return await self.v1_receiver(request)
-        if request.path != self.state.config.server.path:
+        if request.path != self.loaded.config.server.path:
             return error(404, f"no webhook endpoint at {request.path}")
         return await self.receiver(request)
 
@@ -218,7 +220,7 @@ class Daemon:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         try:
-            body = await self.metrics.render(self.store, self.state.connectors.breaker_states)
+            body = await self.metrics.render(self.store, self.loaded.connectors.breaker_states)
         except StoreUnavailable as exc:
             return error(503, f"store unavailable: {exc}")
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
@@ -229,12 +231,12 @@ class Daemon:
                 await self.store.ping()
         except (StoreUnavailable, TimeoutError) as exc:
             return web.json_response({"status": "unavailable", "store": str(exc) or "timeout"}, status=503)
-        return web.json_response({"status": "ready", "config_version": self.state.config.version})
+        return web.json_response({"status": "ready", "config_version": self.loaded.config.version})
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        config = self.state.config
+        config = self.loaded.config
         await self.store.open()
         nofile = raise_fd_limit()
         # handler_cancellation stays off (aiohttp's default): a webhook whose sender hung up mid-commit still
@@ -261,7 +263,7 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.route_loop.run(), name="route"),
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
-            asyncio.create_task(purge_forever(self.store, lambda: self.state.config.retention), name="retention"),
+            asyncio.create_task(purge_forever(self.store, lambda: self.loaded.config.retention), name="retention"),
             asyncio.create_task(self.reconciler.run(), name="reconcile"),
             asyncio.create_task(self.foreground.watch(), name="foreground"),
         ]
@@ -286,7 +288,7 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Re-read the config file; swap it in when valid, else keep serving the old one."""
-        old = self.state
+        old = self.loaded
         try:
             config = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
@@ -312,7 +314,7 @@ class Daemon:
         ):
             if before != after:
                 log.warning("config key changed but needs a restart to apply", key=key)
-        self.state = State.build(config)
+        self.loaded = Loaded.build(config)
         self.reloaded_at = time.time()
         for site in (self._site, self._admin.site if self._admin else None):
             if site is not None:
@@ -339,10 +341,10 @@ class Daemon:
         return True
 
     @staticmethod
-    async def _retire(state: State, grace: float) -> None:
-        """Close an old state's clients once sends that started under it have had time to finish."""
+    async def _retire(loaded: Loaded, grace: float) -> None:
+        """Close an old load's clients once sends that started under it have had time to finish."""
         await asyncio.sleep(grace)
-        await state.aclose()
+        await loaded.aclose()
 
     async def run(self) -> None:
         await self.start()
@@ -359,7 +361,7 @@ class Daemon:
             await self._runner.cleanup()
         if self._admin is not None:
             await self._admin.stop()
-        grace = self.state.config.delivery.timeout + 5
+        grace = self.loaded.config.delivery.timeout + 5
         await self.route_loop.stop(grace)
         await self.deliver_loop.stop(grace)
         for task in self._tasks:
@@ -371,7 +373,7 @@ class Daemon:
             task.cancel()
         with contextlib.suppress(StoreUnavailable):
             await self.store.release(self.owner)
-        await self.state.aclose()
+        await self.loaded.aclose()
         await self.store.close()
         log.info("stopped")
 

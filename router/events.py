@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import structlog
+
 # Plug&Pay's trigger names, as the UI shows them and rules use them.
 TRIGGERS = (
     "order_paid",
@@ -109,6 +111,31 @@ def canonical_type(raw: str) -> str | None:
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"  # legacy V1 webhooks
+
+
+# Unknown triggers are warned about once per process and spelling, for this many spellings at most.
+MAX_UNKNOWN_WARNED = 1000
+_unknown_warned: set[str] = set()
+
+
+def note_unknown_trigger(event: Event, logger: Any = None) -> None:
+    """Log, once per process and spelling, a trigger that is not one of Plug&Pay's known names.
+
+    Such a trigger matches rules literally; the line tells the operator to add an alias under
+    ``plugandpay.trigger_aliases`` if it is a new spelling of a known trigger. Receive calls it when a webhook
+    arrives and route when it routes (an event another instance received), with one set between them, so a
+    spelling is warned about once; the set is bounded, since a sender inventing names must not grow it.
+    """
+    if event.trigger in TRIGGERS or event.trigger in _unknown_warned or len(_unknown_warned) >= MAX_UNKNOWN_WARNED:
+        return
+    _unknown_warned.add(event.trigger)
+    (logger or structlog.get_logger("router.events")).warning(
+        "unknown trigger, matching rules literally",
+        trigger=event.trigger,
+        raw_trigger=event.raw_trigger,
+        hint="if it is a spelling of a known trigger, map it in the config: plugandpay.trigger_aliases:"
+        f" {{{event.raw_trigger.strip().lower()}: <trigger>}} (known: {', '.join(TRIGGERS)})",
+    )
 
 
 class PayloadError(ValueError):

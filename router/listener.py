@@ -6,7 +6,7 @@ descriptors asyncio logs a traceback per attempt. ``GuardedSite`` replaces ``TCP
 connection gets a ``GuardedHandler`` (aiohttp's handler plus a header timer), or, once
 ``max_connections`` are open, a canned 503 and a close. ``RateLimitedLog`` turns floods of the same
 event (accept errors, timeouts, rejections) into one log line per interval with a count. The body-read
-deadline lives with the code that reads bodies (``router.receive``).
+deadline lives with the code that reads bodies (``router.inbound.receive``).
 """
 
 from __future__ import annotations

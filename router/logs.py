@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from connectors import jsontext
 from router.secrets import Masker, json_masker, masker
+from toolkit import jsontext
 
 _mask: Masker = masker(frozenset())
 

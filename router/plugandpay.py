@@ -1,12 +1,12 @@
 """Plug&Pay REST API v2 client: fetch the object a webhook points at.
 
 Webhooks V2 carry only ids, so the route stage fetches the order, subscription or affiliate seller with
-the includes rules need. One pooled aiohttp session from ``connectors.client.new_session`` (the same
+the includes rules need. One pooled aiohttp session from ``toolkit.client.new_session`` (the same
 library as our server; httpx costs about 20 times more CPU per request here, see docs/performance.md
 notes); Bearer token, ``Accept: application/json`` and the ``User-Agent: CustomApiCall/2`` the API
 documentation requires. Tenacity retries connection errors briefly inside one try; everything slower
 (429 with Retry-After, 5xx, a long outage) is raised as ``ApiUnavailable`` so the route stage reschedules
-the event in the store (``router.retry.api_schedule``). 404 raises ``NotFound``. An answer larger than
+the event in the store (``router.delivery.retry.api_schedule``). 404 raises ``NotFound``. An answer larger than
 ``max_response_bytes`` (``plugandpay.max_response_bytes``, default 10 MB) is not read past that limit and
 raises ``ApiRejected``: the event fails with the reason instead of the daemon's memory growing with it.
 ``fetch_optional`` asks for includes no official source lists (``checkout``): when the API answers a 4xx
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from connectors import jsontext
-from connectors.client import new_session, read_capped
-from connectors.protection import RateLimiter
-from connectors.status import is_transient, parse_retry_after
-from connectors.units import Rate
+from toolkit import jsontext
+from toolkit.client import new_session, read_capped
+from toolkit.protection import RateLimiter
+from toolkit.status import is_transient, parse_retry_after
+from toolkit.units import Rate
 
 if TYPE_CHECKING:
     from router.config.model import PlugAndPayConfig

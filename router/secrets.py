@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable
 
-from connectors import jsontext
+from toolkit import jsontext
 
 SECRET_NAME = re.compile(r"token|secret|password|passwd|key|auth|credential", re.IGNORECASE)
 

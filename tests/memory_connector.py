@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connectors import CONNECTOR_TYPES
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors.registry import CONNECTOR_TYPES
 
 # connector name -> every Outgoing it accepted, in order
 SENT: dict[str, list[Outgoing]] = defaultdict(list)

@@ -10,7 +10,7 @@ from typing import Any
 from router.config import Config, parse_config
 from router.demo.sandbox import load_fixtures
 from router.events import Event, normalise_json
-from router.route import Plan, plan
+from router.routing.route import Plan, plan
 
 NOW = dt.datetime(2025, 3, 14, 10, 0, tzinfo=dt.UTC)
 FIXTURES = load_fixtures()

@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from router import events, verify
+from router import events
 from router.demo.ports import PortReservation
 from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
+from router.inbound import verify
 
 WEBHOOK_KEY = "test-webhook-key-4f9a"
 # Every daemon process a test started; conftest kills the ones still running when the test ends.

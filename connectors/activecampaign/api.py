@@ -1,6 +1,6 @@
 """A thin ActiveCampaign API v3 client: the calls the activecampaign connector makes, each idempotent.
 
-Every call goes through the connector's rate-limited HTTP client (``connectors.client``) and raises
+Every call goes through the connector's rate-limited HTTP client (``toolkit.client``) and raises
 ``Retryable`` / ``Permanent`` naming the step (``contact/sync: HTTP 422: ...``). Ids come back from
 ActiveCampaign as strings and are kept as strings. Tag and custom-field lookups are cached for the life
 of the connector; a lock per tag name keeps two concurrent deliveries from creating the same tag twice.
@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.base import Limiter, Permanent
-from connectors.client import error_text, expect_success, make_client, send
+from toolkit.client import error_text, expect_success, make_client, send
 
 PAGE = 100
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from connectors.activecampaign.api import ActiveCampaignApi
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
-from connectors.units import Rate
+from toolkit.units import Rate
 
 OPS = ("sync_contact", "add_tag", "remove_tag", "subscribe", "unsubscribe")
 NEEDS = {"add_tag": "tags", "remove_tag": "tags", "subscribe": "lists", "unsubscribe": "lists"}

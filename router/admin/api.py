@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.units import parse_timestamp
 from router.config import Config
 from router.secrets import json_masker
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
+from toolkit.units import parse_timestamp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 1000

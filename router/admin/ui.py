@@ -23,11 +23,11 @@ from aiohttp import web
 from router.admin.api import BadQuery, event_filter
 from router.admin.auth import CSRF_FIELD, Sessions, clear_session, local_target, set_session
 from router.admin.chart import chart
-from router.cli.output import clip, when
 from router.config import Config
 from router.secrets import masker
 from router.store.base import DeliveryFilter, EventFilter, Store
-from router.trace import mask_request, object_kind, trace_event, trace_object
+from router.text import clip, when
+from router.tools.trace import mask_request, object_kind, trace_event, trace_object
 
 TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZES = (50, 200, 1000)

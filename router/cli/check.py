@@ -31,9 +31,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def render(config: Config, args: argparse.Namespace) -> int:
-    from router import render_check
     from router.cli import render_samples
     from router.demo.sandbox import load_fixtures
+    from router.tools import render_check
 
     if args.data and args.live:
         raise UserError("give --data DIR or --live, not both")

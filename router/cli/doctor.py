@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiohttp
 
-from router import verify
 from router.config import Config, load_config
 from router.events import TRIGGER_OBJECT
+from router.inbound import verify
+from router.inbound.selftest import selftest_body
 from router.plugandpay import RESOURCES, ApiError, ApiRejected, NotFound, PlugAndPayClient, resource_path
-from router.selftest import selftest_body
 from router.store import make_store
 from router.store.base import EventRecord, Store, StoreUnavailable
 

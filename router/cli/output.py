@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-
-def when(ts: float | None) -> str:
-    """An epoch time as ``YYYY-MM-DD HH:MM:SS`` in UTC; ``-`` for none."""
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -38,21 +30,6 @@ class Progress:
     def close(self) -> None:
         if self.shown:
             print(file=sys.stderr)
-
-
-ERROR_WIDTH = 60
-
-
-def clip(text: str, width: int = ERROR_WIDTH, *, wide: bool = False) -> str:
-    """``text`` on one line, cut at the last word boundary before ``width`` with an ellipsis (whole when ``wide``)."""
-    flat = " ".join(text.split())
-    if wide or len(flat) <= width:
-        return flat
-    cut = flat[: width - 1]
-    space = cut.rfind(" ")
-    if space > width // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:") + "…"
 
 
 def shown_of(shown: int, total: int) -> None:

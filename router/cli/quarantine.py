@@ -13,12 +13,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from router import quarantine
-from router.cli.output import table, when
+from router.cli.output import table
 from router.config import Config, load_config
 from router.events import PayloadError, parse_body
+from router.inbound import quarantine
 from router.store import Store, make_store
 from router.store.base import QuarantineRecord
+from router.text import when
 
 
 async def _open(config: Config, base: Path) -> Store:

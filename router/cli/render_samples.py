@@ -19,9 +19,9 @@ import aiohttp
 from router.config import Config
 from router.demo.sandbox import RELATIONS, Sandbox, SandboxServer, load_fixtures
 from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
-from router.render_check import FIXTURE_KINDS, Sample, trigger_of
-from router.route import extra_includes
-from router.simulate import SimulateError, data_from_body, event_from_args
+from router.routing.route import extra_includes
+from router.tools.render_check import FIXTURE_KINDS, Sample, trigger_of
+from router.tools.simulate import SimulateError, data_from_body, event_from_args
 
 LIVE_LIMIT = 3
 

@@ -15,15 +15,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from connectors.units import parse_timestamp
-from router.backfill import Backfill, BackfillReport
 from router.cli.errors import UserError
 from router.config import Config, load_config
 from router.derive import DERIVATIONS, NOT_DERIVABLE, api_time
 from router.events import canonical_trigger
 from router.plugandpay import ApiError, PlugAndPayClient
-from router.shoprules import WIRE_TRIGGERS, Step, plan, rule_url, wanted_rules
+from router.shop.backfill import Backfill, BackfillReport
+from router.shop.connect import WIRE_TRIGGERS, Step, plan, rule_url, wanted_rules
 from router.store import make_store
+from toolkit.units import parse_timestamp
 
 T = TypeVar("T")
 

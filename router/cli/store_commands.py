@@ -16,12 +16,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from connectors.units import format_duration, parse_duration, parse_timestamp
 from router.cli.errors import UserError
-from router.cli.output import Progress, clip, shown_of, table, when
+from router.cli.output import Progress, shown_of, table
 from router.config.partial import StoreSettings, load_store_settings, store_settings_from_url
 from router.store import Store, make_store
 from router.store.base import DeliveryFilter, DeliveryRecord, EventFilter, EventRecord
+from router.text import clip, when
+from toolkit.units import format_duration, parse_duration, parse_timestamp
 
 T = TypeVar("T")
 

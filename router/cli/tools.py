@@ -13,10 +13,10 @@ import json
 import urllib.error
 import urllib.request
 
-from router import verify
 from router.cli.errors import UserError
 from router.config import load_config
 from router.events import webhook_body
+from router.inbound import verify
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from router import simulate
+    from router.tools import simulate
 
     config = load_config(args.config)
     try:
@@ -99,9 +99,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from router import casetest
+    from router.tools import rule_tests
 
     config = load_config(args.config)
-    report = casetest.run_file(config, args.cases)
+    report = rule_tests.run_file(config, args.cases)
     print(report.text())
     return 0 if report.ok else 1

@@ -14,11 +14,11 @@ import json
 from typing import Any
 
 from router.cli.errors import UserError
-from router.cli.output import clip, when
 from router.cli.store_commands import settings, with_store
 from router.secrets import masker
 from router.store import Store
-from router.trace import DeliveryTrace, EventTrace, Trace, mask_request, object_kind, trace_event, trace_object
+from router.text import clip, when
+from router.tools.trace import DeliveryTrace, EventTrace, Trace, mask_request, object_kind, trace_event, trace_object
 
 REQUEST_WIDTH = 100
 

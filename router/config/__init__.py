@@ -6,8 +6,8 @@ connectors, and ``rules`` the compiled rules. Every problem in a file is reporte
 file:line and key path.
 
 The builder is imported when a config is first parsed, not here: it compiles templates, and
-``router.templates`` itself imports ``router.config.source``, so a top-level import would make
-``import router.templates`` circular.
+``router.render.templates`` itself imports ``router.config.source``, so a top-level import would make
+``import router.render.templates`` circular.
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors import CONNECTOR_TYPES
 from connectors.base import Field
-from connectors.protection import BREAKER_FIELDS, check_breaker
+from connectors.registry import CONNECTOR_TYPES
 from router.config.coerce import coerce, parse_listen
 from router.config.env import interpolate, problem_mask, secret_values, secret_variables
 from router.config.model import (
@@ -32,14 +31,16 @@ from router.config.model import (
     SignatureConfig,
     StoreConfig,
 )
-from router.config.reconcile import reconcile_config as _reconcile
-from router.config.rules import RuleCompiler
+from router.config.reconcile_section import reconcile_config as _reconcile
+from router.config.rules_section import RuleCompiler
 from router.config.secret_path import check_v1_path
-from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of, suggest
+from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of
 from router.config.source import load as load_yaml
 from router.config.webhook import check_webhook_key
 from router.events import canonical_trigger
-from router.rules import RuleSet
+from router.render.rulebook import RuleSet
+from router.text import suggest
+from toolkit.protection import BREAKER_FIELDS, check_breaker
 
 SERVER_FIELDS = {
     "listen": Field("any"),
@@ -102,7 +103,7 @@ CONNECTOR_COMMON = {
     "type": Field("str", required=True),
     "schedule": Field("durations"),
     "rate_limit": Field("rate"),
-    "breaker": Field("any"),  # validated against connectors.protection.BREAKER_FIELDS
+    "breaker": Field("any"),  # validated against toolkit.protection.BREAKER_FIELDS
 }
 SECTIONS = (
     "version",

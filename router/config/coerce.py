@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import Field
-from connectors.units import parse_duration, parse_rate
 from router.config.model import ServerConfig
-from router.config.source import suggest
+from router.text import suggest
+from toolkit.units import parse_duration, parse_rate
 
 
 def typed_text(text: str, kind: str) -> Any:

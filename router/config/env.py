@@ -83,7 +83,7 @@ def secret_variables(variables: Mapping[str, str], secrets: frozenset[str]) -> d
     """The variables whose value is one of the config's secrets, by name (``Config.secret_vars``).
 
     A secret written into an action from a variable is stored masked, and restored from this mapping of the
-    config in force when the delivery is sent (``router.secretrefs``).
+    config in force when the delivery is sent (``router.render.secret_refs``).
     """
     return {name: value for name, value in variables.items() if value in secrets}
 

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connectors.units import Rate
+from toolkit.units import Rate
 
 if TYPE_CHECKING:
     from router.config.source import Problem
-    from router.rules import Action, Rule, RuleSet
+    from router.render.rulebook import Action, Rule, RuleSet
 
 DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 DEFAULT_API_RETRY = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
@@ -130,7 +130,7 @@ class ConnectorConfig:
     settings: Mapping[str, Any]
     schedule: tuple[float, ...] | None = None
     rate_limit: Rate | None = None
-    breaker: Mapping[str, Any] | None = None  # overrides of connectors.protection.BreakerSettings
+    breaker: Mapping[str, Any] | None = None  # overrides of toolkit.protection.BreakerSettings
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class Config:
 
     @functools.cached_property
     def marked_actions(self) -> dict[int, tuple[Action, Action]]:
-        """Routing's cache of each action with its secrets marked (``router.route``), by ``id`` of the action.
+        """Routing's cache of each action with its secrets marked (``router.routing.route``), by ``id`` of the action.
 
         Kept on the config because it is valid exactly as long as the config's secrets are: a reload builds a
         new config, and with it an empty cache."""

@@ -10,15 +10,16 @@ those positions to the user. Nothing here knows the config schema; the cases fil
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from router.text import suggest
 
 
 class YMap(dict[str, Any]):
@@ -379,9 +380,3 @@ def key_path(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
-
-
-def suggest(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the nearest known name, or nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from connectors import connector_class
 from connectors.base import Connector
+from connectors.registry import connector_class
 from router.config import Config, ConnectorConfig
 from router.store.base import DeliveryRecord, EventRecord
 

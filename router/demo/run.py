@@ -32,7 +32,7 @@ import aiohttp
 import structlog
 import yaml
 
-from router import logs, verify
+from router import logs
 from router.config import Config, load_config
 from router.daemon import Daemon
 from router.demo.live import Live
@@ -40,6 +40,7 @@ from router.demo.ports import PortReservation
 from router.demo.report import Row, Screen, build_rows, connector_kinds, render_table
 from router.demo.targets import PORT_ORDER, DemoTargets
 from router.events import webhook_body, wire_id
+from router.inbound import verify
 from router.store.base import DeliveryFilter, DeliveryRecord, EventRecord
 
 # One webhook per trigger, about the sandbox's fixtures: orders 1042/1043, subscription 901, sellers 14/15.

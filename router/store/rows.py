@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from connectors import jsontext
 from router.events import Event
 from router.store.records import Attempt, DeliveryRecord, EventRecord, NewDelivery
 from router.store.status import AttemptOutcome, DeliveryStatus, EventStatus
+from toolkit import jsontext
 
 EVENT_FIELDS = (
     "id",

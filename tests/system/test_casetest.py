@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from router.casetest import run_file
 from router.config import ConfigError, load_config
+from router.tools.rule_tests import run_file
 from tests.conftest import run_cli
 from tests.rules_support import HEADER, order, seller
 

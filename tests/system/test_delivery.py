@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 from connectors.base import ConnectorDefaults, Outgoing, Sent
-from connectors.protection import Guards
 from router.config import parse_config
-from router.connections import Connectors
-from router.deliver import Deliverer
+from router.delivery.deliver import Deliverer
+from router.delivery.live_connectors import Connectors
 from router.demo.standins.sink import Reply
 from router.events import Event
 from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
 from tests.conftest import run_cli
 from tests.support import stored, wait_until, webhook_body
+from toolkit.protection import Guards
 
 
 async def test_transient_failures_retry_with_the_same_key_then_deliver(sandbox, sink, daemon_factory, tmp_path):

@@ -9,8 +9,8 @@ import httpx
 
 from router.demo.sandbox import load_fixtures
 from router.events import webhook_body as body_of
-from router.route import plan
-from router.simulate import as_text, simulate
+from router.routing.route import plan
+from router.tools.simulate import as_text, simulate
 from tests.conftest import run_cli
 from tests.support import base_config, stored, webhook_body
 
@@ -23,7 +23,7 @@ CHECKOUT_RULE = """  - name: course-checkout
 
 def test_checkout_scope_from_the_checkout_object_and_unknown_when_the_answer_lacks_it():
     from router.config import parse_config
-    from router.simulate import event_from_body
+    from router.tools.simulate import event_from_body
 
     config = parse_config(
         base_config(api_url="http://127.0.0.1:9", sink_url="http://127.0.0.1:9", db="x.db", port=1)  # type: ignore[arg-type]

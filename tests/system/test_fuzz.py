@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.verify import sign
+from router.inbound.verify import sign
 from tests.support import WEBHOOK_KEY, DaemonProcess, reserved_port, signed_headers, webhook_body
 
 json_values = st.recursive(

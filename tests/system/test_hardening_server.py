@@ -194,5 +194,5 @@ async def test_item10_unknown_triggers_do_not_grow_metrics(daemon_factory, sandb
     assert 'trigger="other"' in metrics
     assert len(metrics) < before + 20_000, (before, len(metrics))
     # The once-per-spelling warning is bounded as well.
-    warned = [e for e in daemon.log_events() if e["event"] == "unknown trigger_type, matching it literally"]
+    warned = [e for e in daemon.log_events() if e["event"] == "unknown trigger, matching rules literally"]
     assert len(warned) <= 1000

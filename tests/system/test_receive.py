@@ -88,7 +88,7 @@ async def test_store_that_cannot_commit_answers_503_and_recovers(sandbox, sink, 
 
 
 async def test_signature_header_and_base64_encoding_are_configurable(sandbox, sink, daemon_factory, tmp_path):
-    from router.verify import sign
+    from router.inbound.verify import sign
     from tests.support import base_config, reserved_port
 
     port = reserved_port()

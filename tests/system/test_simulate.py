@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.config import load_config
-from router.simulate import event_from_args, fetch, simulate
+from router.tools.simulate import event_from_args, fetch, simulate
 from tests.conftest import run_cli
 from tests.rules_support import NOW, order
 from tests.support import API_TOKEN

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from router.claims import ClaimLoop
 from router.store.base import StoreUnavailable
-from router.worker import ClaimLoop
 
 SAFETY = 10.0  # seconds: only ever reached when the behaviour under test is broken
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from connectors import CONNECTOR_TYPES
+from connectors.registry import CONNECTOR_TYPES
 from router.config import ConfigError, parse_config
 from router.config import build as config_build
 from router.config.model import (

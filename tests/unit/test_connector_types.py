@@ -9,7 +9,7 @@ import pytest
 
 from router.config import ConfigError, parse_config
 from router.demo.report import describe_request
-from router.simulate import destination
+from router.tools.simulate import destination
 
 
 def connectors_of(text: str):

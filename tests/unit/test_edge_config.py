@@ -6,8 +6,8 @@ import pytest
 
 from router.config import ConfigError
 from router.config import parse_config as parse_router_config
-from router.events import Event
-from router.route import note_unknown_trigger, with_aliases
+from router.events import Event, note_unknown_trigger
+from router.routing.route import with_aliases
 
 TOKEN = "Xq3vR9_kLm2PzT7wYb4NcD8fGh1JsA6e"
 KEY = "webhook_key: k-edge-test-7f3a"

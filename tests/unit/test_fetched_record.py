@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.plugandpay import PlugAndPayClient
-from router.route import fetched_record
+from router.routing.route import fetched_record
 
 
 def test_the_hash_follows_the_data_not_the_key_order() -> None:

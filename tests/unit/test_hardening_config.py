@@ -175,7 +175,7 @@ async def test_item4_a_keyless_config_built_in_code_still_refuses_unsigned_webho
     from aiohttp.test_utils import TestClient, TestServer
 
     from router.config import parse_config
-    from router.receive import Receiver
+    from router.inbound.receive import Receiver
     from router.store.sqlite import SqliteStore
 
     text = "version: 1\nplugandpay: {allow_unsigned: true}\n"

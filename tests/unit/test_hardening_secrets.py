@@ -14,7 +14,7 @@ import pytest
 
 from connectors.base import Retryable
 from router.config import Config
-from router.secretrefs import restore
+from router.render.secret_refs import restore
 from tests.rules_support import config_of, event, order, run
 
 TOKEN = "lms-token-9f3a7c"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from router.claims import ClaimLoop
 from router.events import Event
-from router.stale import is_stale
+from router.inbound.stale import is_stale
 from router.store.base import Attempt, DeliveryFilter, NewDelivery, RouteResult, StoreLost, StoreUnavailable
 from router.store.sqlite import SqliteStore
 from router.store.sqlite import guard as guard_module
 from router.store.sqlite.schema import MIGRATIONS
-from router.worker import ClaimLoop
 
 T = 1_000_000.0
 SAFETY = 10.0

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.invoice_doc import InvoiceAction, InvoiceDocument, parse_order
 from router.demo.sandbox import load_fixtures
-from router.templates import compile_tree, render_tree
+from router.render.templates import compile_tree, render_tree
 
 ORDERS = load_fixtures()["orders"]  # the fixtures as served (without their "_assumptions" note)
 

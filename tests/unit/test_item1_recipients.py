@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import Permanent
-from connectors.headers import checked_headers
 from connectors.recipients import recipients
 from router.config import ConfigError, parse_config
+from toolkit.headers import checked_headers
 
 ATTACKS = [
     "Eve <a@evil.example>, b@evil.example;",

@@ -7,13 +7,13 @@ import datetime as dt
 
 import pytest
 
-from router.backfill_rules import only_named
 from router.config import ConfigError
 from router.config.build import build
 from router.derive import DERIVATIONS, api_time, parse_time
 from router.events import Event
-from router.rules import Outcome, Rule
-from router.shoprules import PREFIX, Wanted, plan, wanted_rules
+from router.render.rulebook import Outcome, Rule
+from router.routing.backfill_choice import only_named
+from router.shop.connect import PREFIX, Wanted, plan, wanted_rules
 
 T = dt.datetime(2025, 3, 14, 9, 0, tzinfo=dt.UTC).timestamp()
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from router import render_limits
-from router.render_worker import LoopFirst, RenderWorker
+from router.render import limits as render_limits
+from router.routing.render_thread import LoopFirst, RenderWorker
 
 MARK: contextvars.ContextVar[str] = contextvars.ContextVar("mark")
 

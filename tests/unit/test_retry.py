@@ -1,7 +1,7 @@
 """What happens to a delivery after an attempt, and when an event's Plug&Pay fetch is tried again.
 
-The answers go through the same status classification the connectors use (``connectors.status``), then
-through ``router.retry.decide``; the schedule's randomness comes from a seeded or fixed rng.
+The answers go through the same status classification the connectors use (``toolkit.status``), then
+through ``router.delivery.retry.decide``; the schedule's randomness comes from a seeded or fixed rng.
 """
 
 from __future__ import annotations
@@ -11,9 +11,18 @@ import random
 import pytest
 
 from connectors.base import Retryable
-from connectors.status import classify_status
-from router.retry import DAY, HOUR, TIMEOUT_MESSAGE, Schedule, SendOutcome, api_schedule, decide, delivery_schedule
+from router.delivery.retry import (
+    DAY,
+    HOUR,
+    TIMEOUT_MESSAGE,
+    Schedule,
+    SendOutcome,
+    api_schedule,
+    decide,
+    delivery_schedule,
+)
 from router.store.base import DeliveryRecord
+from toolkit.status import classify_status
 
 NOW = 1_000_000.0
 STEPS = (5.0, 300.0, 1800.0, 7200.0)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from router.events import TRIGGERS, canonical_trigger, canonical_type
 from router.plugandpay import resource_path
-from router.route import action_key
-from router.rules import Action, Rule, RuleSet
+from router.render.rulebook import Action, Rule, RuleSet
+from router.routing.route import action_key
 from tests.rules_support import HEADER, config_of, event, matched, order, reasons, run, seller, subscription
 
 # ---------------------------------------------------------------- triggers

@@ -7,7 +7,7 @@ import pytest
 
 from router.config import ConfigError, parse_config
 from router.config.partial import load_store_settings
-from router.trace import mask_request
+from router.tools.trace import mask_request
 
 FILE = """version: 1
 admin: {token: "${ADMIN_TOKEN}"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from router.templates import compile_condition, compile_template, date, money, render_tree, tojson
+from router.render.templates import compile_condition, compile_template, date, money, render_tree, tojson
 from tests.rules_support import HEADER, config_of, event, order, run, seller, subscription
 
 

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from router.verify import sign, verify
+from router.inbound.verify import sign, verify
 
 KEY = "whk_secret"
 BODY = b'{"event":{"trigger_type":"order_paid","triggerable_id":1}}'

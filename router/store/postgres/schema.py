@@ -102,7 +102,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO action_keys (key, delivery_id, event_id, created_at)
         SELECT action_key, id, event_id, created_at FROM deliveries WHERE status <> 'superseded';
     """,
-    # Webhooks that failed verification, kept (bounded) until released (router.quarantine).
+    # Webhooks that failed verification, kept (bounded) until released (router.inbound.quarantine).
     """
     CREATE TABLE quarantine (
         id bigserial PRIMARY KEY,

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from connectors import jsontext
 from router.events import Event
 from router.store import rows
 from router.store.base import (
@@ -42,6 +41,7 @@ from router.store.postgres.pool import Pool
 from router.store.postgres.quarantine import PostgresQuarantine
 from router.store.postgres.schema import migrate
 from router.store.status import EventStatus
+from toolkit import jsontext
 
 # The hot paths notify at most once per NOTIFY_INTERVAL per instance: the instance that commits wakes its
 # own loops directly, so the notice only has to bring the others in, and once awake they keep claiming

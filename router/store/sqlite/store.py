@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from connectors import jsontext
 from router.events import Event
 from router.store import rows
 from router.store.base import (
@@ -50,6 +49,7 @@ from router.store.sqlite.quarantine import SqliteQuarantine
 from router.store.sqlite.schema import migrate
 from router.store.sqlite.writer import Writer
 from router.store.status import EventStatus
+from toolkit import jsontext
 
 T = TypeVar("T")
 

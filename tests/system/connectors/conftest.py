@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectorDefaults, Outgoing
-from connectors.protection import Guards
 from router.config import parse_config
-from router.connections import Connectors
+from router.delivery.live_connectors import Connectors
 from router.demo.standins.activecampaign import ActiveCampaignServer
 from router.demo.standins.moneybird import MoneybirdServer
 from router.demo.standins.smtp import SmtpServer
+from toolkit.protection import Guards
 
 FIXTURES = Path(__file__).resolve().parents[3] / "router" / "demo" / "fixtures"
 

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from connectors.base import Permanent, Retryable
-from connectors.units import Rate
 from router.config import parse_config
 from router.demo.standins.moneybird import TOKEN
 from router.events import Event
-from router.route import plan
+from router.routing.route import plan
 from tests.system.connectors.conftest import build, order, outgoing
+from toolkit.units import Rate
 
 TAX_21 = "496081523100000021"
 LEDGER_COURSES = "496081523200000077"

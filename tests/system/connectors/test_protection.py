@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from connectors.base import ConnectorDefaults, Throttled
-from connectors.protection import BreakerSettings, CircuitBreaker, Guards, RateLimiter
-from connectors.units import Rate
 from router.config import parse_config
-from router.connections import Connectors
-from router.deliver import Deliverer
+from router.delivery.deliver import Deliverer
+from router.delivery.live_connectors import Connectors
 from router.demo.standins.sink import Reply
 from router.events import Event
 from router.store.base import NewDelivery, RouteResult
 from router.store.sqlite import SqliteStore
 from tests.memory_connector import SENT
 from tests.support import wait_until
+from toolkit.protection import BreakerSettings, CircuitBreaker, Guards, RateLimiter
+from toolkit.units import Rate
 
 OWNER = "test-owner"
 
