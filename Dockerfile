@@ -10,6 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY router ./router
 COPY connectors ./connectors
+COPY toolkit ./toolkit
 RUN pip install . && rm -rf /app \
     && useradd --system --uid 10001 --home-dir /var/lib/plugpay-router --no-create-home router \
     && mkdir -p /var/lib/plugpay-router /etc/plugpay-router \

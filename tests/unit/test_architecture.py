@@ -235,3 +235,12 @@ def test_rooms_that_import_each_other_are_a_loop_even_without_a_module_cycle(tmp
     graph = import_graph(tmp_path, ("router",))
     assert find_cycle(graph) is None
     assert find_cycle(room_graph(graph)) == ["router.config", "router.templates", "router.config"]
+
+
+def test_the_container_image_and_the_package_hold_every_top_level_package() -> None:
+    # A package the Dockerfile does not copy, or pyproject does not include, is missing from the image.
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for package in PACKAGES:
+        assert f"COPY {package} ./{package}" in dockerfile, package
+        assert f'"{package}*"' in pyproject, package
