@@ -1,4 +1,4 @@
-"""Connection exhaustion (hardening item 2): idle connections past the file-descriptor limit, then webhooks.
+"""Connection exhaustion: idle connections past the file-descriptor limit, then webhooks.
 
 Starts a daemon under systemd's default ``LimitNOFILE=1024`` (set with prlimit once it runs), opens
 ``--idle`` TCP connections that never send a byte, waits ``--hold`` seconds, then sends 20 signed webhooks

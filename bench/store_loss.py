@@ -1,4 +1,4 @@
-"""Store loss under a running daemon (hardening item 11): delete the SQLite file, post 30 signed webhooks, restart.
+"""Store loss under a running daemon: delete the SQLite file, post 30 signed webhooks, restart.
 
 Prints how many of the 30 were acknowledged, whether the daemon stopped by itself, and how many acknowledged
 webhooks the store holds after a restart. Run it against this checkout, or another one's interpreter and folder:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -115,12 +114,15 @@ async def trip(repo: Path) -> list[str]:
             )
             out = Path(tmp) / "trip.txt"
             env = {**os.environ, "STRUCTURE_TRIP": str(out), "PYTHONPATH": str(repo)}
-            proc = subprocess.Popen(
-                [str(python), "-c", _HOOK, str(config)],
+            proc = await asyncio.create_subprocess_exec(
+                str(python),
+                "-c",
+                _HOOK,
+                str(config),
                 cwd=repo,
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
             )
             try:
                 await _ready(f"http://127.0.0.1:{port}/readyz")
@@ -137,8 +139,8 @@ async def trip(repo: Path) -> list[str]:
                 return out.read_text(encoding="utf-8").split()
             finally:
                 proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=15)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 15)
     finally:
         await sink.stop()
         await sandbox.stop()

@@ -1,4 +1,5 @@
-"""Helpers for the rule-language tests: configs from a rules snippet, events, and the sandbox's fixtures."""
+"""Helpers for the rule-language tests: configs from a rules snippet, events, the sandbox's fixtures, and the
+deliveries a plan makes."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ def seller(ident: str = "14") -> dict[str, Any]:
 
 def run(config: Config, ev: Event, data: dict[str, Any], *, explain: bool = False) -> Plan:
     return plan(ev, data, config, NOW, explain=explain)
+
+
+def planned(rules: str, data: dict[str, Any]) -> dict[tuple[str, int], Any]:
+    """(rule, action index) → the delivery ``plan`` makes for order 1042 carrying ``data``."""
+    result = plan(event(), data, config_of(rules), NOW)
+    return {(d.rule, d.action_index): d for d in result.deliveries}
 
 
 def matched(config: Config, ev: Event, data: dict[str, Any]) -> list[str]:

@@ -129,6 +129,19 @@ connectors:
 {welcome_rule({"email": "order.billing.contact.email", "invoice": "order.invoice_number"})}{extra_rules}"""
 
 
+def offline_config(folder: Path, key: str | None = WEBHOOK_KEY) -> str:
+    """The base config with every address on port 9, where nothing answers: for ``check`` and ``serve`` runs
+    that stop before they listen or fetch."""
+    return base_config(api_url="http://127.0.0.1:9", sink_url="http://127.0.0.1:9", db=folder / "r.db", port=9, key=key)
+
+
+def config_file(folder: Path, text: str, name: str = "shop.yaml") -> Path:
+    """``text`` written to ``folder/name``: the path to give ``-c``."""
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
 class DaemonProcess:
     """``python -m router serve -c FILE`` in a subprocess, with its log in a file."""
 

@@ -1,6 +1,7 @@
 """Fixtures of the store test files (contract, insight, reconcile, quarantine): each test runs against a fresh
 SQLite file and a fresh PostgreSQL schema alike. ``open_store`` opens further stores on the same database: a
-second instance for PostgreSQL, a second process's view of the file for SQLite."""
+second instance for PostgreSQL, a second process's view of the file for SQLite. And ``raw_sink`` for the
+template tests: a destination that records each request's path exactly as sent (tests/template_support.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from router.store.base import Store
 from router.store.postgres import PostgresStore
 from router.store.sqlite import SqliteStore
+from tests.template_support import RawSink
 
 Opener = Callable[[], Awaitable[Store]]
 
@@ -47,3 +49,10 @@ async def open_store(store_url: str) -> AsyncIterator[Opener]:
 @pytest.fixture
 async def store(open_store: Opener) -> Store:
     return await open_store()
+
+
+@pytest.fixture
+async def raw_sink() -> AsyncIterator[RawSink]:
+    server = await RawSink().start()
+    yield server
+    await server.stop()

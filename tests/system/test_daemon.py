@@ -1,4 +1,5 @@
-"""The daemon as a process: crash safety, restarts, SIGHUP reloads, SIGTERM, `check`, and secrets."""
+"""The daemon as a process: crash safety, restarts, SIGHUP reloads, SIGTERM, `check`, and secrets kept out of
+its log and of the problems `check`, `serve` and a reload report."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tests.support import (
     WEBHOOK_KEY,
     DaemonProcess,
     base_config,
+    config_file,
+    offline_config,
     reserved_port,
     sandbox_server,
     signed_headers,
@@ -142,3 +145,50 @@ async def test_secrets_never_reach_the_log(sandbox, sink, daemon_factory):
     log = daemon.log()
     assert "check plugandpay.api_token" in log
     assert API_TOKEN not in log and WEBHOOK_KEY not in log
+
+
+# A secret typed into the wrong setting (``port: "${SMTP_PASSWORD}"``) used to be printed in the problem
+# message: in ``check`` and ``serve`` output (and so in the journal), and in a failed reload's log line.
+PASSWORD = "hunter2-Tr0ub4dor"
+TYPO = """\
+  mail: {type: email, host: smtp.example.nl, port: "${SMTP_PASSWORD}", from: "Shop <shop@example.nl>"}
+"""
+
+
+def with_typo(text: str) -> str:
+    return text.replace("connectors:\n", "connectors:\n" + TYPO)
+
+
+def test_check_names_the_key_of_a_secret_typo_but_not_the_password_it_holds(tmp_path):
+    text = with_typo(offline_config(tmp_path))
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "SMTP_PASSWORD" in row)
+    path = config_file(tmp_path, text)
+    result = run_cli("check", "-c", str(path), env={"SMTP_PASSWORD": PASSWORD})
+    assert result.returncode == 1
+    assert f"{path}:{line}: connectors.mail.port: expected a whole number, got '***'" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_serve_refuses_a_secret_typo_without_printing_the_password(tmp_path):
+    path = config_file(tmp_path, with_typo(offline_config(tmp_path)))
+    result = run_cli("serve", "-c", str(path), env={"SMTP_PASSWORD": PASSWORD})
+    assert result.returncode == 1
+    assert "connectors.mail.port" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+async def test_a_reload_with_a_secret_typo_logs_the_error_without_the_password_and_keeps_serving(
+    sandbox, sink, daemon_factory
+):
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url, env={"SMTP_PASSWORD": PASSWORD}).start()
+    await daemon.wait_log("daemon started")
+    original = daemon.config_path.read_text()
+    assert "SMTP_PASSWORD" not in original  # the running config knows nothing of it: only the new file's mask helps
+    daemon.config_path.write_text(with_typo(original))
+    daemon.signal(signal.SIGHUP)
+    failed = await daemon.wait_log("config reload failed, keeping the running config")
+    assert any("connectors.mail.port: expected a whole number, got '***'" in error for error in failed["errors"])
+    assert PASSWORD not in daemon.log()
+    assert "webhooks are accepted unsigned" not in daemon.log()  # with a key, no warning
+    assert (await daemon.post(webhook_body(ident=1042))).status_code == 202  # the old config still serves
+    assert daemon.stop() == 0

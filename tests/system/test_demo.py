@@ -131,7 +131,7 @@ async def test_the_demo_overrides_exactly_the_variables_of_the_example_config(tm
 def test_the_example_config_passes_check_with_the_documented_environment():
     assert EXAMPLE.read_text() == PACKAGED.read_text()  # the README's file is the one the package ships
     assert set(env_file(ENV_EXAMPLE)) == config_variables(PACKAGED.read_text())  # every variable, documented
-    # ... but for the webhook key, whose placeholder check refuses (tests/system/test_hardening_config.py)
+    # ... but for the webhook key, whose placeholder check refuses (tests/system/test_webhook_key.py)
     env = {**env_file(ENV_EXAMPLE), "PLUGANDPAY_WEBHOOK_KEY": "a-real-key-7d1c"}
     result = run_cli("check", "-c", str(EXAMPLE), env=env)
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
 """Action dedupe through the real daemon (DESIGN §2): once per business event, or once per webhook for
-``source_rules`` rules; and unknown triggers match literally and are logged once."""
+``source_rules`` rules; unknown triggers match literally and are logged once; and a captured webhook replayed
+after the retention purge is kept as stale, while its action, which outlives the purge, is not sent again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from router.store import make_store
-from tests.support import webhook_body
+from tests.support import stored, wait_until, webhook_body
 
 EXTRA_RULES = """\
   - name: only-318
@@ -62,4 +63,47 @@ async def test_one_order_announced_by_two_plugandpay_rules(sandbox, sink, daemon
     unknown = [line for line in daemon.log_events() if line.get("event") == "unknown trigger, matching rules literally"]
     assert len(unknown) == 1
     assert unknown[0]["trigger"] == "order_created"
+    assert daemon.stop() == 0
+
+
+SHORT_RETENTION = "retention: {events: 1s, dedupe_window: 1s, interval: 0.2s}\n"
+
+
+async def test_a_captured_webhook_replayed_after_the_purge_sends_nothing_again(
+    sandbox, sink, daemon_factory, tmp_path: Path
+) -> None:
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
+    daemon.config_path.write_text(daemon.config_path.read_text() + SHORT_RETENTION)
+    daemon.start()
+    captured = webhook_body(ident=1042)
+    first = await daemon.post(captured)
+    assert first.status_code == 202
+    first_id = first.json()["event_id"]
+    await sink.wait_for(1, path="/welcome")
+
+    async def purged() -> bool:
+        events, _ = await stored(tmp_path / "router.db")
+        return events == []
+
+    await wait_until(purged, 15, "the retention purge of the delivered event")
+
+    # The same signed body, replayed: sent before the dedupe window, so kept as stale and not routed.
+    replay = await daemon.post(captured)
+    assert replay.status_code == 200
+    assert replay.json()["ignored"] == "stale"
+    assert replay.json()["event_id"] > first_id  # a purged id is never handed out again
+
+    # A fresh webhook for the same order (from another Plug&Pay rule) is a new event, but its action ran
+    # already, and its delivery is long purged: nothing is sent.
+    fresh = await daemon.post(webhook_body(ident=1042, rule_id=319))
+    assert fresh.status_code == 202
+    fresh_id = fresh.json()["event_id"]
+    assert fresh_id > replay.json()["event_id"]
+    routed = await daemon.wait_log("event routed", event_id=fresh_id)
+    assert (routed["deliveries"], routed["deduplicated"]) == (0, 1)
+    assert len(sink.requests) == 1
+
+    events, _ = await stored(tmp_path / "router.db")
+    statuses = {e.id: e.status for e in events}
+    assert statuses[replay.json()["event_id"]] == "stale"
     assert daemon.stop() == 0

@@ -1,4 +1,4 @@
-"""Hardening item 7, through the real daemon: a secret written into an action's own headers reaches the
+"""Secrets in actions, through the real daemon: a secret written into an action's own headers reaches the
 destination, but the store file, ``deliveries --json`` and the admin API only ever hold ``***``; customer text
 that spells the placeholder is sent literally; a replay after a reload sends the token of the config in force;
 and a variable the config no longer has fails the attempt instead of sending the mask."""
@@ -71,9 +71,7 @@ async def delivered(tmp_path: Path) -> int:
     return found[0]
 
 
-async def test_item7_the_destination_gets_the_token_but_the_store_and_its_readers_only_the_mask(
-    sandbox, sink, tmp_path
-):
+async def test_the_destination_gets_the_token_but_the_store_and_its_readers_only_the_mask(sandbox, sink, tmp_path):
     sandbox.state.fixtures["orders"]["1042"]["billing"]["contact"]["firstname"] = PLACEHOLDER
     daemon = start(tmp_path, sandbox, sink, "Bearer ${LMS_TOKEN}", LMS_TOKEN=TOKEN)
     assert (await daemon.post(webhook_body(ident=1042))).status_code == 202
@@ -108,7 +106,9 @@ def store_files_without(folder: Path, secret: str) -> set[str]:
     return {p.name for p in files}
 
 
-async def test_item7_a_replay_after_a_reload_sends_the_token_of_the_config_in_force(sandbox, sink, tmp_path):
+async def test_a_replay_after_a_reload_sends_the_token_of_the_config_in_force_or_fails_without_it(
+    sandbox, sink, tmp_path
+):
     # A running process keeps its environment, so the rotation is done where a reload sees it: in the file.
     daemon = start(tmp_path, sandbox, sink, f"Bearer ${{LMS_TOKEN:-{TOKEN}}}", LMS_TOKEN="")
     await daemon.post(webhook_body(ident=1042))

@@ -489,10 +489,10 @@ async def test_purge_removes_old_finished_events_in_batches_but_never_pending_wo
     assert not (await store.add_event(event(7), dedupe_window=WINDOW, now=T + WINDOW + 600)).duplicate
 
 
-# ---------------------------------------------------------------- hardening
+# ---------------------------------------------------------------- purged action keys and ids, stale events, leases
 
 
-async def test_item5_action_keys_outlive_the_purge_of_their_deliveries(store: Store) -> None:
+async def test_action_keys_outlive_the_purge_of_their_deliveries(store: Store) -> None:
     [first] = await routed(store, 1, ["welcome"], now=T)
     await store.claim_deliveries("a", 10, LEASE, T)
     await store.finish_attempt(first, "a", attempt("delivered"), None)
@@ -517,7 +517,7 @@ async def test_item5_action_keys_outlive_the_purge_of_their_deliveries(store: St
     assert await store.complete_route(claimed.id, "a", RouteResult([delivery("welcome")], [], "v1"), later + 1) == 1
 
 
-async def test_item5_purge_action_keys_goes_by_age_in_batches(store: Store) -> None:
+async def test_purge_action_keys_goes_by_age_in_batches(store: Store) -> None:
     await routed(store, 1, ["a1", "a2"], now=T)
     await routed(store, 2, ["b1"], now=T + 100)
     assert await store.purge_action_keys(T + 50, batch=1) == 1
@@ -527,7 +527,7 @@ async def test_item5_purge_action_keys_goes_by_age_in_batches(store: Store) -> N
     assert len(await store.list_deliveries()) == 3
 
 
-async def test_item5_reroute_frees_the_action_keys_of_dead_deliveries(store: Store) -> None:
+async def test_reroute_frees_the_action_keys_of_dead_deliveries(store: Store) -> None:
     accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T)
     await store.claim_events("a", 10, LEASE, T)
     await store.complete_route(accepted.event_id, "a", RouteResult([delivery("bad", status="dead")], [], "v1"), T)
@@ -537,7 +537,7 @@ async def test_item5_reroute_frees_the_action_keys_of_dead_deliveries(store: Sto
     assert await store.complete_route(again.id, "a", RouteResult([delivery("bad")], [], "v2"), T + 10) == 1
 
 
-async def test_item5_event_and_delivery_ids_are_never_reused_after_a_purge(store: Store) -> None:
+async def test_event_and_delivery_ids_are_never_reused_after_a_purge(store: Store) -> None:
     delivery_ids: list[int] = []
     for ident in (1, 2, 3):
         delivery_ids += await routed(store, ident, [f"k{ident}"], now=T)
@@ -554,7 +554,7 @@ async def test_item5_event_and_delivery_ids_are_never_reused_after_a_purge(store
     assert min(new_ids) > max(delivery_ids)
 
 
-async def test_item5_a_stale_event_is_kept_but_only_an_operator_routes_it(store: Store) -> None:
+async def test_a_stale_event_is_kept_but_only_an_operator_routes_it(store: Store) -> None:
     accepted = await store.add_event(event(), dedupe_window=WINDOW, now=T, stale=True)
     assert not accepted.duplicate
     record = await store.get_event(accepted.event_id)
@@ -571,7 +571,7 @@ async def test_item5_a_stale_event_is_kept_but_only_an_operator_routes_it(store:
     assert claimed.id == accepted.event_id
 
 
-async def test_item12_extend_leases_keeps_work_in_flight_with_its_holder(store: Store) -> None:
+async def test_extend_leases_keeps_work_in_flight_with_its_holder(store: Store) -> None:
     [one, two] = await routed(store, 1, ["one", "two"], now=T)
     assert len(await store.claim_deliveries("a", 10, LEASE, T)) == 2
     assert await store.extend_leases("a", [one], T + 500) == 1

@@ -1,6 +1,8 @@
-"""The claim loop both stages run: bounded concurrency, wake-ups, store outages and a graceful stop.
+"""The claim loop both stages run: bounded concurrency, wake-ups, store outages, a graceful stop, and one
+handler at a time for an item, however often a claim hands it out.
 
-The store is an in-memory queue; handlers report through events, so no test waits on a guessed sleep.
+The store is an in-memory queue or a fixed list of claims; handlers report through events, so no test waits on
+a guessed sleep.
 """
 
 from __future__ import annotations
@@ -237,3 +239,70 @@ async def test_a_route_whose_store_write_fails_is_tried_again_in_place_not_left_
     them (the deliver stage, where a send may have happened) it is left to its lease."""
     assert await route_on_a_full_disk((0.01, 0.01, 0.01)) == ([7, 7, 7], [7])
     assert await route_on_a_full_disk(()) == ([7], [])
+
+
+# ---------------------------------------------------------------- one item, one handler
+# A send that outlasts its lease cannot be staged against a real daemon: every connector ends a send after
+# ``delivery.timeout``, which the config requires to be shorter than ``delivery.lease``. So the guard is held
+# here, and the lease renewal in the store contract.
+
+
+async def test_an_item_claimed_again_while_in_flight_is_not_handled_twice_and_its_lease_is_renewed() -> None:
+    release = asyncio.Event()
+    started: list[int] = []
+    claims = [[7], [7, 8], [7]]  # 7 comes back while its first handler still runs (a lease that ran out)
+    claimed_all = asyncio.Event()
+    renewed: list[list[int]] = []
+
+    async def claim(limit: int) -> list[int]:
+        if not claims:
+            claimed_all.set()
+            return []
+        return claims.pop(0)
+
+    async def handle(item: int) -> None:
+        started.append(item)
+        await release.wait()
+
+    async def renew(ids: list[int]) -> None:
+        renewed.append(sorted(ids))
+
+    async def next_due() -> float | None:
+        return 0.0  # always "due": the loop keeps claiming
+
+    loop = ClaimLoop("test", claim, handle, next_due, concurrency=4, idle=0.01, renew=renew, renew_every=0.01)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(claimed_all.wait(), SAFETY)
+    while not renewed:
+        await asyncio.sleep(0.01)
+    assert sorted(started) == [7, 8]
+    assert renewed[-1] == [7, 8]  # the leases of what is in flight are renewed
+    release.set()
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)
+    assert sorted(started) == [7, 8]
+
+
+async def test_after_an_item_finishes_it_may_be_claimed_and_handled_again() -> None:
+    handled: list[int] = []
+    done = asyncio.Event()
+    claims = [[7], [7]]
+
+    async def claim(limit: int) -> list[int]:
+        await asyncio.sleep(0.01)  # the first handler finishes before the second claim
+        return claims.pop(0) if claims else []
+
+    async def handle(item: int) -> None:
+        handled.append(item)
+        if len(handled) == 2:
+            done.set()
+
+    async def next_due() -> float | None:
+        return None
+
+    loop = ClaimLoop("test", claim, handle, next_due, concurrency=4, idle=0.01)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(done.wait(), SAFETY)
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)
+    assert handled == [7, 7]

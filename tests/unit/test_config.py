@@ -1,5 +1,5 @@
 """Config loading: typed sections with one source of defaults, ``${VAR}`` interpolation, leases, and errors
-that name file, line and key."""
+that name file, line and key but never quote a secret."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ SECTIONS = {
 }
 
 
-# A config without a webhook key must say that it accepts unsigned webhooks (test_hardening_config.py).
+# A config without a webhook key must say that it accepts unsigned webhooks (tests/unit/test_webhook_key.py).
 UNSIGNED = "plugandpay: {allow_unsigned: true}\n"
 
 
@@ -162,6 +162,78 @@ def test_bad_listen_and_reserved_path():
         "shop.yaml:1: server.listen: expected host:port such as '0.0.0.0:8080', got 'nowhere'",
         "shop.yaml:1: server.path: /healthz is reserved",
     ]
+
+
+# ---------------------------------------------------------------- secrets in problem messages
+# A problem message never quotes a value read from the environment (whatever the variable's name) or a secret
+# setting of the file: ``check`` and ``serve`` print it, so it would end up in the journal.
+
+TYPO = """\
+version: 1
+plugandpay: {allow_unsigned: true}
+connectors:
+  mail:
+    type: email
+    host: smtp.example.nl
+    port: "${SMTP_PASSWORD}"
+    from: "Shop <shop@example.nl>"
+"""
+
+
+def test_a_secret_typed_into_a_number_setting_is_not_echoed():
+    [problem] = problems(TYPO, {"SMTP_PASSWORD": "hunter2-Secret!"})
+    assert problem == "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'"
+
+
+@pytest.mark.parametrize("password", ["back\\slash-pw", 'it\'s-"quoted"', "tab\tand\nnewline"])
+def test_a_secret_is_masked_in_the_quoted_spelling_of_the_message(password):
+    [problem] = problems(TYPO, {"SMTP_PASSWORD": password})
+    assert problem == "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'"
+
+
+def test_a_value_from_any_variable_is_masked_whatever_its_name():
+    text = TYPO.replace("${SMTP_PASSWORD}", "${SMTP_PORT}").replace("smtp.example.nl", '"${SMTP_HOST}"')
+    text += 'server: {listen: "${LISTEN}"}\n'
+    env = {"SMTP_PORT": "pw-in-the-wrong-var", "SMTP_HOST": "smtp.example.nl", "LISTEN": "also-not-a-port"}
+    found = problems(text, env)
+    assert found == [
+        "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'",
+        "shop.yaml:9: server.listen: expected host:port such as '0.0.0.0:8080', got '***'",
+    ]
+
+
+def test_a_literal_secret_setting_is_masked_where_another_key_quotes_it():
+    text = 'plugandpay: {allow_unsigned: true, api_token: "literal-tok-5e1a"}\nserver: {listen: literal-tok-5e1a}\n'
+    assert problems(text) == ["shop.yaml:2: server.listen: expected host:port such as '0.0.0.0:8080', got '***'"]
+
+
+def test_secrets_in_warnings_are_masked_too():
+    text = """\
+    plugandpay: {allow_unsigned: true}
+    connectors: {mem: {type: memory}}
+    rules:
+      - name: r
+        trigger: "${TRIGGER}"
+        actions: [{connector: mem, text: x}]
+    """
+    config = parse_config(textwrap.dedent(text), "shop.yaml", {"TRIGGER": "private-trigger-name"})
+    assert "private-trigger-name" not in " ".join(str(w) for w in config.warnings)
+    assert any("rules[0].trigger" in str(w) and "***" in str(w) for w in config.warnings)
+
+
+def test_file_line_and_key_stay_readable_and_short_or_plain_values_stay_shown():
+    # "shop" is in the file name, "true" is a word of the message, "abc" is too short to hide anything.
+    text = 'plugandpay: {allow_unsigned: "${UNSIGNED}"}\nserver: {listen: "${LISTEN}", max_body_bytes: "${BODY}"}\n'
+    found = problems(text, {"UNSIGNED": "true", "LISTEN": "shop", "BODY": "abc"})
+    assert found == [
+        "shop.yaml:2: server.max_body_bytes: expected a whole number, got 'abc'",
+        "shop.yaml:2: server.listen: expected host:port such as '0.0.0.0:8080', got '***'",
+    ]
+
+
+def test_a_default_written_in_the_file_is_shown_unmasked():
+    found = problems('plugandpay: {allow_unsigned: true}\nserver: {max_body_bytes: "${BODY:-lots}"}\n')
+    assert found == ["shop.yaml:2: server.max_body_bytes: expected a whole number, got 'lots'"]
 
 
 # ---------------------------------------------------------------- ${VAR} in number and true/false settings

@@ -1,13 +1,18 @@
-"""The position-keeping YAML loader: safe-schema values, lines of keys and items, anchors, merges, mistakes."""
+"""The position-keeping YAML loader: safe-schema values, lines of keys and items, anchors, merges, mistakes,
+and an alias bomb that ``check`` refuses quickly while anchors shared between rules still load."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from pathlib import Path
 
 import pytest
 import yaml
 
+from router import cli
 from router.config.source import ConfigError, YList, YMap, load
+from tests.rules_support import order, planned
 
 TEXT = """\
 text: hello
@@ -80,3 +85,37 @@ def test_mistakes_have_a_line(text, problem):
 def test_an_empty_file_is_none():
     assert load("", "t.yaml") is None
     assert load("# only a comment\n", "t.yaml") is None
+
+
+def alias_bomb(levels: int) -> str:
+    lines = ["version: 1", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_check_refuses_a_yaml_alias_bomb_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb(9))
+    started = time.monotonic()
+    code = cli.main(["check", "-c", str(path)])
+    elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert elapsed < 2
+    assert f"{path}:" in out + err
+    assert "aliases expand to more than 1,000,000 entries" in out + err
+
+
+def test_anchors_shared_between_rules_still_load():
+    rules = """
+    - name: a
+      trigger: order_paid
+      actions: &common
+        - {connector: mem, text: "{{ order.id }}"}
+    - name: b
+      trigger: order_paid
+      actions: *common
+    """
+    deliveries = planned(rules, order())
+    assert deliveries["a", 0].request == deliveries["b", 0].request == {"text": "1042"}

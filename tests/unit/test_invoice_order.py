@@ -1,5 +1,5 @@
-"""The invoice action's stored request (item 15): the stored order holds only the invoice's fields,
-and the invoice document made from it is the one the whole order gives."""
+"""The invoice action's stored request: the stored order holds only the invoice's fields, and the invoice
+document made from it is the one the whole order gives."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def rendered(order: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("ident", sorted(ORDERS))
-def test_item15_the_reduced_order_gives_the_same_invoice(ident):
+def test_the_reduced_order_gives_the_same_invoice_without_private_fields(ident):
     order = ORDERS[ident]
     reduced = rendered(order)
     assert InvoiceDocument.from_order(reduced, currency="EUR") == InvoiceDocument.from_order(order, currency="EUR")
@@ -38,7 +38,7 @@ def test_item15_the_reduced_order_gives_the_same_invoice(ident):
         {"invoice_number": "1", "created_at": "2025-01-01", "items": [], "billing": {"contact": None}},
     ],
 )
-def test_item15_missing_fields_stay_missing(order):
+def test_fields_missing_from_the_order_stay_missing_and_fail_the_same_way(order):
     reduced = rendered(order)
     assert "amount" not in reduced and "id" not in reduced
     try:

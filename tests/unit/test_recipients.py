@@ -1,5 +1,5 @@
-"""Mail recipients and header values built from customer text (items 1 and 8): what a name, an address or a
-header value can and cannot do, and what ``check`` says about the shape of ``to``."""
+"""Mail recipients built from customer text: a name is only ever a display name, an address field or a plain
+string is exactly one address, and ``check`` says what is wrong with the shape of ``to``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from connectors.base import Permanent
 from connectors.recipients import recipients
 from router.config import ConfigError, parse_config
-from toolkit.headers import checked_headers
 
 ATTACKS = [
     "Eve <a@evil.example>, b@evil.example;",
@@ -20,7 +19,7 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize("name", ATTACKS)
-def test_item1_a_name_is_only_ever_a_display_name(name):
+def test_a_name_is_only_ever_a_display_name(name):
     (only,) = recipients([{"name": name, "email": "bilal@example.nl"}], "to")
     assert only.email == "bilal@example.nl"
     assert only.address.addr_spec == "bilal@example.nl"
@@ -39,7 +38,7 @@ def test_item1_a_name_is_only_ever_a_display_name(name):
         "not an address",
     ],
 )
-def test_item1_the_email_field_must_be_exactly_one_bare_address(email):
+def test_the_email_field_must_be_exactly_one_bare_address(email):
     with pytest.raises(Permanent, match=r"to\[0\]\.email: expected one e-mail address"):
         recipients([{"name": "Bilal", "email": email}], "to")
 
@@ -53,18 +52,18 @@ def test_item1_the_email_field_must_be_exactly_one_bare_address(email):
         "not an address",
     ],
 )
-def test_item1_a_plain_string_must_parse_strictly_to_one_address(text):
+def test_a_plain_string_must_parse_strictly_to_one_address(text):
     with pytest.raises(Permanent, match="a plain string must be exactly one address"):
         recipients(text, "to")
 
 
-def test_item1_a_plain_string_with_one_address_still_works():
+def test_a_plain_string_with_one_address_still_works():
     (only,) = recipients("Bilal de Wit <bilal@example.nl>", "to")
     assert (only.name, only.email) == ("Bilal de Wit", "bilal@example.nl")
     assert recipients("", "cc") == [] and recipients(None, "cc") == []
 
 
-def test_item1_check_reports_a_recipient_without_email():
+def test_check_reports_a_recipient_without_email_an_unknown_key_and_a_cap_below_one():
     text = """version: 1
 connectors:
   mail: {type: email, host: smtp.example.nl, from: "Shop <shop@example.nl>", max_recipients: 0}
@@ -84,25 +83,3 @@ rules:
     assert "rules[0].actions[0].to: each recipient needs an 'email'" in message
     assert "rules[0].actions[0].cc: unknown recipient key 'adres'" in message
     assert "connectors.mail.max_recipients: must be at least 1" in message
-
-
-@pytest.mark.parametrize(
-    ("headers", "reason"),
-    [
-        ({"X-Customer": "Bilal\r\nX-Injected: yes"}, "header X-Customer: the value contains a carriage return"),
-        ({"X-Customer": "Bilal\nX"}, "header X-Customer: the value contains a line break"),
-        ({"X-Customer\r\nX-Injected": "yes"}, "is not a valid header name"),
-        ({"X-Customer": "a\x00b"}, "header X-Customer: the value contains a NUL"),
-    ],
-)
-def test_item8_headers_with_line_breaks_are_permanent_and_named(headers, reason):
-    with pytest.raises(Permanent, match=reason):
-        checked_headers(headers)
-
-
-def test_item8_ordinary_headers_pass_unchanged():
-    assert checked_headers({"Authorization": "Bearer abc", "X-Tab": "a\tb", "X-Name": "Zoë"}) == {
-        "Authorization": "Bearer abc",
-        "X-Tab": "a\tb",
-        "X-Name": "Zoë",
-    }

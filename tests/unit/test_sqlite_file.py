@@ -1,5 +1,6 @@
-"""The store's hardening, in process: the SQLite file (modes, loss, corruption, scrubbing, migration),
-stale webhooks, and the claim loop's guard against handling one item twice.
+"""The SQLite store's file, in process: private file modes, a file deleted, replaced or corrupted under a
+running store (every write refused, the readiness probe failing), purged customer data gone from the file and
+its WAL, and an old file migrated without ever reusing an id.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from router.claims import ClaimLoop
 from router.events import Event
-from router.inbound.stale import is_stale
 from router.store.base import Attempt, DeliveryFilter, NewDelivery, RouteResult, StoreLost, StoreUnavailable
 from router.store.sqlite import SqliteStore
 from router.store.sqlite import guard as guard_module
 from router.store.sqlite.schema import MIGRATIONS
 
 T = 1_000_000.0
-SAFETY = 10.0
 PII = "jan.secret-7f3a@example.nl"
 
 
@@ -66,10 +64,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await opened.close()
 
 
-# ---------------------------------------------------------------- item 7: file modes
+# ---------------------------------------------------------------- file modes
 
 
-async def test_item7_store_file_wal_and_shm_are_private(tmp_path: Path, umask_022: None) -> None:
+async def test_the_store_file_its_wal_and_shm_are_private_to_the_owner(tmp_path: Path, umask_022: None) -> None:
     path = tmp_path / "router.db"
     store = SqliteStore(path)
     await store.open()
@@ -82,10 +80,10 @@ async def test_item7_store_file_wal_and_shm_are_private(tmp_path: Path, umask_02
         await store.close()
 
 
-# ---------------------------------------------------------------- item 11: the file under a running store
+# ---------------------------------------------------------------- the file under a running store
 
 
-async def test_item11_a_deleted_store_file_refuses_every_write_after_it(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_deleted_store_file_refuses_every_write_after_it(store: SqliteStore, tmp_path: Path) -> None:
     heard: list[str] = []
     store.on_lost(heard.append)
     await store.add_event(event(1), dedupe_window=60, now=T)
@@ -99,7 +97,7 @@ async def test_item11_a_deleted_store_file_refuses_every_write_after_it(store: S
     assert len(heard) == 1 and "deleted" in heard[0]
 
 
-async def test_item11_a_replaced_store_file_refuses_writes(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_replaced_store_file_refuses_writes(store: SqliteStore, tmp_path: Path) -> None:
     path = tmp_path / "router.db"
     other = tmp_path / "other.db"
     sqlite3.connect(other).close()
@@ -108,7 +106,7 @@ async def test_item11_a_replaced_store_file_refuses_writes(store: SqliteStore, t
         await store.add_event(event(), dedupe_window=60, now=T)
 
 
-async def test_item11_a_corrupted_store_file_fails_the_readiness_probe(
+async def test_a_corrupted_store_file_fails_the_readiness_probe_and_refuses_writes(
     store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for ident in range(200):
@@ -125,12 +123,15 @@ async def test_item11_a_corrupted_store_file_fails_the_readiness_probe(
         await store.add_event(event(9999), dedupe_window=60, now=T)
 
 
-# ---------------------------------------------------------------- item 15: purged data leaves the files
+def test_store_unavailable_is_the_parent_of_store_lost() -> None:
+    # receive answers 503 for every StoreUnavailable: a lost store must be one.
+    assert issubclass(StoreLost, StoreUnavailable)
 
 
-async def test_item15_purged_customer_data_is_gone_from_the_file_and_the_wal(
-    store: SqliteStore, tmp_path: Path
-) -> None:
+# ---------------------------------------------------------------- purged data leaves the files
+
+
+async def test_purged_customer_data_is_gone_from_the_file_and_the_wal(store: SqliteStore, tmp_path: Path) -> None:
     accepted = await store.add_event(event(1, PII), dedupe_window=60, now=T)
     [claimed] = await store.claim_events("a", 10, 30, T)
     await store.complete_route(claimed.id, "a", RouteResult([new_delivery("one", PII)], [], "v1"), T)
@@ -146,10 +147,10 @@ async def test_item15_purged_customer_data_is_gone_from_the_file_and_the_wal(
             assert PII.encode() not in f.read_bytes(), f"{f.name} still holds the purged data"
 
 
-# ---------------------------------------------------------------- item 5: migration and stale webhooks
+# ---------------------------------------------------------------- migration
 
 
-async def test_item5_migrating_an_old_store_never_reuses_ids(tmp_path: Path) -> None:
+async def test_migrating_an_old_store_never_reuses_ids(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
@@ -183,82 +184,3 @@ async def test_item5_migrating_an_old_store_never_reuses_ids(tmp_path: Path) -> 
         assert [d.id > 5 for d in await store.list_deliveries(DeliveryFilter(event_id=claimed.id))] == [True]
     finally:
         await store.close()
-
-
-def test_item5_stale_is_sent_before_the_window_and_unreadable_is_fresh(caplog: pytest.LogCaptureFixture) -> None:
-    cutoff = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-    assert is_stale("2025-12-31T23:59:59.000000Z", cutoff)
-    assert not is_stale("2026-01-01T00:00:01Z", cutoff)
-    assert is_stale("2025-12-31T23:00:00+00:00", cutoff) and is_stale("2025-12-31 23:00:00", cutoff)
-    assert is_stale(str(cutoff - 5), cutoff) and is_stale(str(int(cutoff * 1000) - 5000), cutoff)
-    assert not is_stale(None, cutoff)
-    assert not is_stale("last tuesday", cutoff)
-
-
-# ---------------------------------------------------------------- item 12: one item, one handler
-
-
-async def test_item12_a_claim_that_returns_an_item_in_flight_does_not_handle_it_twice() -> None:
-    release = asyncio.Event()
-    started: list[int] = []
-    claims = [[7], [7, 8], [7]]  # 7 comes back while its first handler still runs (a lease that ran out)
-    claimed_all = asyncio.Event()
-    renewed: list[list[int]] = []
-
-    async def claim(limit: int) -> list[int]:
-        if not claims:
-            claimed_all.set()
-            return []
-        return claims.pop(0)
-
-    async def handle(item: int) -> None:
-        started.append(item)
-        await release.wait()
-
-    async def renew(ids: list[int]) -> None:
-        renewed.append(sorted(ids))
-
-    async def next_due() -> float | None:
-        return 0.0  # always "due": the loop keeps claiming
-
-    loop = ClaimLoop("test", claim, handle, next_due, concurrency=4, idle=0.01, renew=renew, renew_every=0.01)
-    task = asyncio.create_task(loop.run())
-    await asyncio.wait_for(claimed_all.wait(), SAFETY)
-    while not renewed:
-        await asyncio.sleep(0.01)
-    assert sorted(started) == [7, 8]
-    assert renewed[-1] == [7, 8]  # the leases of what is in flight are renewed
-    release.set()
-    await loop.stop(grace=1.0)
-    await asyncio.wait_for(task, SAFETY)
-    assert sorted(started) == [7, 8]
-
-
-async def test_item12_after_an_item_finishes_it_may_be_claimed_and_handled_again() -> None:
-    handled: list[int] = []
-    done = asyncio.Event()
-    claims = [[7], [7]]
-
-    async def claim(limit: int) -> list[int]:
-        await asyncio.sleep(0.01)  # the first handler finishes before the second claim
-        return claims.pop(0) if claims else []
-
-    async def handle(item: int) -> None:
-        handled.append(item)
-        if len(handled) == 2:
-            done.set()
-
-    async def next_due() -> float | None:
-        return None
-
-    loop = ClaimLoop("test", claim, handle, next_due, concurrency=4, idle=0.01)
-    task = asyncio.create_task(loop.run())
-    await asyncio.wait_for(done.wait(), SAFETY)
-    await loop.stop(grace=1.0)
-    await asyncio.wait_for(task, SAFETY)
-    assert handled == [7, 7]
-
-
-def test_store_unavailable_is_the_parent_of_store_lost() -> None:
-    # receive answers 503 for every StoreUnavailable: a lost store must be one.
-    assert issubclass(StoreLost, StoreUnavailable)

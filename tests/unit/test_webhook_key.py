@@ -1,8 +1,7 @@
-"""Hardening of the config loader: no webhook key by accident (item 4), no secret in a config error (item 6).
-
-Item 4: a configured key that is empty or a placeholder of the examples, or no key without the explicit
-``plugandpay.allow_unsigned: true``, is an error naming file:line:key and what to do. Item 6: a problem message
-never quotes a value read from the environment (whatever the variable's name) or a secret setting of the file.
+"""The webhook key is never missing by accident: a configured key that is empty or a placeholder of the
+examples, or no key without the explicit ``plugandpay.allow_unsigned: true``, is an error naming file:line:key
+and what to do; running unsigned on purpose loads with a loud warning, and a receiver without a key still
+refuses unsigned webhooks unless that opt-in is set.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ def load(text: str, env: dict[str, str] | None = None) -> Config:
     return parse_config(textwrap.dedent(text), "shop.yaml", env or {})
 
 
-# ---------------------------------------------------------------- item 4: the webhook key
-
 KEYED = """\
 version: 1
 plugandpay:
@@ -36,25 +33,25 @@ plugandpay:
 
 
 @pytest.mark.parametrize("value", ["", "   "], ids=["empty", "blank"])
-def test_item4_an_empty_webhook_key_from_the_environment_is_an_error(value):
+def test_an_empty_webhook_key_from_the_environment_is_an_error(value):
     [problem] = problems(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": value})
     assert problem.startswith("shop.yaml:4: plugandpay.webhook_key: is empty")
     assert "allow_unsigned: true" in problem  # and says how to run unsigned on purpose
 
 
-def test_item4_an_empty_literal_webhook_key_is_an_error():
+def test_an_empty_literal_webhook_key_is_an_error():
     [problem] = problems('plugandpay: {webhook_key: ""}\n')
     assert problem.startswith("shop.yaml:1: plugandpay.webhook_key: is empty")
 
 
 @pytest.mark.parametrize("key", [*sorted(PLACEHOLDER_KEYS), "Change-Me", " my-webhook-key "])
-def test_item4_a_placeholder_webhook_key_is_an_error(key):
+def test_a_placeholder_webhook_key_is_an_error(key):
     [problem] = problems(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": key})
     assert problem.startswith("shop.yaml:4: plugandpay.webhook_key: is a placeholder from the examples")
     assert "Settings > Developers" in problem
 
 
-def test_item4_an_unset_variable_is_reported_once():
+def test_an_unset_webhook_key_variable_is_reported_once():
     assert problems(KEYED) == [
         "shop.yaml:4: plugandpay.webhook_key: environment variable PLUGANDPAY_WEBHOOK_KEY is not set"
     ]
@@ -70,7 +67,7 @@ def test_item4_an_unset_variable_is_reported_once():
     ],
     ids=["no-section", "no-key", "null-key", "opt-out"],
 )
-def test_item4_no_webhook_key_without_the_opt_in_is_an_error_that_says_how_to_opt_in(text, line):
+def test_no_webhook_key_without_the_opt_in_is_an_error_that_says_how_to_opt_in(text, line):
     [problem] = problems(text)
     assert problem.startswith(f"shop.yaml:{line}: plugandpay.webhook_key: is not set, so webhooks would be accepted")
     assert "plugandpay.allow_unsigned: true" in problem
@@ -79,95 +76,25 @@ def test_item4_no_webhook_key_without_the_opt_in_is_an_error_that_says_how_to_op
 @pytest.mark.parametrize(
     "text", ["plugandpay: {allow_unsigned: true}\n", "plugandpay: {webhook_key: null, allow_unsigned: yes}\n"]
 )
-def test_item4_running_unsigned_on_purpose_loads_with_a_loud_warning(text):
+def test_running_unsigned_on_purpose_loads_with_a_loud_warning(text):
     config = load(text)
     assert config.plugandpay.webhook_key is None and config.plugandpay.allow_unsigned
     [warning] = [str(w) for w in config.warnings]
     assert warning.startswith("shop.yaml:1: plugandpay.allow_unsigned: WEBHOOKS ARE ACCEPTED UNSIGNED")
 
 
-def test_item4_a_key_and_the_opt_in_together_are_an_error():
+def test_a_key_and_the_opt_in_together_are_an_error():
     [problem] = problems("plugandpay:\n  webhook_key: a-real-key-9f3c\n  allow_unsigned: true\n")
     assert problem.startswith("shop.yaml:3: plugandpay.allow_unsigned: contradicts webhook_key")
 
 
-def test_item4_a_real_key_loads_without_a_warning():
+def test_a_real_key_loads_without_a_warning():
     config = load(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": "a-real-key-9f3c"})
     assert config.plugandpay.webhook_key == "a-real-key-9f3c" and not config.plugandpay.allow_unsigned
     assert config.warnings == ()
 
 
-# ---------------------------------------------------------------- item 6: secrets in problem messages
-
-TYPO = """\
-version: 1
-plugandpay: {allow_unsigned: true}
-connectors:
-  mail:
-    type: email
-    host: smtp.example.nl
-    port: "${SMTP_PASSWORD}"
-    from: "Shop <shop@example.nl>"
-"""
-
-
-def test_item6_a_secret_typed_into_a_number_setting_is_not_echoed():
-    [problem] = problems(TYPO, {"SMTP_PASSWORD": "hunter2-Secret!"})
-    assert problem == "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'"
-
-
-@pytest.mark.parametrize("password", ["back\\slash-pw", 'it\'s-"quoted"', "tab\tand\nnewline"])
-def test_item6_a_secret_is_masked_in_the_quoted_spelling_of_the_message(password):
-    [problem] = problems(TYPO, {"SMTP_PASSWORD": password})
-    assert problem == "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'"
-
-
-def test_item6_a_value_from_any_variable_is_masked_whatever_its_name():
-    text = TYPO.replace("${SMTP_PASSWORD}", "${SMTP_PORT}").replace("smtp.example.nl", '"${SMTP_HOST}"')
-    text += 'server: {listen: "${LISTEN}"}\n'
-    env = {"SMTP_PORT": "pw-in-the-wrong-var", "SMTP_HOST": "smtp.example.nl", "LISTEN": "also-not-a-port"}
-    found = problems(text, env)
-    assert found == [
-        "shop.yaml:7: connectors.mail.port: expected a whole number, got '***'",
-        "shop.yaml:9: server.listen: expected host:port such as '0.0.0.0:8080', got '***'",
-    ]
-
-
-def test_item6_a_literal_secret_setting_is_masked_where_another_key_quotes_it():
-    text = 'plugandpay: {allow_unsigned: true, api_token: "literal-tok-5e1a"}\nserver: {listen: literal-tok-5e1a}\n'
-    assert problems(text) == ["shop.yaml:2: server.listen: expected host:port such as '0.0.0.0:8080', got '***'"]
-
-
-def test_item6_warnings_are_masked_too():
-    text = """\
-    plugandpay: {allow_unsigned: true}
-    connectors: {mem: {type: memory}}
-    rules:
-      - name: r
-        trigger: "${TRIGGER}"
-        actions: [{connector: mem, text: x}]
-    """
-    config = load(text, {"TRIGGER": "private-trigger-name"})
-    assert "private-trigger-name" not in " ".join(str(w) for w in config.warnings)
-    assert any("rules[0].trigger" in str(w) and "***" in str(w) for w in config.warnings)
-
-
-def test_item6_file_line_and_key_stay_readable_and_short_or_plain_values_stay_shown():
-    # "shop" is in the file name, "true" is a word of the message, "abc" is too short to hide anything.
-    text = 'plugandpay: {allow_unsigned: "${UNSIGNED}"}\nserver: {listen: "${LISTEN}", max_body_bytes: "${BODY}"}\n'
-    found = problems(text, {"UNSIGNED": "true", "LISTEN": "shop", "BODY": "abc"})
-    assert found == [
-        "shop.yaml:2: server.max_body_bytes: expected a whole number, got 'abc'",
-        "shop.yaml:2: server.listen: expected host:port such as '0.0.0.0:8080', got '***'",
-    ]
-
-
-def test_item6_a_default_written_in_the_file_is_shown():
-    found = problems('plugandpay: {allow_unsigned: true}\nserver: {max_body_bytes: "${BODY:-lots}"}\n')
-    assert found == ["shop.yaml:2: server.max_body_bytes: expected a whole number, got 'lots'"]
-
-
-async def test_item4_a_keyless_config_built_in_code_still_refuses_unsigned_webhooks(tmp_path):
+async def test_a_keyless_config_built_in_code_still_refuses_unsigned_webhooks(tmp_path):
     """The receiver fails closed: without a key, only ``allow_unsigned`` lets a webhook through unverified."""
     import dataclasses
 
