@@ -52,10 +52,15 @@ def addr_spec(value: Any, where: str) -> str:
 
 def parse_one(text: str, where: str) -> Recipient:
     """One address from a plain string (``"Name <a@example.nl>"`` or ``"a@example.nl"``), parsed strictly."""
-    header = email.policy.default.header_factory("To", " ".join(text.split()))
-    addresses = header.addresses
-    grouped = any(group.display_name is not None for group in header.groups)
-    if len(addresses) != 1 or header.defects or grouped:
+    try:
+        header = email.policy.default.header_factory("To", " ".join(text.split()))
+        addresses = header.addresses
+        junk = bool(header.defects) or any(group.display_name is not None for group in header.groups)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        # The standard library's header parser fails on some junk (a display name of "..") instead of
+        # reporting a defect: that is still a string that is not one address.
+        addresses, junk = (), True
+    if len(addresses) != 1 or junk:
         found = "no address" if not addresses else f"{len(addresses)} addresses" if len(addresses) > 1 else "junk"
         raise Permanent(
             f"{where}: a plain string must be exactly one address, got {found} in {shown(text)}"

@@ -246,7 +246,12 @@ class Daemon:
         )
         await self._runner.setup()
         self._site = GuardedSite(
-            self._runner, config.server.host, config.server.port, _limits(config), reuse_address=True
+            self._runner,
+            config.server.host,
+            config.server.port,
+            _limits(config),
+            on_protocol_error=self.metrics.observe_protocol_error,
+            reuse_address=True,
         )
         await self._site.start()
         asyncio.get_running_loop().set_exception_handler(self._site.loop_exception)
@@ -380,7 +385,9 @@ class Daemon:
 
 def _limits(config: Config) -> Limits:
     server = config.server
-    return Limits(server.header_timeout, server.keepalive_timeout, server.max_connections)
+    return Limits(
+        server.header_timeout, server.keepalive_timeout, server.max_connections, server.max_connections_per_address
+    )
 
 
 def _store_kind(config: Config) -> str:

@@ -95,7 +95,6 @@ def canonical_trigger(raw: str, aliases: Mapping[str, str] | None = None) -> str
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @functools.lru_cache(maxsize=256)  # a shop sends a handful of spellings, over and over
@@ -189,12 +188,35 @@ def _text(value: Any, name: str, *, required: bool) -> str | None:
     return text
 
 
+# Ids are stored as 64-bit integers by the API; a larger number is no id of it.
+MAX_OBJECT_ID = 2**63 - 1
+
+
+def object_id(value: Any) -> str:
+    """An object's id as the Plug&Pay API knows it: a positive whole number, written without leading zeros.
+
+    Every id becomes part of an API path and of dedupe and action keys, whatever brought it (a V2 or V1
+    webhook, a list page of reconcile or backfill, an operator): one spelling per object, so ``1042``,
+    ``01042`` and ``"1042"`` are one order, and nothing but digits ever reaches a path. ValueError otherwise.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= 40:
+        number = int(value.strip())
+    else:
+        raise ValueError(f"an object id is a positive whole number, got {str(value)[:40]!r}")
+    if not 0 < number <= MAX_OBJECT_ID:
+        raise ValueError(f"an object id is a positive whole number up to {MAX_OBJECT_ID}, got {number}")
+    return str(number)
+
+
 def _ident(value: Any, name: str) -> str:
-    text = _text(value, name, required=True)
-    assert text is not None
-    if not _ID.fullmatch(text) or (text.isdigit() and len(text) > 20):
-        raise PayloadError(f"field '{name}' must be an id (a number, or up to 64 letters, digits, - and _)")
-    return text
+    if value is None or value == "":
+        raise PayloadError(f"missing field '{name}'")
+    try:
+        return object_id(value)
+    except ValueError:
+        raise PayloadError(f"field '{name}' must be an object id: a positive whole number") from None
 
 
 def normalise_json(body: Any, aliases: Mapping[str, str] | None = None) -> Event:

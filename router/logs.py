@@ -4,7 +4,8 @@ The masker is the last line of defence: secrets are kept out of log calls to beg
 read from a secret ``${VAR}`` that still reaches a log line is replaced by ``***``. The set of secrets
 follows config reloads. E-mail addresses are customer data that error texts carry (an SMTP refusal, a
 destination's answer, a bad recipient): every address in a line keeps only its first letter and domain
-(``b***@example.nl``).
+(``b***@example.nl``). What libraries log through the standard ``logging`` module comes out the same way,
+one structured line each.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ def _mask_rendered(_: Any, __: str, line: Any) -> Any:
     return mask_addresses(_mask(line))
 
 
+class ToStructlog(logging.Handler):
+    """Lines that libraries write through the standard ``logging`` (aiohttp, asyncio, asyncpg), as structlog
+    lines: one JSON line each, masked like the rest, a traceback inside its ``exception`` field."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["exc_info"] = record.exc_info
+        method = record.levelname.lower() if record.levelno < logging.CRITICAL else "critical"
+        log = structlog.get_logger(record.name)
+        getattr(log, method if hasattr(log, method) else "warning")(record.getMessage(), **fields)
+
+
 def configure(level: str = "info", *, json: bool | None = None) -> None:
     if json is None:
         json = not sys.stdout.isatty()
@@ -87,3 +101,6 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+    root = logging.getLogger()
+    if not any(isinstance(handler, ToStructlog) for handler in root.handlers):
+        root.addHandler(ToStructlog())  # also keeps logging's last resort (plain text on stderr) out

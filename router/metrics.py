@@ -107,6 +107,13 @@ class Metrics:
             registry=r,
         )
 
+        self.protocol_errors = Counter(
+            "plugpay_router_protocol_errors",
+            "Requests refused before routing because their request line or headers were malformed, by kind",
+            ["kind"],
+            registry=r,
+        )
+
         self._received: dict[tuple[str, str], Any] = {}
         self._unknown_triggers: set[str] = set()
 
@@ -132,6 +139,9 @@ class Metrics:
         if child is None:
             child = self._received[(label, outcome)] = self.events_received.labels(trigger=label, outcome=outcome)
         child.inc()
+
+    def observe_protocol_error(self, kind: str) -> None:
+        self.protocol_errors.labels(kind=kind).inc()
 
     def observe_quarantined(self, outcome: str) -> None:
         self.quarantined.labels(outcome=outcome).inc()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from router.events import object_id
 from toolkit import jsontext
 from toolkit.client import new_session, read_capped
 from toolkit.protection import RateLimiter
@@ -42,6 +43,12 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 USER_AGENT = "CustomApiCall/2"
 LIST_LIMIT = 100  # objects per page asked of list endpoints; a server may send fewer (the maximum is unknown)
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# Bounds of one listing: a server whose pagination goes wrong must not make the router ask for ever.
+MAX_LIST_PAGES = 1000  # 100,000 objects at the page size asked for
+FREE_PAGES = 20  # pages fetched at full speed; past them a listing asks at most once per LIST_PACE seconds
+LIST_PACE = 0.5  # the research notes' advice for bulk reads of an API whose rate limit is not published
+MAX_PAGE_RETRIES = 5  # a page answered 429/503 is asked again after the API's Retry-After, this often
+MAX_HONOURED_WAIT = 300.0
 
 
 class ApiError(Exception):
@@ -68,6 +75,11 @@ def names_include(exc: ApiRejected, includes: tuple[str, ...]) -> tuple[str, ...
     return tuple(name for name in includes if name in exc.detail)
 
 
+class ListingStopped(ApiError):
+    """A list endpoint's pages went wrong (a page repeated, made no progress, or there were more than the
+    answer or a sane shop can justify): the listing stops, and the pass that asked for it fails with this."""
+
+
 @dataclass
 class ApiUnavailable(ApiError):
     """Try again later: timeout, connection error, 429 or 5xx."""
@@ -83,6 +95,10 @@ def resource_path(kind: str, ident: str, extra_includes: tuple[str, ...] = ()) -
     if kind not in RESOURCES:
         raise ApiRejected(f"unknown triggerable_type {kind!r}: cannot tell which API resource to fetch")
     template, includes = RESOURCES[kind]
+    try:
+        ident = object_id(ident)  # the last guard before an id becomes part of a path
+    except ValueError as exc:
+        raise ApiRejected(str(exc)) from None
     return template.format(id=ident), {"include": ",".join((*includes, *extra_includes))}
 
 
@@ -163,7 +179,12 @@ class PlugAndPayClient:
                         method, self.base_url + path, params=params, json=body, allow_redirects=False
                     ) as response:
                         raw = await self._read(where, response)
-                        return self._decode(where, response.status, response.headers.get("Retry-After"), raw)
+                        try:
+                            return self._decode(where, response.status, response.headers.get("Retry-After"), raw)
+                        except ApiUnavailable as exc:
+                            if exc.retry_after:  # the API's own rate limit: every call of this client waits
+                                self.limiter.pause(exc.retry_after)
+                            raise
                 except aiohttp.ClientConnectionError:
                     if attempt == attempts:
                         raise
@@ -207,25 +228,50 @@ class PlugAndPayClient:
             raise ApiUnavailable(f"Plug&Pay API sent a body that is not JSON on {where}") from None
 
     async def list_pages(
-        self, path: str, params: dict[str, str] | None = None, *, limit: int = LIST_LIMIT
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        limit: int = LIST_LIMIT,
+        max_pages: int = MAX_LIST_PAGES,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, one list of objects at a time, with ``page``/``limit``.
 
         Stops at ``meta.last_page``, at ``links.next`` being null, or at an empty or short page, whichever
         the answer shows first: the paginator's shape is seen only in third-party code (research notes §1.3).
+        Nothing in an answer can make it ask for ever: a page that repeats an earlier one or brings no new
+        object, more pages than ``meta.total`` justifies, or more than ``max_pages`` raise ``ListingStopped``;
+        past ``FREE_PAGES`` pages it slows to one page per ``LIST_PACE`` seconds, and a page answered 429 is
+        asked again once the API's ``Retry-After`` has passed.
         """
+        bounds = PageBounds(path, max_pages)
         page = 1
         while True:
-            decoded = await self.call("GET", path, {**(params or {}), "page": str(page), "limit": str(limit)})
+            bounds.before(page)
+            if page > FREE_PAGES and self.limiter.rate is None:
+                await asyncio.sleep(LIST_PACE)
+            decoded = await self._page(path, {**(params or {}), "page": str(page), "limit": str(limit)})
             data = decoded.get("data") if isinstance(decoded, dict) else None
             if not isinstance(data, list):
                 raise ApiRejected(f"Plug&Pay API list {path} has no 'data' list")
             objects = [obj for obj in data if isinstance(obj, dict)]
+            bounds.check(page, objects, decoded)
             if objects:
                 yield objects
             if not _has_next(decoded, page, len(data), limit):
                 return
             page += 1
+
+    async def _page(self, path: str, params: dict[str, str]) -> Any:
+        for attempt in range(1, MAX_PAGE_RETRIES + 1):
+            try:
+                return await self.call("GET", path, params)
+            except ApiUnavailable as exc:
+                wait = exc.retry_after
+                if wait is None or wait > MAX_HONOURED_WAIT or attempt == MAX_PAGE_RETRIES:
+                    raise
+                await asyncio.sleep(wait)  # the limiter is paused as long; this page waits its turn too
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def tenant(self) -> dict[str, Any]:
         """``GET /v2/auth/tenants/me``: ``{id, name, plan}`` of the shop the token belongs to."""
@@ -250,3 +296,34 @@ def _has_next(decoded: dict[str, Any], page: int, count: int, limit: int) -> boo
         return bool(links["next"])
     per_page = meta.get("per_page") if isinstance(meta, dict) else None
     return count >= (per_page if isinstance(per_page, int) else limit)
+
+
+class PageBounds:
+    """What one listing has seen, to tell a server whose pagination goes wrong from a long list."""
+
+    def __init__(self, path: str, max_pages: int):
+        self.path = path
+        self.max_pages = max_pages
+        self.ids: set[str] = set()
+        self.pages: set[int] = set()  # fingerprints of the pages seen
+
+    def before(self, page: int) -> None:
+        if page > self.max_pages:
+            raise ListingStopped(f"listing {self.path} stopped before page {page}: more than {self.max_pages} pages")
+
+    def check(self, page: int, objects: list[dict[str, Any]], decoded: Any) -> None:
+        where = f"listing {self.path} stopped at page {page}"
+        meta = decoded.get("meta") if isinstance(decoded, dict) else None
+        total = meta.get("total") if isinstance(meta, dict) else None
+        if isinstance(total, int) and page > 1 and (page - 1) * max(1, len(objects)) > total + len(objects):
+            raise ListingStopped(f"{where}: more pages than meta.total ({total}) can fill")
+        if not objects:
+            return
+        fingerprint = hash(jsontext.dumps(objects))
+        if fingerprint in self.pages:
+            raise ListingStopped(f"{where}: the page repeats an earlier one (does the API ignore 'page'?)")
+        self.pages.add(fingerprint)
+        ids = {str(obj.get("id")) for obj in objects if obj.get("id") is not None}
+        if ids and ids <= self.ids:
+            raise ListingStopped(f"{where}: the page brings no object not listed before")
+        self.ids |= ids

@@ -21,8 +21,10 @@ Masker = Callable[[str], str]
 
 
 def masker(secrets: frozenset[str]) -> Masker:
-    """A function that replaces every secret value in a text with ``***``."""
-    ordered = sorted(secrets, key=len, reverse=True)
+    """A function that replaces every secret value in a text with ``***``, also as the router itself may
+    have respelled it: lower-cased and trimmed, as a trigger name is (``router.events.canonical_trigger``)."""
+    spellings = {spelled for secret in secrets for spelled in (secret, secret.strip().lower()) if spelled}
+    ordered = sorted(spellings, key=len, reverse=True)
     if not ordered:
         return lambda text: text
     pattern = re.compile("|".join(re.escape(s) for s in ordered))
@@ -34,6 +36,19 @@ def masker(secrets: frozenset[str]) -> Masker:
         return text
 
     return mask
+
+
+_remembered: set[str] = set()
+
+
+def remember(secrets: frozenset[str]) -> None:
+    """Keep the secrets of a config this process loaded, for messages printed outside any log (a command's error)."""
+    _remembered.update(secrets)
+
+
+def mask_remembered(text: str) -> str:
+    """``text`` with every remembered secret masked, in every spelling ``json_masker`` knows."""
+    return json_masker(frozenset(_remembered))(text) if _remembered else text
 
 
 def json_masker(secrets: frozenset[str]) -> Masker:

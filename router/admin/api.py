@@ -1,7 +1,8 @@
 """The admin API under ``/api`` (on the admin listener): look at events and deliveries, replay them, re-route events.
 
-Every request needs ``Authorization: Bearer <admin.token>`` (constant-time compare); without a token in
-the config the API is disabled and answers 404 saying so. Answers never contain a secret: rendered
+Every request needs ``Authorization: Bearer <admin.token>`` (constant-time compare; wrong tokens are
+limited per client address, 429 with ``Retry-After``); without a token in the config the API is disabled
+and answers 404 saying so. Answers never contain a secret: rendered
 requests and errors pass through the config's masker, and attempt errors are already truncated when
 stored. Filters are query parameters (``status``, ``trigger``, ``triggerable_id``, ``connector``,
 ``rule``, ``event_id``, ``since``, ``until`` as ISO-8601 or epoch seconds, ``limit``); bulk replay takes
@@ -18,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.admin.auth import LoginThrottle
 from router.config import Config
 from router.secrets import json_masker
 from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
@@ -95,11 +97,13 @@ class AdminApi:
         config: Callable[[], Config],
         on_requeued: Callable[[], None],
         on_rerouted: Callable[[], None],
+        throttle: LoginThrottle | None = None,
     ):
         self.store = store
         self.config = config
         self.on_requeued = on_requeued
         self.on_rerouted = on_rerouted
+        self.throttle = throttle or LoginThrottle()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -117,10 +121,16 @@ class AdminApi:
             token = self.config().admin.token
             if not token:
                 return _error(404, "the admin API is disabled: set admin.token in the config")
+            wait = self.throttle.retry_after(request.remote)
+            if wait:
+                answer = _error(429, f"too many wrong tokens from this address: try again in {wait} s")
+                answer.headers["Retry-After"] = str(wait)
+                return answer
             # aiohttp keeps header bytes that are not UTF-8 as surrogates; surrogateescape gives the raw bytes back.
             given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             expected = f"Bearer {token}"
             if not hmac.compare_digest(given, expected.encode()):
+                self.throttle.failed(request.remote)
                 return _error(401, "missing or wrong admin token (Authorization: Bearer <admin.token>)")
             try:
                 return await handler(request)
@@ -201,7 +211,7 @@ class AdminApi:
     async def replay_bulk(self, request: web.Request) -> web.Response:
         try:
             body = await request.json() if request.can_read_body else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands of levels deep
             return _error(400, 'the body must be JSON: {"status": "dead", "connector": ..., "since": ...}')
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object of filters")

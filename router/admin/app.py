@@ -1,9 +1,11 @@
 """The admin listener's application: ``/metrics``, the admin API under ``/api`` and the dashboard under ``/ui``.
 
 It runs on its own address (``admin.listen``, loopback by default), apart from the webhook listener, so
-publishing the webhook port never publishes these. Every dashboard answer carries headers that keep the
-browser strict: a Content-Security-Policy allowing only this origin's own CSS and script (no inline
-script, no framing), no MIME sniffing, no referrer, and no caching of pages that show customer data.
+publishing the webhook port never publishes these, and it answers only requests whose Host is one of
+``admin.hosts`` (421 otherwise), so a web page that rebinds its DNS name to this address cannot reach it
+from an operator's browser. No answer but static files may be cached. Every dashboard answer carries
+headers that keep the browser strict: a Content-Security-Policy allowing only this origin's own CSS and
+script (no inline script, no framing), no MIME sniffing and no referrer.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from router.admin.api import AdminApi
+from router.admin.auth import LoginThrottle
 from router.admin.ui import AdminStatus, Dashboard
 from router.store.base import Store
 
@@ -25,28 +29,48 @@ CSP = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def served_hosts(hosts: Callable[[], tuple[str, ...]]) -> Middleware:
+    """Answer only requests whose Host is one of ``admin.hosts``; 421 otherwise (DNS rebinding)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Host")
+        if given is not None and host_name(given) not in hosts():
+            message = "this admin listener does not serve that Host name: add it to admin.hosts in the config"
+            return web.json_response({"error": message}, status=421, headers={"Cache-Control": "no-store"})
+        return await handler(request)
+
+    return guard
+
+
+def host_name(host: str) -> str:
+    """The name of a Host header without its port: ``[::1]:8081`` is ``::1``, ``Router.Shop.nl.:443`` is
+    ``router.shop.nl``."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0].rstrip(".") if text.count(":") == 1 else text.rstrip(".")
+
+
 @web.middleware
 async def strict_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-        if not request.path.startswith("/ui"):
-            raise
-        _harden(response, request.path)
+        _harden(exc, request.path)
         raise
-    if request.path.startswith("/ui"):
-        _harden(response, request.path)
+    _harden(response, request.path)
     return response
 
 
 def _harden(response: web.StreamResponse, path: str) -> None:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
     if not path.startswith("/ui/static/"):
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = "no-store"  # customer data, tokens' answers and metrics alike
+    if path.startswith("/ui"):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
 
 
 def admin_app(
@@ -56,10 +80,12 @@ def admin_app(
     on_requeued: Callable[[], None],
     on_rerouted: Callable[[], None],
 ) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[strict_headers])
+    hosts = served_hosts(lambda: status.config().admin.hosts)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[hosts, strict_headers])
+    throttle = LoginThrottle()  # one budget of wrong tokens per address, for the API and the login form
     app.router.add_get("/metrics", metrics)
-    app.router.add_routes(AdminApi(store, status.config, on_requeued, on_rerouted).routes())
-    app.router.add_routes(Dashboard(store, status, on_requeued, on_rerouted).routes())
+    app.router.add_routes(AdminApi(store, status.config, on_requeued, on_rerouted, throttle).routes())
+    app.router.add_routes(Dashboard(store, status, on_requeued, on_rerouted, throttle).routes())
     app.router.add_get("/", _to_dashboard)
     app.router.add_static("/ui/static", STATIC, append_version=False)
     return app

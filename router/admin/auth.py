@@ -1,18 +1,25 @@
 """Dashboard login: the admin token typed once into a form, then a signed session cookie and CSRF tokens.
 
 The cookie never holds the token: it holds an expiry and a random nonce, signed with a key derived from
-the admin token (HMAC-SHA256), so changing the token in the config logs every session out. It is
-HttpOnly and SameSite=Strict, limited to ``/ui``, and Secure when the request came over TLS. Every
-state-changing request carries a CSRF token (a hidden form field or the ``X-CSRF-Token`` header) that is
-the session's own HMAC, and a cross-site ``Origin`` is refused outright.
+the admin token (HMAC-SHA256), so changing the token in the config logs every session out. A session is
+also live only while this process keeps its nonce: logout ends it at once (the cookie is worthless from
+then on, wherever a copy of it went), and so does a restart. The cookie is HttpOnly and SameSite=Strict,
+limited to ``/ui``, and Secure when the request came over TLS, ``admin.public_url`` is https, or a proxy
+of ``admin.trusted_proxies`` says ``X-Forwarded-Proto: https``. Every state-changing request carries a
+CSRF token (a hidden form field or the ``X-CSRF-Token`` header) that is the session's own HMAC, and a
+cross-site ``Origin`` is refused outright. Wrong tokens, at the login form and the API alike, are limited
+per client address (``LoginThrottle``): a short burst, then one try every few seconds, 429 with
+``Retry-After`` in between, so the token cannot be guessed online.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -22,6 +29,7 @@ COOKIE = "plugpay_router_session"
 SESSION_TTL = 12 * 3600.0
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
+MAX_SESSIONS = 1000  # live sessions kept; past it the oldest ends (an operator logs in again)
 
 
 class Sessions:
@@ -29,6 +37,8 @@ class Sessions:
 
     def __init__(self, token: Callable[[], str | None]):
         self.token = token
+        self._live: OrderedDict[str, int] = OrderedDict()  # nonce -> expiry of the sessions not ended
+        self._issued_under: bytes | None = None  # the key the live sessions were issued with
 
     def _key(self) -> bytes | None:
         token = self.token()
@@ -46,7 +56,12 @@ class Sessions:
     def issue(self, now: float | None = None) -> str:
         key = self._key()
         assert key is not None, "no admin token: no sessions"
-        body = f"{int((now or time.time()) + SESSION_TTL)}.{secrets.token_urlsafe(16)}"
+        self._follow(key)
+        expires, nonce = int((now or time.time()) + SESSION_TTL), secrets.token_urlsafe(16)
+        self._live[nonce] = expires
+        while len(self._live) > MAX_SESSIONS:
+            self._live.popitem(last=False)
+        body = f"{expires}.{nonce}"
         return f"{body}.{self._sign(key, body)}"
 
     def valid(self, value: str | None, now: float | None = None) -> bool:
@@ -56,8 +71,21 @@ class Sessions:
         body, _, signature = value.rpartition(".")
         if not hmac.compare_digest(signature, self._sign(key, body)):
             return False
-        expires = body.split(".", 1)[0]
-        return expires.isdigit() and int(expires) > (now or time.time())
+        self._follow(key)
+        expires, _, nonce = body.partition(".")
+        if not expires.isdigit() or int(expires) <= (now or time.time()):
+            return False
+        return self._live.get(nonce) == int(expires)
+
+    def end(self, value: str) -> None:
+        """Log this session out: its cookie is refused from now on."""
+        self._live.pop(value.split(".")[1] if value.count(".") == 2 else "", None)
+
+    def _follow(self, key: bytes) -> None:
+        """A new admin token ends every session issued under the old one, even if the token comes back."""
+        if self._issued_under != key:
+            self._live.clear()
+            self._issued_under = key
 
     def csrf(self, session: str) -> str:
         key = self._key()
@@ -81,7 +109,15 @@ class Sessions:
         return given is not None and hmac.compare_digest(given, self.csrf(session))
 
 
-def set_session(response: web.StreamResponse, request: web.Request, value: str) -> None:
+def over_tls(request: web.Request, public_url: str | None, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether the browser reaches the dashboard over https: directly, by its public URL, or via a trusted proxy."""
+    if request.secure or (public_url or "").lower().startswith("https://"):
+        return True
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and request.remote in trusted_proxies
+
+
+def set_session(response: web.StreamResponse, value: str, *, secure: bool) -> None:
     response.set_cookie(
         COOKIE,
         value,
@@ -89,7 +125,7 @@ def set_session(response: web.StreamResponse, request: web.Request, value: str) 
         path="/ui",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure,
     )
 
 
@@ -102,3 +138,37 @@ def local_target(value: str | None) -> str:
     if value and value.startswith("/ui") and not value.startswith("//") and "\\" not in value:
         return value
     return "/ui"
+
+
+class LoginThrottle:
+    """Wrong tokens per client address: ``burst`` at once, then one more every ``refill`` seconds.
+
+    A bucket per address that only failures drain, so an operator who types the token right is never slowed
+    down; the table keeps the ``max_clients`` most recent addresses.
+    """
+
+    def __init__(
+        self,
+        burst: int = 10,
+        refill: float = 6.0,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.burst, self.refill, self.max_clients, self.clock = burst, refill, max_clients, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tries left, at)
+
+    def _left(self, client: str) -> float:
+        tries, at = self._buckets.get(client, (float(self.burst), self.clock()))
+        return min(float(self.burst), tries + (self.clock() - at) / self.refill)
+
+    def retry_after(self, client: str | None) -> int:
+        """Whole seconds until ``client`` may try a token again; 0 when it may now."""
+        left = self._left(client or "")
+        return 0 if left >= 1 else max(1, math.ceil((1 - left) * self.refill))
+
+    def failed(self, client: str | None) -> None:
+        key = client or ""
+        self._buckets[key] = (max(0.0, self._left(key) - 1), self.clock())
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)

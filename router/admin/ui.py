@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from router.admin.api import BadQuery, event_filter
-from router.admin.auth import CSRF_FIELD, Sessions, clear_session, local_target, set_session
+from router.admin.auth import CSRF_FIELD, LoginThrottle, Sessions, clear_session, local_target, over_tls, set_session
 from router.admin.chart import chart
 from router.config import Config
 from router.secrets import masker
@@ -68,13 +68,19 @@ def _request_json(request: Any) -> str:
 
 class Dashboard:
     def __init__(
-        self, store: Store, status: AdminStatus, on_requeued: Callable[[], None], on_rerouted: Callable[[], None]
+        self,
+        store: Store,
+        status: AdminStatus,
+        on_requeued: Callable[[], None],
+        on_rerouted: Callable[[], None],
+        throttle: LoginThrottle | None = None,
     ):
         self.store = store
         self.status = status
         self.on_requeued = on_requeued
         self.on_rerouted = on_rerouted
         self.sessions = Sessions(lambda: status.config().admin.token)
+        self.throttle = throttle or LoginThrottle()
         self.env = environment()
 
     def routes(self) -> list[web.RouteDef]:
@@ -164,15 +170,22 @@ class Dashboard:
         disabled = self._disabled()
         if disabled is not None:
             return disabled
+        wait = self.throttle.retry_after(request.remote)
+        if wait:
+            message = f"too many wrong tokens from this address: try again in {wait} s"
+            return web.Response(status=429, text=message, headers={"Retry-After": str(wait)})
         form = await request.post()
         target = local_target(str(form.get("next") or ""))
         if not self.sessions.token_matches(str(form.get("token") or "")):
+            self.throttle.failed(request.remote)
             return self._render("login.html", request, None, status=401, next=target, failed=True)
         response = web.HTTPSeeOther(target)
-        set_session(response, request, self.sessions.issue())
+        admin = self.status.config().admin
+        set_session(response, self.sessions.issue(), secure=over_tls(request, admin.public_url, admin.trusted_proxies))
         raise response
 
     async def logout(self, request: web.Request, session: str) -> web.StreamResponse:
+        self.sessions.end(session)
         response = web.HTTPSeeOther("/ui/login")
         clear_session(response)
         raise response

@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quarantine_list)
     q = quarantine.add_parser("release", help="verify each kept webhook again; store those that now pass")
     with_config(q)
+    q.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="with plugandpay.allow_unsigned: true, admit every kept webhook without a signature (on purpose)",
+    )
     q.set_defaults(func=cmd_quarantine_release)
 
     p = sub.add_parser("doctor", help="check the API token, includes, webhook key and public URL")

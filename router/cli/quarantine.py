@@ -13,6 +13,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from router.cli.errors import UserError
 from router.cli.output import table
 from router.config import Config, load_config
 from router.events import PayloadError, parse_body
@@ -85,11 +86,14 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
     async def work() -> quarantine.Released:
         store = await _open(config, base)
         try:
-            return await quarantine.release(store, config)
+            return await quarantine.release(store, config, unsigned=args.unsigned)
         finally:
             await store.close()
 
-    result = asyncio.run(work())
+    try:
+        result = asyncio.run(work())
+    except quarantine.UnsignedRelease as exc:
+        raise UserError(str(exc)) from None
     for entry_id, event_id, duplicate in result.admitted:
         print(f"released {entry_id} -> event {event_id}" + (" (duplicate of a stored webhook)" if duplicate else ""))
     for entry_id, reason in result.invalid:

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 from router.cli.errors import UserError
 from router.config import Config, load_config
 from router.derive import DERIVATIONS, NOT_DERIVABLE, api_time
-from router.events import canonical_trigger
+from router.events import canonical_trigger, object_id
 from router.plugandpay import ApiError, PlugAndPayClient
 from router.shop.backfill import Backfill, BackfillReport
-from router.shop.connect import WIRE_TRIGGERS, Step, plan, rule_url, wanted_rules
-from router.store import make_store
+from router.shop.connect import WIRE_TRIGGERS, Step, owned_name, plan, rule_url, wanted_rules
+from router.store import Store, make_store
 from toolkit.units import parse_timestamp
 
 T = TypeVar("T")
@@ -80,21 +80,33 @@ def cmd_connect(args: argparse.Namespace) -> int:
         print(f"warning: {url} does not end in server.path ({config.server.path})", file=sys.stderr)
     wire = _wire(args.wire or [])
 
+    base = Path(args.config).resolve().parent
+
     async def work(api: PlugAndPayClient) -> int:
         tenant = await api.tenant()
         print(f"shop: {tenant.get('name')} (tenant {tenant.get('id')})")
         shop = [r for page in [p async for p in api.list_pages("/v2/rules", {"driver": "webhook"})] for r in page]
-        steps = plan(shop, wanted_rules(config), url)
+        store = make_store(config.store.url, base=base)
+        await store.open()
+        try:
+            owned = frozenset([str(r.get("id")) for r in shop if await store.get_watermark(owned_name(r.get("id")))])
+            return await apply(api, store, plan(shop, wanted_rules(config), url, owned))
+        finally:
+            await store.close()
+
+    async def apply(api: PlugAndPayClient, store: Store, steps: list[Step]) -> int:
         done: list[Step] = []
         for step in steps:
             if step.action == "create" and args.apply:
                 assert step.wanted is not None
                 created = await api.call("POST", "/v2/rules", body=step.wanted.body(url, wire))
                 data = created.get("data") if isinstance(created, dict) else None
+                if isinstance(data, dict) and data.get("id") is not None:
+                    await store.set_watermark(owned_name(data["id"]), time.time(), time.time())
                 step = Step("created", step.wanted, data if isinstance(data, dict) else None)
             elif step.action == "unneeded" and args.prune:
                 assert step.rule is not None
-                await api.call("DELETE", f"/v2/rules/{step.rule['id']}")
+                await api.call("DELETE", f"/v2/rules/{object_id(step.rule['id'])}")
                 step = Step("deleted", rule=step.rule, note="it was ours and no longer needed")
             done.append(step)
             print(_line(step))

@@ -5,9 +5,8 @@
 connectors, and ``rules`` the compiled rules. Every problem in a file is reported at once, each with its
 file:line and key path.
 
-The builder is imported when a config is first parsed, not here: it compiles templates, and
-``router.render.templates`` itself imports ``router.config.source``, so a top-level import would make
-``import router.render.templates`` circular.
+The builder is imported when a config is first parsed, not here: it imports every connector type, which
+a command that only reads the store (``router.config.partial``) never needs.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Mapping
 
 from router.config.model import Config, ConnectorConfig
 from router.config.source import ConfigError, paused_gc, read_source
+from router.secrets import remember
 
 __all__ = ["Config", "ConfigError", "ConnectorConfig", "load_config", "parse_config"]
 
@@ -32,4 +32,6 @@ def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | 
     from router.config.build import build
 
     with paused_gc():
-        return build(text, file, os.environ if env is None else env)
+        config = build(text, file, os.environ if env is None else env)
+    remember(config.secrets)  # a command's error printed later (a store that will not open) masks them too
+    return config

@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.base import Field
 from connectors.registry import CONNECTOR_TYPES
+from router.config.admin_section import admin_config
 from router.config.coerce import coerce, parse_listen
 from router.config.env import interpolate, problem_mask, secret_values, secret_variables
 from router.config.model import (
@@ -36,6 +37,7 @@ from router.config.rules_section import RuleCompiler
 from router.config.secret_path import check_v1_path
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of
 from router.config.source import load as load_yaml
+from router.config.store_url import store_url_problem
 from router.config.webhook import check_webhook_key
 from router.events import canonical_trigger
 from router.render.rulebook import RuleSet
@@ -50,9 +52,16 @@ SERVER_FIELDS = {
     "body_timeout": Field("duration"),
     "keepalive_timeout": Field("duration"),
     "max_connections": Field("int"),
+    "max_connections_per_address": Field("int"),
     "v1_path": Field("str"),
 }
-ADMIN_FIELDS = {"token": Field("str", secret=True), "listen": Field("any")}
+ADMIN_FIELDS = {
+    "token": Field("str", secret=True),
+    "listen": Field("any"),
+    "hosts": Field("list"),
+    "public_url": Field("str"),
+    "trusted_proxies": Field("list"),
+}
 SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
 PLUGANDPAY_FIELDS = {
     "api_url": Field("str"),
@@ -171,6 +180,8 @@ class _Builder:
         admin = self._admin(root, server)
         plugandpay = self._plugandpay(root)
         store = StoreConfig(**self._fields(root, "store", STORE_FIELDS))
+        if (reason := store_url_problem(store.url)) is not None:
+            self._problem_at(root, "store.url", reason)
         delivery = DeliveryConfig(**self._fields(root, "delivery", DELIVERY_FIELDS))
         retention = RetentionConfig(**self._fields(root, "retention", RETENTION_FIELDS))
         self._check_limits(root, plugandpay, delivery, retention)
@@ -260,22 +271,12 @@ class _Builder:
         for name in ("max_body_bytes", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections"):
             if getattr(server, name) <= 0:
                 self._problem_at(root, f"server.{name}", "must be positive")
+        if server.max_connections_per_address < 0:
+            self._problem_at(root, "server.max_connections_per_address", "must be 0 (no cap) or positive")
         return server
 
     def _admin(self, root: YMap, server: ServerConfig) -> AdminConfig:
-        values = self._fields(root, "admin", ADMIN_FIELDS)
-        listen = values.pop("listen", None)
-        if listen is not None:
-            try:
-                host, values["port"] = parse_listen(listen)
-                values["host"] = host if not str(listen).startswith(":") else AdminConfig.host
-                values["listen_given"] = True
-            except ValueError as exc:
-                self._problem_at(root, "admin.listen", str(exc).replace("0.0.0.0:8080", "127.0.0.1:8081"))
-        admin = AdminConfig(**values)
-        if admin.port == server.port and admin.enabled:
-            self._problem_at(root, "admin.listen", f"port {admin.port} is server.listen's: give the admin its own")
-        return admin
+        return admin_config(self.problems, root, self._fields(root, "admin", ADMIN_FIELDS), server)
 
     def _plugandpay(self, root: YMap) -> PlugAndPayConfig:
         values = self._fields(root, "plugandpay", PLUGANDPAY_FIELDS)

@@ -32,6 +32,8 @@ class ServerConfig:
     body_timeout: float = 30.0
     keepalive_timeout: float = 75.0
     max_connections: int = 1000
+    # One client address may hold at most this many of them (0: no such cap), so it cannot take every slot.
+    max_connections_per_address: int = 250
     v1_path: str | None = None  # legacy V1 form webhooks: unsigned, so only on this secret path (off when unset)
 
 
@@ -42,6 +44,10 @@ class AdminConfig:
     host: str = "127.0.0.1"
     port: int = 8081
     listen_given: bool = False  # admin.listen is in the file: serve /metrics there even without a token
+    # The Host names served (others get 421); the section fills in the listen address, localhost and public_url's.
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    public_url: str | None = None  # the dashboard's public address; https marks the session cookie Secure
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-Proto: https counts as TLS
 
     @property
     def enabled(self) -> bool:

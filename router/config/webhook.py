@@ -2,8 +2,10 @@
 
 Without a key the listener accepts every webhook unsigned, so anybody who knows the URL can make the router
 act. That must never happen by accident: a key that is configured but empty (``PLUGANDPAY_WEBHOOK_KEY=`` in
-the environment) or still a placeholder of the examples is an error, and so is no key at all, unless the file
-says ``allow_unsigned: true`` (then ``check`` and the daemon's start warn loudly). A key together with
+the environment), still a placeholder of the examples, or otherwise not a real key (quotes or a comment an
+env file kept, an unexpanded ``${VAR}``, a short or repetitive value: ``secret_strength``) is an error, and
+so is no key at all, unless the file says ``allow_unsigned: true`` (then ``check`` and the daemon's start
+warn loudly). A key together with
 ``allow_unsigned: true`` is an error too: the file would say two contradicting things.
 """
 
@@ -12,19 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from router.config.model import PlugAndPayConfig
+from router.config.secret_strength import weakness
 
-# Keys shipped in the README, deploy/plugpay-router.env.example and the usual stand-ins for "fill this in".
-PLACEHOLDER_KEYS = frozenset(
-    {
-        "replace-with-your-webhook-key",
-        "my-webhook-key",
-        "your-webhook-key",
-        "webhook-key",
-        "change-me",
-        "changeme",
-        "replace-me",
-    }
-)
+# Plug&Pay issues the key; its length is not documented, so the bound only refuses what anybody could guess.
+MIN_KEY_LENGTH = 12
+
 _WHERE = "the shop's webhook key (Plug&Pay > Settings > Developers)"
 _OPT_IN = "plugandpay.allow_unsigned: true"
 
@@ -61,12 +55,9 @@ def check_webhook_key(plugandpay: PlugAndPayConfig) -> Finding | None:
             f" purpose, remove webhook_key and say {_OPT_IN}",
             error=True,
         )
-    if key.strip().lower() in PLACEHOLDER_KEYS:
-        return Finding(
-            "webhook_key",
-            f"is a placeholder from the examples, which anybody can sign with: set it to {_WHERE}",
-            error=True,
-        )
+    reason = weakness(key, minimum=MIN_KEY_LENGTH)
+    if reason is not None:
+        return Finding("webhook_key", f"{reason}: set it to {_WHERE}", error=True)
     if plugandpay.allow_unsigned:
         return Finding(
             "allow_unsigned",

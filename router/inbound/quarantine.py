@@ -121,8 +121,21 @@ class Released:
     still_failing: list[int] = field(default_factory=list)
 
 
-async def release(store: Store, config: Config, *, batch: int = 100) -> Released:
-    """Verify every kept entry again with ``config``; admit and remove those that pass."""
+class UnsignedRelease(Exception):
+    """``release`` with ``allow_unsigned: true`` would admit every kept entry, forged ones included."""
+
+
+async def release(store: Store, config: Config, *, unsigned: bool = False, batch: int = 100) -> Released:
+    """Verify every kept entry again with ``config``; admit and remove those that pass.
+
+    With ``plugandpay.allow_unsigned: true`` every body "verifies", so the whole quarantine (forgeries and
+    all) would become events: that takes ``unsigned=True``, said on purpose, or raises ``UnsignedRelease``.
+    """
+    if config.plugandpay.allow_unsigned and not unsigned:
+        raise UnsignedRelease(
+            "plugandpay.allow_unsigned is true, so releasing would admit every kept webhook, forged ones"
+            " included: set plugandpay.webhook_key to check them, or pass --unsigned to admit them all on purpose"
+        )
     result = Released()
     after = 0
     window = config.retention.dedupe_window

@@ -4,7 +4,8 @@ A long mail is easier to write as ``templates/welcome.html`` than inside YAML. T
 the folder of the config file (its real folder, when the config is a symbolic link), and the files are
 templates of the same immutable sandbox, with the same render limits, as inline values. ``{% include %}``,
 ``{% extends %}`` and ``{% import %}`` read from that folder only: a name with ``..`` or an absolute path is
-refused (Jinja's FileSystemLoader rooted at the folder), and a name must be a fixed text, so that loading
+refused (Jinja's FileSystemLoader rooted at the folder), so is a file whose real path (symbolic links, of
+files and folders, resolved) lies outside it, and a name must be a fixed text, so that loading
 the config reads, compiles and checks every file a template can reach. Values in ``.html`` files are
 HTML-escaped, as Jinja does for HTML files (inline ``html:`` values are not, as before). Nothing is read again while the
 config is in use: a changed file applies when the config is loaded again (SIGHUP reloads it).
@@ -65,6 +66,13 @@ class TemplateFolder:
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise TemplateFileError(
                 f"{name!r} is outside the config's folder: use a path below {shown_path(str(self.root))}",
+                *self._origin(parent),
+            )
+        real = (self.root / name).resolve()
+        if not real.is_relative_to(self.root.resolve()):
+            raise TemplateFileError(
+                f"{name!r} is a link to {shown_path(str(real))}, outside the config's folder: template files"
+                f" must really be below {shown_path(str(self.root))} (a link may not lead out, nor a linked folder)",
                 *self._origin(parent),
             )
         try:

@@ -4,8 +4,10 @@
 trigger the YAML uses (or, with ``plugandpay.shop_rules: per_product``, one rule per product for a trigger
 whose rules are all scoped by product), each calling the router's public URL. A shop rule counts as
 already there when it is a webhook rule of that trigger (any known spelling), calling that URL, with the
-same products. The router creates rules named with ``PREFIX`` and never edits a rule; ``--prune`` deletes
-only its own rules that call its URL and the YAML no longer needs, and never one marked ``readonly``.
+same products. The router creates rules named with ``PREFIX`` and never edits a rule; it records the id of
+each rule it created in its store (``OWNED``), and ``--prune`` deletes only those of its own rules that call
+its URL and the YAML no longer needs, never one marked ``readonly``. A name is no proof of ownership: a rule
+someone created by hand with the same prefix is left alone.
 
 Plug&Pay's ``trigger_type`` names for creating rules are not documented (research notes §4.2); the ones in
 ``WIRE_TRIGGERS`` are the best evidence found, and ``connect --wire TRIGGER=NAME`` overrides one. The rule
@@ -112,11 +114,18 @@ def covers(rule: Mapping[str, Any], wanted: Wanted, url: str) -> bool:
     )
 
 
-def is_ours(rule: Mapping[str, Any]) -> bool:
-    return str(rule.get("name") or "").startswith(PREFIX)
+# The store records, under this name, when the router created the shop rule with that id.
+OWNED = "shop_rule:{id}"
 
 
-def plan(shop: Sequence[Mapping[str, Any]], wanted: Sequence[Wanted], url: str) -> list[Step]:
+def owned_name(rule_id: Any) -> str:
+    return OWNED.format(id=rule_id)
+
+
+def plan(
+    shop: Sequence[Mapping[str, Any]], wanted: Sequence[Wanted], url: str, owned: frozenset[str] = frozenset()
+) -> list[Step]:
+    """What ``connect`` does with each shop rule; ``owned`` are the ids of the rules this router created."""
     steps: list[Step] = []
     used: set[int] = set()
     for want in wanted:
@@ -131,10 +140,16 @@ def plan(shop: Sequence[Mapping[str, Any]], wanted: Sequence[Wanted], url: str) 
             continue
         if not _same_url(rule_url(rule), url):
             steps.append(Step("leave", rule=rule, note="does not call the router"))
-        elif not is_ours(rule):
-            steps.append(Step("keep", rule=rule, note="calls the router but was not created by it: left alone"))
+        elif str(rule.get("id")) not in owned:
+            steps.append(Step("keep", rule=rule, note=_not_ours(rule)))
         elif rule.get("readonly"):
             steps.append(Step("keep", rule=rule, note="not needed by the YAML, but readonly: left alone"))
         else:
             steps.append(Step("unneeded", rule=rule, note="not needed by the YAML (--prune deletes it)"))
     return steps
+
+
+def _not_ours(rule: Mapping[str, Any]) -> str:
+    if str(rule.get("name") or "").startswith(PREFIX):
+        return "named like ours, but this router's store has no record of creating it: left alone"
+    return "calls the router but was not created by it: left alone"

@@ -24,7 +24,7 @@ import structlog
 
 from router.config import Config
 from router.derive import DERIVATIONS, Derivation, api_time
-from router.events import Event
+from router.events import Event, object_id
 from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
 from router.store.base import ListedEvent, Store, StoreUnavailable
 
@@ -51,9 +51,22 @@ async def listed_objects(
     for query in derivation.queries(since, until):
         params = {**query, "include": include} if include else dict(query)
         async for page in api.list_pages(derivation.path, params):
-            fresh = [obj for obj in page if obj.get("id") is not None and str(obj["id"]) not in seen]
-            seen.update(str(obj["id"]) for obj in fresh)
+            fresh = []
+            for obj in page:
+                ident = listed_id(obj)
+                if ident is not None and ident not in seen:
+                    seen.add(ident)
+                    fresh.append(obj)
             yield len(page), [obj for obj in fresh if derivation.in_window(obj, since, until, undated=undated)]
+
+
+def listed_id(obj: Mapping[str, Any]) -> str | None:
+    """A listed object's id, as a webhook's would be; None (and a warning) for one that is not an id."""
+    try:
+        return object_id(obj.get("id"))
+    except ValueError as exc:
+        log.warning("listed object without a valid id left out", error=str(exc))
+        return None
 
 
 def listed_event(trigger: str, obj: Mapping[str, Any], tenant: str | None, source: str, note: dict[str, Any]) -> Event:
@@ -62,7 +75,7 @@ def listed_event(trigger: str, obj: Mapping[str, Any], tenant: str | None, sourc
         trigger=trigger,
         raw_trigger=trigger,
         triggerable_type=DERIVATIONS[trigger].kind,
-        triggerable_id=str(obj["id"]),
+        triggerable_id=object_id(obj["id"]),
         tenant_id=tenant,
         source=source,
         payload={source: note},

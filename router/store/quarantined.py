@@ -54,9 +54,18 @@ class QuarantineRecord(Quarantined):
 
 @dataclass(frozen=True)
 class QuarantineBounds:
+    """How much the quarantine keeps. The oldest half (by count and by size) is reserved: a flood of new
+    entries, from however many addresses, only ever replaces the newer half, so the webhooks refused first (a
+    wrong key since 09:14) stay until they age out or are released."""
+
     max_entries: int
     max_bytes: int
     before: float  # entries received before this time are dropped
+
+    def trim_args(self) -> tuple[int, int, int, int]:
+        """(reserved entries, reserved bytes, entries after them, bytes after them), as the trim query takes them."""
+        entries, size = self.max_entries // 2, self.max_bytes // 2
+        return entries, size, self.max_entries - entries, self.max_bytes - size
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,70 @@ async def test_forged_posts_beyond_the_per_ip_rate_are_counted_not_kept(sandbox,
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"{daemon.admin_url}/metrics")).text
     assert 'plugpay_router_webhooks_quarantined_total{outcome="rate_limited"} 7.0' in metrics
+
+
+async def test_a_flood_from_many_addresses_never_pushes_out_the_webhooks_refused_first(
+    sandbox, sink, daemon_factory, tmp_path
+):
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
+    configured(daemon, f'webhook_key: "{WEBHOOK_KEY}"', 'webhook_key: "a-key-typed-wrong-0000"')
+    daemon.config_path.write_text(daemon.config_path.read_text() + "quarantine: {max_entries: 10, per_ip: 4/m}\n")
+    daemon.start()
+    real = [webhook_body("order_paid", 1042 + n) for n in range(4)]  # Plug&Pay's, refused by the wrong key
+    for body in real:
+        assert (await daemon.post(body)).status_code == 401
+    forged = json.dumps({"event": {"trigger_type": "order_paid", "triggerable_id": 1}}).encode()
+    headers = {"Content-Type": "application/json", "X-Signature": "0" * 64}
+    for n in range(2, 22):  # 20 addresses, each within its own rate
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{n}")
+        async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+            for _ in range(3):
+                assert (await client.post(daemon.webhook_url, content=forged, headers=headers)).status_code == 401
+    listed = run_cli("quarantine", "list", "-c", str(daemon.config_path), "--json")
+    bodies = [entry["body"] for entry in json.loads(listed.stdout)]
+    assert len(bodies) == 10
+    assert bodies[:4] == [body.decode() for body in real]  # the oldest half is reserved
+    configured(daemon, 'webhook_key: "a-key-typed-wrong-0000"', f'webhook_key: "{WEBHOOK_KEY}"')
+    released = run_cli("quarantine", "release", "-c", str(daemon.config_path))
+    assert "4 released (4 new events), 0 dropped, 6 still fail verification" in released.stdout
+
+
+def test_releasing_with_allow_unsigned_needs_unsigned_said_on_purpose(tmp_path):
+    db = tmp_path / "router.db"
+
+    async def keep_one() -> None:
+        from router.store.quarantined import QuarantineBounds, Quarantined
+
+        store = SqliteStore(db)
+        await store.open()
+        body = webhook_body("order_paid", 1042)
+        entry = Quarantined(0.0, "127.0.0.9", "/webhooks/plugandpay", "application/json", [], {}, body)
+        await store.quarantine_add(entry, QuarantineBounds(10, 1_000_000, before=0.0))
+        await store.close()
+
+    asyncio.run(keep_one())
+    config = tmp_path / "shop.yaml"
+    config.write_text(
+        f'version: 1\nplugandpay: {{api_url: "http://127.0.0.1:9", allow_unsigned: true}}\nstore: {{url: "sqlite:///{db}"}}\n'
+    )
+    refused = run_cli("quarantine", "release", "-c", str(config))
+    assert refused.returncode == 1
+    assert "forged ones included" in refused.stderr and "--unsigned" in refused.stderr
+    released = run_cli("quarantine", "release", "-c", str(config), "--unsigned")
+    assert released.returncode == 0, released.stderr
+    assert "1 released (1 new events)" in released.stdout
+
+
+async def test_quarantine_list_prints_a_forged_trigger_s_control_characters_as_escapes(
+    sandbox, sink, daemon_factory, tmp_path
+):
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
+    trigger = "order_paid\x1b]0;owned\x07\x1b[2J"
+    forged = json.dumps({"event": {"trigger_type": trigger, "triggerable_type": "order", "triggerable_id": 1}}).encode()
+    headers = {"Content-Type": "application/json", "X-Signature": "0" * 64}
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.post(daemon.webhook_url, content=forged, headers=headers)).status_code == 401
+    listed = run_cli("quarantine", "list", "-c", str(daemon.config_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    assert "order_paid\\x1b]0;owned\\x07\\x1b[2j order:1" in listed.stdout  # the trigger, lower-cased

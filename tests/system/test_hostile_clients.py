@@ -128,6 +128,67 @@ async def test_connections_beyond_the_cap_get_503(daemon_factory, sandbox, sink)
     assert (await daemon.post(webhook_body())).status_code == 202
 
 
+async def test_one_address_cannot_take_the_connection_slots_others_need(daemon_factory, sandbox, sink) -> None:
+    server = "max_connections: 50, max_connections_per_address: 10, header_timeout: 30s"
+    daemon = daemon_with(daemon_factory, sandbox, sink, server)
+    idle = [await asyncio.open_connection("127.0.0.1", daemon.port) for _ in range(10)]
+    # The address that holds its share gets 503 for one more ...
+    async with httpx.AsyncClient(timeout=5) as client:
+        answer = await client.get(f"{daemon.url}/healthz")
+    assert answer.status_code == 503
+    assert "from your address" in answer.json()["error"]
+    assert answer.headers["Retry-After"] == "5"
+    # ... while another address still has slots: Plug&Pay's webhook is accepted.
+    body = webhook_body()
+    async with httpx.AsyncClient(timeout=5, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")) as other:
+        accepted = await other.post(daemon.webhook_url, content=body, headers=signed_headers(body))
+    assert accepted.status_code == 202
+    # A slot given back is a slot the first address may use again.
+    _, writer = idle.pop()
+    writer.close()
+    await writer.wait_closed()
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def served() -> bool:
+            return (await client.get(f"{daemon.url}/healthz")).status_code == 200
+
+        await wait_until(served, 10, "a freed slot")
+    for _, writer in idle:
+        writer.close()
+
+
+async def test_malformed_requests_are_counted_and_logged_once_a_minute_per_kind(daemon_factory, sandbox, sink) -> None:
+    listen, admin_url = admin_listen()
+    daemon = daemon_with(daemon_factory, sandbox, sink, extra=f'admin: {{listen: "{listen}"}}\n')
+    garbage = [
+        b"GARBAGE\r\n\r\n",  # not a request line at all
+        b"GET /healthz HTTP/1.1\r\nHost: router\r\nNot a header line\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: router\r\nContent-Length: x\r\n\r\n",
+    ]
+    for _ in range(20):
+        for request in garbage:
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+            writer.write(request)
+            head = await reader.read(12)
+            assert head.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400")), head
+            writer.close()
+    async with httpx.AsyncClient(timeout=10) as client:
+        metrics = (await client.get(f"{admin_url}/metrics")).text
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("plugpay_router_protocol_errors_total{")
+    )
+    assert counted == 60
+    log = daemon.log()
+    assert "Traceback" not in log
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert all(line.startswith("{") for line in lines), [line for line in lines if not line.startswith("{")][:3]
+    told = [e for e in daemon.log_events() if e["event"] == "malformed request refused"]
+    assert 1 <= len(told) <= len(garbage)  # once per kind within the minute, not once per request
+    assert len({e["kind"] for e in told}) == len(told)
+
+
 async def test_file_descriptor_exhaustion_is_logged_quietly_and_survived(daemon_factory, sandbox, sink) -> None:
     daemon = daemon_with(daemon_factory, sandbox, sink, "header_timeout: 1s")
     assert daemon.proc is not None
@@ -166,7 +227,7 @@ async def test_the_admin_api_answers_hostile_input_with_a_short_json_error(daemo
     # A header that is not UTF-8 (Latin-1 é) is a wrong token, not a server error.
     reader, writer = await asyncio.open_connection("127.0.0.1", int(listen.rsplit(":", 1)[1]))
     writer.write(
-        b"GET /api/events HTTP/1.1\r\nHost: router\r\nConnection: close\r\nAuthorization: Bearer caf\xe9\r\n\r\n"
+        b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer caf\xe9\r\n\r\n"
     )
     answer = await reader.read()
     writer.close()

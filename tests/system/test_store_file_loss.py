@@ -39,7 +39,7 @@ async def test_deleting_the_store_file_under_load_stops_acks_and_exits_non_zero(
     async def poster(client: httpx.AsyncClient, worker: int) -> None:
         nonlocal acked
         for n in range(10_000):
-            body = webhook_body(ident=f"{worker}-{n}")
+            body = webhook_body(ident=worker * 100_000 + n + 1)
             started = time.monotonic()
             try:
                 response = await client.post(daemon.webhook_url, content=body, headers=signed_headers(body))
@@ -80,7 +80,7 @@ async def test_a_corrupted_store_file_fails_readiness_answers_503_and_exits_non_
     daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url).start()
     db = tmp_path / "router.db"
     for ident in range(20):
-        assert (await daemon.post(webhook_body(ident=f"c-{ident}"))).status_code == 202
+        assert (await daemon.post(webhook_body(ident=ident + 1))).status_code == 202
     # Everything into the file itself, then overwrite every page after the header with garbage.
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -98,7 +98,7 @@ async def test_a_corrupted_store_file_fails_readiness_answers_503_and_exits_non_
         except httpx.TransportError:
             pass  # already gone
         for ident in range(5):
-            body = webhook_body(ident=f"after-corruption-{ident}")
+            body = webhook_body(ident=900_000 + ident)
             try:
                 response = await client.post(daemon.webhook_url, content=body, headers=signed_headers(body))
                 assert response.status_code == 503

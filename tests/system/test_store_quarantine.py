@@ -32,16 +32,17 @@ async def test_a_kept_webhook_reads_back_with_its_body_headers_and_signature(sto
     assert (stats.entries, stats.bytes, stats.newest_at) == (1, entry(T, body).size, T)
 
 
-async def test_the_bounds_drop_the_oldest_entries_first(store: Store) -> None:
+async def test_the_bounds_keep_the_oldest_half_and_roll_the_newer_half(store: Store) -> None:
     size = entry(T).size
-    by_count = QuarantineBounds(max_entries=3, max_bytes=1_000_000, before=0.0)
-    ids = [await store.quarantine_add(entry(T + i), by_count) for i in range(5)]
-    assert [r.id for r in await store.quarantine_list()] == ids[2:]
+    by_count = QuarantineBounds(max_entries=4, max_bytes=1_000_000, before=0.0)
+    ids = [await store.quarantine_add(entry(T + i), by_count) for i in range(7)]
+    # The two refused first stay however many follow; the newest two take the other half.
+    assert [r.id for r in await store.quarantine_list()] == [ids[0], ids[1], ids[5], ids[6]]
     by_bytes = QuarantineBounds(max_entries=100, max_bytes=2 * size, before=0.0)
     newest = await store.quarantine_add(entry(T + 10), by_bytes)
-    assert [r.id for r in await store.quarantine_list()] == [ids[4], newest]
+    assert [r.id for r in await store.quarantine_list()] == [ids[0], newest]
     by_age = QuarantineBounds(max_entries=100, max_bytes=1_000_000, before=T + 5)
-    last = await store.quarantine_add(entry(T + 20), by_age)
+    last = await store.quarantine_add(entry(T + 20), by_age)  # age drops the reserved ones too
     assert [r.id for r in await store.quarantine_list()] == [newest, last]
     assert (await store.quarantine_stats()).bytes == 2 * size
 

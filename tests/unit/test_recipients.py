@@ -50,6 +50,8 @@ def test_the_email_field_must_be_exactly_one_bare_address(email):
         "Eve <a@evil.example> (de Wit <bilal@example.nl>",  # a comment swallowing the real address
         "g: bilal@example.nl;",
         "not an address",
+        ".. <bilal@example.nl>",  # names the standard library's parser fails on instead of reporting
+        "../admin?x=1 <bilal@example.nl>",
     ],
 )
 def test_a_plain_string_must_parse_strictly_to_one_address(text):

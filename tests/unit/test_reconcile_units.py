@@ -154,7 +154,7 @@ def test_the_plan_recognises_any_spelling_and_leaves_what_is_not_ours() -> None:
             "action_data": {"hook_url": "https://hooks.zapier.com/1"},
         },
     ]
-    steps = plan(shop, [Wanted("order_paid"), Wanted("invoice_created")], url)
+    steps = plan(shop, [Wanted("order_paid"), Wanted("invoice_created")], url, owned=frozenset({"2", "3"}))
     assert [(s.action, s.rule["id"] if s.rule else s.wanted.name if s.wanted else None) for s in steps] == [
         ("there", 1),
         ("create", PREFIX + "invoice_created"),
@@ -162,3 +162,19 @@ def test_the_plan_recognises_any_spelling_and_leaves_what_is_not_ours() -> None:
         ("unneeded", 3),
         ("leave", 4),
     ]
+
+
+def test_a_rule_named_like_ours_is_not_ours_unless_the_store_recorded_creating_it() -> None:
+    url = "https://router.example.nl/webhooks/plugandpay"
+    by_hand = {
+        "id": 7,
+        "name": PREFIX + "invoice_created",
+        "driver": "webhook",
+        "trigger_type": "order_invoice_created",
+        "action_data": {"hook_url": url},
+    }
+    [step] = plan([by_hand], [], url)
+    assert step.action == "keep"
+    assert "no record of creating it" in step.note
+    [step] = plan([by_hand], [], url, owned=frozenset({"7"}))
+    assert step.action == "unneeded"

@@ -113,3 +113,11 @@ def test_only_secret_variables_are_masked():
     config = config_of(RULE.replace('"${LMS_TOKEN}", ', '"${LMS_HOST}", '), {**ENV, "LMS_HOST": "lms.example.nl"})
     assert "LMS_HOST" not in config.secret_vars and config.secret_vars["LMS_TOKEN"] == TOKEN
     assert rendered(config)["json"]["keys"] == ["lms.example.nl", "plain"]
+
+
+def test_a_secret_is_masked_also_as_the_router_respells_it():
+    from router.secrets import json_masker, masker
+
+    mask = masker(frozenset({"MyTrigger-Secret-99"}))
+    assert mask("trigger 'mytrigger-secret-99' is not known") == "trigger '***' is not known"
+    assert json_masker(frozenset({" Padded-Secret-77 "}))('{"t": "padded-secret-77"}') == '{"t": "***"}'

@@ -40,7 +40,9 @@ def test_a_problem_in_the_store_section_is_still_an_error(tmp_path):
 
 
 def test_admin_listen_is_its_own_address_on_loopback_by_default():
-    admin = parse_config('version: 1\nplugandpay: {allow_unsigned: true}\nadmin: {token: "t0ken-1234"}\n', env={}).admin
+    admin = parse_config(
+        'version: 1\nplugandpay: {allow_unsigned: true}\nadmin: {token: "t0ken-1234-5e6f-7a8b"}\n', env={}
+    ).admin
     assert (admin.host, admin.port, admin.enabled) == ("127.0.0.1", 8081, True)
     assert not parse_config("version: 1\nplugandpay: {allow_unsigned: true}\n", env={}).admin.enabled
     only_metrics = parse_config(
@@ -63,3 +65,29 @@ def test_trace_masks_secret_named_keys_of_a_rendered_request():
         "headers": {"Authorization": "***", "X-Course": "77"},
         "json": {"api_token": "***", "n": 1},
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://router@db.local:notaport/router", "not a number"),
+        ("postgresql://router@db.local:99999/router", "not a number"),
+        ("mysql://router@db.local/router", "expected sqlite:///"),
+        ("sqlite://", "names no file"),
+        ("postgresql://router@db.local/a/b", "one database name"),
+    ],
+)
+def test_a_store_url_the_daemon_could_not_open_is_a_config_error(url: str, reason: str) -> None:
+    text = f'version: 1\nplugandpay: {{allow_unsigned: true}}\nstore: {{url: "{url}"}}\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "shop.yaml", {})
+    [problem] = info.value.problems
+    assert str(problem).startswith("shop.yaml:3: store.url: ")
+    assert reason in str(problem)
+
+
+def test_a_secret_in_the_store_url_is_not_repeated_in_its_error() -> None:
+    text = 'version: 1\nplugandpay: {allow_unsigned: true}\nstore: {url: "postgresql://u:${DB_PASSWORD}@h:x/d"}\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "shop.yaml", {"DB_PASSWORD": "pg-Secret-4455"})
+    assert "pg-Secret-4455" not in str(info.value)

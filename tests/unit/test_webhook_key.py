@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from router.config import Config, ConfigError, parse_config
-from router.config.webhook import PLACEHOLDER_KEYS
+from router.config.secret_strength import PLACEHOLDERS
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -44,7 +44,7 @@ def test_an_empty_literal_webhook_key_is_an_error():
     assert problem.startswith("shop.yaml:1: plugandpay.webhook_key: is empty")
 
 
-@pytest.mark.parametrize("key", [*sorted(PLACEHOLDER_KEYS), "Change-Me", " my-webhook-key "])
+@pytest.mark.parametrize("key", [*sorted(PLACEHOLDERS), "Change-Me", " my-webhook-key "])
 def test_a_placeholder_webhook_key_is_an_error(key):
     [problem] = problems(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": key})
     assert problem.startswith("shop.yaml:4: plugandpay.webhook_key: is a placeholder from the examples")
@@ -125,3 +125,27 @@ async def test_a_keyless_config_built_in_code_still_refuses_unsigned_webhooks(tm
                 assert response.status == expected
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('"replace-with-your-webhook-key"', "wrapped in quotes"),  # docker --env-file keeps the quotes
+        ('"a-real-looking-key-9f3c"', "wrapped in quotes"),
+        ("a-real-looking-key-9f3c # from Plug&Pay", "contains ' #'"),  # a comment an env file kept
+        ("${PLUGANDPAY_WEBHOOK_KEY}", "literal ${...}"),  # KEY=${KEY} in an env file
+        ("abc", "3 characters long"),
+        ("aaaaaaaaaaaaaaaaaaaa", "fewer than 6 different characters"),
+        ("<your key here>", "placeholder"),
+    ],
+)
+def test_a_webhook_key_that_is_not_a_real_key_is_refused_with_the_reason(value, reason):
+    [problem] = problems(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": value})
+    assert problem.startswith("shop.yaml:4: plugandpay.webhook_key: "), problem
+    assert reason in problem
+    assert value not in problem  # the value is never repeated
+
+
+def test_a_real_looking_webhook_key_loads():
+    config = load(KEYED, {"PLUGANDPAY_WEBHOOK_KEY": "a7Hk2pQ9xW3mZ5vB"})
+    assert config.plugandpay.webhook_key == "a7Hk2pQ9xW3mZ5vB"

@@ -113,6 +113,8 @@ class Pool:
             raise StoreUnavailable(describe(exc)) from None
         except asyncpg.PostgresError as exc:  # unknown database, bad role, ...
             raise StoreUnavailable(describe(exc)) from None
+        except ValueError:  # asyncpg could not parse the URL (check refuses such a URL; a reader may not check)
+            raise StoreUnavailable("store.url is not a valid postgresql:// address") from None
 
     async def connect(self) -> Any:
         """A connection outside the pool (the listener's), with the same settings."""

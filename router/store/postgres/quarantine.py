@@ -1,8 +1,9 @@
 """The quarantine in the PostgreSQL store: webhooks that failed verification, kept within their bounds.
 
-Each add is one statement-set in one transaction: insert, drop what is too old, then drop the oldest entries
-beyond ``max_entries`` / ``max_bytes`` (a running total from the newest), so the table never holds more
-than the bounds however many forged requests arrive, from however many instances.
+Each add is one statement-set in one transaction: insert, drop what is too old, then, past the reserved
+oldest half (``QuarantineBounds``), drop the oldest entries beyond the other half of ``max_entries`` /
+``max_bytes`` (a running total from the newest), so the table never holds more than the bounds however many
+forged requests arrive, from however many instances, and a flood never pushes out the entries refused first.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ ADD = (
 DROP_OLD = "DELETE FROM quarantine WHERE received_at < $1"
 TRIM = (
     "DELETE FROM quarantine WHERE id IN (SELECT id FROM (SELECT id,"
-    " sum(size) OVER (ORDER BY id DESC) AS total, row_number() OVER (ORDER BY id DESC) AS n FROM quarantine) t"
-    " WHERE total > $1 OR n > $2)"
+    " sum(size) OVER (ORDER BY id DESC) AS total, row_number() OVER (ORDER BY id DESC) AS n FROM quarantine"
+    # the reserved oldest entries: the longest run from the oldest within both reserved bounds
+    " WHERE id > coalesce((SELECT max(id) FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn,"
+    " sum(size) OVER (ORDER BY id) AS kept FROM quarantine) r WHERE rn <= $1 AND kept <= $2), 0)) t"
+    " WHERE n > $3 OR total > $4)"
 )
 # Instances adding at once take turns, so each trim sees the other's rows.
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('plugpay-router:quarantine:' || current_schema()))"
@@ -64,7 +68,7 @@ class PostgresQuarantine:
                 await conn.execute(LOCK)
                 new_id = int(await conn.fetchval(ADD, *args))
                 await conn.execute(DROP_OLD, bounds.before)
-                await conn.execute(TRIM, bounds.max_bytes, bounds.max_entries)
+                await conn.execute(TRIM, *bounds.trim_args())
                 return new_id
 
         return await self._pool.run(add)

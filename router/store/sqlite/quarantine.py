@@ -1,9 +1,11 @@
 """The quarantine in the SQLite store: webhooks that failed verification, kept within their bounds.
 
-Each add is one transaction of the group-commit writer: insert, drop what is too old, then drop the oldest
-entries beyond ``max_entries`` / ``max_bytes`` (a running total from the newest), so the table never holds
-more than the bounds however many forged requests arrive. Deleted rows are overwritten (secure_delete) and
-their pages reused, so the file does not grow with the traffic.
+Each add is one transaction of the group-commit writer: insert, drop what is too old, then, past the
+reserved oldest half (``QuarantineBounds``), drop the oldest entries beyond the other half of
+``max_entries`` / ``max_bytes`` (a running total from the newest), so the table never holds more than the
+bounds however many forged requests arrive, and a flood never pushes out the entries refused first.
+Deleted rows are overwritten (secure_delete) and their pages reused, so the file does not grow with the
+traffic.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ ADD = (
 DROP_OLD = "DELETE FROM quarantine WHERE received_at < ?"
 TRIM = (
     "DELETE FROM quarantine WHERE id IN (SELECT id FROM (SELECT id,"
-    " sum(size) OVER (ORDER BY id DESC) AS total, row_number() OVER (ORDER BY id DESC) AS n FROM quarantine)"
-    " WHERE total > ? OR n > ?)"
+    " sum(size) OVER (ORDER BY id DESC) AS total, row_number() OVER (ORDER BY id DESC) AS n FROM quarantine"
+    # the reserved oldest entries: the longest run from the oldest within both reserved bounds
+    " WHERE id > coalesce((SELECT max(id) FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn,"
+    " sum(size) OVER (ORDER BY id) AS kept FROM quarantine) r WHERE rn <= ? AND kept <= ?), 0)) t"
+    " WHERE n > ? OR total > ?)"
 )
 COLUMNS = "id, received_at, remote, path, content_type, header_names, signatures, body"
 LIST = f"SELECT {COLUMNS} FROM quarantine WHERE id > ? ORDER BY id LIMIT ?"
@@ -66,7 +71,7 @@ class SqliteQuarantine:
         def add(conn: sqlite3.Connection) -> int:
             new_id = int(conn.execute(ADD, args).fetchone()[0])
             conn.execute(DROP_OLD, (bounds.before,))
-            conn.execute(TRIM, (bounds.max_bytes, bounds.max_entries))
+            conn.execute(TRIM, bounds.trim_args())
             return new_id
 
         return await self._write(add)
