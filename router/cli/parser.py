@@ -14,6 +14,7 @@ from typing import Any
 from router import __version__
 from router.cli.check import cmd_check
 from router.cli.doctor import cmd_doctor
+from router.cli.init import cmd_init
 from router.cli.quarantine import cmd_quarantine_list, cmd_quarantine_release
 from router.cli.service import cmd_serve
 from router.cli.shop import cmd_backfill, cmd_connect
@@ -93,7 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
     with_config(p)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log detail")
+    p.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        help="JSON lines, or lines for people (default: console on a terminal, JSON otherwise)",
+    )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="write a working shop folder: config, its templates, an env file, rule tests")
+    p.add_argument("folder", metavar="DIR", help="the folder to write (created; files already there are kept)")
+    p.add_argument("--systemd", action="store_true", help="also write the systemd unit for this folder")
+    p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check", help="validate the config and exit; --render also renders every rule on sample data")
     with_config(p)
@@ -155,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("delivery", nargs="?", type=int, help="a delivery id")
     p.add_argument("--event", type=int, help="the finished deliveries of this event")
     p.add_argument("--dead", action="store_true", help="dead deliveries (narrow with the filters below)")
+    p.add_argument(
+        "--again", action="store_true", help="also deliveries already delivered: send them again (a second mail)"
+    )
     with_delivery_filters(p)
     p.set_defaults(func=cmd_replay)
 
