@@ -19,7 +19,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from router.daemon import Daemon
 
     config = load_config(args.config)
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, json=None if args.log_format is None else args.log_format == "json")
     logs.set_secrets(config.secrets)
     daemon = Daemon(args.config, config)
     # A store's helper thread (SQLite's commit, after its fsync) needs the GIL back to hand over the result;
