@@ -17,8 +17,10 @@ from router.config.pitfalls import unused_connectors
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    rendering = getattr(args, "render", False)
     for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        if not (rendering and warning.path.endswith(".trigger")):  # --render says these as errors
+            print(f"warning: {warning}", file=sys.stderr)
     for note in unused_connectors(config):  # harmless, but often a rule's connector name is misspelt
         print(f"note: {note}", file=sys.stderr)
     rules = config.rules.rules
@@ -47,7 +49,7 @@ def render(config: Config, args: argparse.Namespace) -> int:
     report = render_check.render_all(config, samples)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    problems = report.lines()
+    problems = [str(problem) for problem in render_check.never_firing(config)] + report.lines()
     for line in problems:
         print(line, file=sys.stderr)
     shown = ", ".join(s.label for s in samples) or "nothing"

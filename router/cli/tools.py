@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import urllib.error
 import urllib.request
 
@@ -100,8 +101,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from router.tools import rule_tests
+    from router.tools.render_check import never_firing
 
     config = load_config(args.config)
+    dead = never_firing(config)
+    for problem in dead:
+        print(f"error: {problem}", file=sys.stderr)
     report = rule_tests.run_file(config, args.cases)
     print(report.text())
-    return 0 if report.ok else 1
+    return 0 if report.ok and not dead else 1

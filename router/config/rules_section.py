@@ -41,6 +41,10 @@ RULE_KEYS = (
 SCOPE_KEYS = ("products", "checkouts", "upsells", "source_rules")
 ACTION_COMMON = ("connector", "for_each")
 
+# The words of the warning about a trigger that is no Plug&Pay trigger (``check --render`` and ``test``
+# make it an error: such a rule can never fire).
+UNKNOWN_TRIGGER = "is not a known Plug&Pay trigger"
+
 
 @dataclass
 class RuleCompiler:
@@ -158,7 +162,7 @@ class RuleCompiler:
                 self.problems.warn(
                     line_of(body, "trigger"),
                     f"{path}.trigger",
-                    f"{trigger!r} is not a known Plug&Pay trigger; it matches only webhooks whose trigger_type is"
+                    f"{trigger!r} {UNKNOWN_TRIGGER}; it matches only webhooks whose trigger_type is"
                     f" exactly {trigger!r}{suggest(trigger, TRIGGERS)} (known: {', '.join(TRIGGERS)})",
                 )
         return triggers

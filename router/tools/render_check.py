@@ -23,6 +23,8 @@ from typing import Any
 
 from connectors.registry import connector_class
 from router.config import Config
+from router.config.rules_section import UNKNOWN_TRIGGER
+from router.config.source import Problem
 from router.events import TRIGGER_OBJECT
 from router.render.limits import budget, time_limit
 from router.render.rulebook import Rule, evaluate
@@ -178,3 +180,16 @@ def _report(report: Report, rule: Rule, error: str, context: Mapping[str, Any], 
         hint = did_you_mean(name.group(1), {**context, "item": None})
         message += f"; {hint}" if hint else f" (known: {', '.join(sorted(context))})"
     report.add(where, f"rule {rule.name!r}: {message}", sample)
+
+
+def never_firing(config: Config) -> list[Problem]:
+    """The warnings about rules whose trigger is neither a Plug&Pay trigger nor an alias of one, as errors.
+
+    ``check`` only warns (a new wire spelling may be on its way); ``check --render`` and ``test`` are where
+    an author asks whether the rules work, and a rule on ``order_payed`` never will.
+    """
+    return [
+        Problem(w.file, w.line, w.path, f"can never fire: {w.message}")
+        for w in config.warnings
+        if w.path.endswith(".trigger") and UNKNOWN_TRIGGER in w.message
+    ]
