@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 
-def suggest(name: str, known: Iterable[str]) -> str:
+def suggest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` for the nearest known name, or nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -1,7 +1,9 @@
 """``check``: validate a config and exit; with ``--render``, also render every rule on real-shaped data.
 
 Errors and warnings print together, always (a warning such as an unknown trigger often explains an
-error), each as ``file:line: key: message``; the exit code is 1 when anything is wrong.
+error), each as ``file:line: key: message``; the exit code is 1 when anything is wrong. ``check`` checks the
+environment too (it is what a service runs before it starts); ``--offline`` checks the file alone, for a CI
+job without the shop's secrets: unset variables are notes, and the secrets' values are not judged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from router.config.pitfalls import unused_connectors
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    offline = getattr(args, "offline", False)
+    config = load_config(args.config, offline=offline)
+    if offline and getattr(args, "live", False):
+        raise UserError("--live fetches from the API with the token: it does not go with --offline")
+    for problem in config.unset:
+        print(f"note: {problem} (serve needs it)", file=sys.stderr)
     rendering = getattr(args, "render", False)
     for warning in config.warnings:
         if not (rendering and warning.path.endswith(".trigger")):  # --render says these as errors

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate the config and exit; --render also renders every rule on sample data")
     with_config(p)
     p.add_argument("--render", action="store_true", help="render every rule's actions on sample objects")
+    p.add_argument("--offline", action="store_true", help="check the file without the environment's secrets (for CI)")
     p.add_argument(
         "--data",
         metavar="DIR",

@@ -18,20 +18,33 @@ from router.config.model import Config, ConnectorConfig
 from router.config.source import ConfigError, paused_gc, read_source
 from router.secrets import remember
 
-__all__ = ["Config", "ConfigError", "ConnectorConfig", "load_config", "parse_config"]
+__all__ = ["Config", "ConfigError", "ConnectorConfig", "load_config", "parse_config", "require"]
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file. Raises ConfigError listing every problem."""
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, offline: bool = False) -> Config:
+    """Read and validate a config file. Raises ConfigError listing every problem.
+
+    ``offline``: for commands that send nothing and call no server; secrets may be unset (``build``).
+    """
     file = str(path)
-    return parse_config(read_source(file, "config"), file, os.environ if env is None else env)
+    return parse_config(read_source(file, "config"), file, os.environ if env is None else env, offline=offline)
 
 
-def parse_config(text: str, file: str = "config.yaml", env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, file: str = "config.yaml", env: Mapping[str, str] | None = None, *, offline: bool = False
+) -> Config:
     """Validate the config in ``text`` (``file`` names it in problems). Raises ConfigError listing every problem."""
     from router.config.build import build
 
     with paused_gc():
-        config = build(text, file, os.environ if env is None else env)
+        config = build(text, file, os.environ if env is None else env, offline=offline)
     remember(config.secrets)  # a command's error printed later (a store that will not open) masks them too
     return config
+
+
+def require(config: Config, *keys: str) -> None:
+    """Raise ConfigError naming the unset variables of an offline-loaded ``config`` under ``keys`` (key paths or
+    their prefixes): what this command is about to use after all."""
+    needed = [p for p in config.unset if any(p.path == k or p.path.startswith((f"{k}.", f"{k}[")) for k in keys)]
+    if needed:
+        raise ConfigError(needed)

@@ -17,6 +17,7 @@ from typing import Any
 from connectors.base import Field
 from router.config.source import Problems, YList, YMap, key_path, line_of
 from router.secrets import SECRET_NAME, Masker, masker
+from router.text import suggest
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -29,18 +30,22 @@ def interpolate(
     secrets: set[str],
     read: set[str],
     variables: dict[str, str] | None = None,
+    *,
+    offline: bool = False,
 ) -> None:
     """Replace every ``${VAR}`` in the text values under ``node``, in place.
 
     ``secrets`` gets the secret values, ``read`` every value taken from the environment (not the defaults,
-    which are in the file for all to see), ``variables`` (when given) each variable's name and value.
+    which are in the file for all to see), ``variables`` (when given) each variable's name and value. An
+    unset variable is a problem at its key, with the nearest name the environment has; ``offline`` (a
+    command that uses no secret) leaves ``${VAR}`` as it is written and only notes it.
     """
     # Assigning to existing keys or indexes does not resize, so iterating the live container is safe; the
     # key path is only built where it is needed (large rule files have hundreds of thousands of values).
     items: Any = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if isinstance(value, YMap | YList):
-            interpolate(value, key_path(path, key), env, problems, secrets, read, variables)
+            interpolate(value, key_path(path, key), env, problems, secrets, read, variables, offline=offline)
         elif isinstance(value, str) and "${" in value:
             sub = key_path(path, key)
 
@@ -49,8 +54,14 @@ def interpolate(
                 found = env.get(name)
                 if found is None or (found == "" and default is not None):
                     if default is None:
-                        problems.add(line_of(node, key), sub, f"environment variable {name} is not set")
-                        return ""
+                        if offline:
+                            problems.missing.append((line_of(node, key), sub, name))
+                        else:
+                            # Variable names share prefixes and suffixes (SMTP_, _TOKEN): only a near miss counts.
+                            hint = suggest(name, (k for k in env if k.isupper()), cutoff=0.8)
+                            problems.add(line_of(node, key), sub, f"environment variable {name} is not set{hint}")
+                        problems.unset.add(sub)
+                        return match.group(0) if offline else ""
                     found = default
                 else:
                     read.add(found)

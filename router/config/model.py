@@ -155,6 +155,7 @@ class Config:
     # The ${VAR}s whose value is a secret, by name: stored requests name them instead of holding the value.
     secret_vars: Mapping[str, str] = field(default_factory=dict, repr=False)
     warnings: tuple[Problem, ...] = ()  # not errors, but worth a look (``check`` prints them)
+    unset: tuple[Problem, ...] = ()  # loaded offline: the variables a command that sends would need
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.config.build import RETENTION_FIELDS, STORE_FIELDS
 from router.config.coerce import coerce
 from router.config.env import interpolate, problem_mask
 from router.config.model import RetentionConfig, StoreConfig
+from router.config.sections import RETENTION_FIELDS, STORE_FIELDS
 from router.config.source import ConfigError, Problem, Problems, YList, YMap, key_path, line_of, read_source
 from router.config.source import load as load_yaml
 from router.secrets import SECRET_NAME

@@ -256,8 +256,15 @@ class Problems:
     file: str
     items: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # Key paths whose value came from an unset ``${VAR}``: the variable is the one cause of whatever else
+    # is wrong there (an empty port is no number), so nothing more is said about them.
+    unset: set[str] = field(default_factory=set)
+    # Offline loading: the unset variables as (line, key path, name), said as notes instead of errors.
+    missing: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add(self, line: int, path: str, message: str) -> None:
+        if path in self.unset:
+            return
         self.items.append(Problem(self.file, line, path, message))
 
     def warn(self, line: int, path: str, message: str) -> None:

@@ -14,6 +14,7 @@ built from the source with ``ast``, so every module counts, whether or not a tes
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -69,8 +70,13 @@ def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
 
 
 def import_graph(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    return {name: set(targets) for name, targets in _graph(root, packages).items()}
+
+
+@functools.lru_cache(maxsize=8)  # several tests read the same source: parse it once per run
+def _graph(root: Path, packages: tuple[str, ...]) -> dict[str, frozenset[str]]:
     known = modules(root, packages)
-    return {name: set(imported(name, path, known)) for name, path in known.items()}
+    return {name: frozenset(imported(name, path, known)) for name, path in known.items()}
 
 
 def room(module: str) -> str:

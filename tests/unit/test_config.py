@@ -10,7 +10,7 @@ import pytest
 
 from connectors.registry import CONNECTOR_TYPES
 from router.config import ConfigError, parse_config
-from router.config import build as config_build
+from router.config import sections as config_sections
 from router.config.model import (
     AdminConfig,
     DeliveryConfig,
@@ -90,13 +90,13 @@ def test_a_setting_left_out_takes_the_default_of_its_dataclass(text):
 
 def test_every_default_is_written_once_in_the_dataclasses_not_in_the_key_specs():
     specs = [
-        config_build.SERVER_FIELDS,
-        config_build.ADMIN_FIELDS,
-        config_build.SIGNATURE_FIELDS,
-        config_build.PLUGANDPAY_FIELDS,
-        config_build.STORE_FIELDS,
-        config_build.DELIVERY_FIELDS,
-        config_build.RETENTION_FIELDS,
+        config_sections.SERVER_FIELDS,
+        config_sections.ADMIN_FIELDS,
+        config_sections.SIGNATURE_FIELDS,
+        config_sections.PLUGANDPAY_FIELDS,
+        config_sections.STORE_FIELDS,
+        config_sections.DELIVERY_FIELDS,
+        config_sections.RETENTION_FIELDS,
     ]
     for spec in specs:
         assert [key for key, field in spec.items() if field.default is not None] == []
