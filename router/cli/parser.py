@@ -243,13 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trigger", help="send a correctly signed test webhook")
     p.add_argument("trigger", help=f"a trigger name ({', '.join(TRIGGERS)}) or any wire spelling")
     p.add_argument("id", type=wire_id, help="the triggerable id (order, subscription or seller id)")
-    p.add_argument("--url", required=True, help="the router's webhook URL")
-    p.add_argument("--key", help="the webhook key to sign with (omit to send unsigned)")
+    p.add_argument(
+        "-c",
+        "--config",
+        help="take the tenant from this config's API (its token), and by default its webhook key and URL",
+    )
+    p.add_argument("--url", help="the router's webhook URL (default with -c: server.listen and server.path)")
+    p.add_argument("--key", help="the webhook key to sign with (default with -c: the config's; omit to send unsigned)")
     p.add_argument("--header", default="X-Signature", help="the signature header")
     p.add_argument("--encoding", default="hex", choices=("hex", "base64"), help="how the signature is written")
     p.add_argument("--type", help="triggerable_type (default: implied by the trigger)")
     p.add_argument("--rule-id", type=int, default=1, help="the Plug&Pay rule id to claim")
-    p.add_argument("--tenant-id", type=int, default=1, help="the tenant id to claim")
+    p.add_argument(
+        "--tenant-id", type=int, help="the tenant id to claim (default: the API's tenant with -c, else none)"
+    )
     p.add_argument("--flat", action="store_true", help="send the flat payload instead of nesting under 'event'")
     p.set_defaults(func=cmd_trigger)
 

@@ -15,29 +15,58 @@ import urllib.error
 import urllib.request
 
 from router.cli.errors import UserError
-from router.config import load_config, require
+from router.config import Config, load_config, require
 from router.events import webhook_body
 from router.inbound import verify
+from router.plugandpay import ApiError, PlugAndPayClient
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
+    url, key, tenant = args.url, args.key, args.tenant_id
+    if args.config:
+        config = load_config(args.config, offline=True)
+        require(config, "plugandpay.api_url", "plugandpay.api_token")
+        if tenant is None:
+            tenant = asyncio.run(_tenant_of(config))
+        if key is None and config.plugandpay.webhook_key:
+            require(config, "plugandpay.webhook_key")
+            key = config.plugandpay.webhook_key
+        if url is None:
+            host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host
+            url = f"http://{host}:{config.server.port}{config.server.path}"
+    if url is None:
+        raise UserError("give --url (the router's webhook URL), or -c CONFIG to take it from the config")
+    if tenant is None:
+        print("note: no tenant_id sent: give -c CONFIG to take it from the API, or --tenant-id", file=sys.stderr)
     payload = webhook_body(
-        args.trigger, args.id, kind=args.type, rule_id=args.rule_id, tenant_id=args.tenant_id, flat=args.flat
+        args.trigger, args.id, kind=args.type, rule_id=args.rule_id, tenant_id=tenant, flat=args.flat
     )
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
-    if args.key:
-        headers[args.header] = verify.sign(args.key, body, args.encoding)
-    request = urllib.request.Request(args.url, data=body, headers=headers, method="POST")
+    if key:
+        headers[args.header] = verify.sign(key, body, args.encoding)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, text = response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:  # a 4xx/5xx answer is still an answer: show it
         status, text = exc.code, exc.read().decode(errors="replace")
     except (urllib.error.URLError, OSError) as exc:
-        raise UserError(f"cannot reach {args.url}: {getattr(exc, 'reason', exc)}") from None
+        raise UserError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
     print(f"{status} {text.strip()}")
     return 0 if status < 300 else 1
+
+
+async def _tenant_of(config: Config) -> int | str:
+    """The id of the tenant the config's API token belongs to, as its webhooks carry it."""
+    api = PlugAndPayClient.from_settings(config.plugandpay)
+    try:
+        found = (await api.tenant())["id"]
+    except ApiError as exc:
+        raise UserError(f"cannot tell the tenant from the API ({exc}): give --tenant-id") from None
+    finally:
+        await api.aclose()
+    return found if isinstance(found, int) else str(found)
 
 
 def _ids(table: dict[str, dict[str, object]]) -> str:
