@@ -155,6 +155,9 @@ def checkout_id(data: Mapping[str, Any]) -> str | None:
 # The outcome of a rule whose scope needs data the API did not give (a rejected or ignored include): the rule
 # does not run, and says so; it is never silently a "no match".
 UNKNOWN_CHECKOUT = "unknown: checkout not available"
+# The rules outside an event's scope whose reason routing records (``RuleSet.outcomes``); the rest are not
+# looked at, so a shop with thousands of per-product rules pays a bounded amount per event.
+EXPLAINED = 50
 
 
 def first_only_reason(data: Mapping[str, Any]) -> str:
@@ -335,6 +338,33 @@ class RuleSet:
         when a scope needs one of the ``missing`` includes)."""
         facts = Facts(event, data, missing)
         return [evaluate(rule, event, data, context, facts) for rule in self.candidates(event, data, facts)]
+
+    def outcomes(
+        self,
+        event: Event,
+        data: Mapping[str, Any],
+        context: Mapping[str, Any],
+        missing: frozenset[str] = frozenset(),
+    ) -> list[Outcome]:
+        """What routing records: ``match``'s outcomes, plus why the trigger's other rules did not match.
+
+        The index skips the rules scoped to other products, checkouts or Plug&Pay rules without looking at
+        them; their reasons (a scope check each, no condition) are added in config order, the first
+        ``EXPLAINED`` of them, so that a trace shows every rule of the trigger while thousands of scoped
+        rules cost a bounded amount per event. The matched rules are exactly ``match``'s.
+        """
+        facts = Facts(event, data, missing)
+        candidates = self.candidates(event, data, facts)
+        found = [evaluate(rule, event, data, context, facts) for rule in candidates]
+        chosen = {id(rule) for rule in candidates}
+        others = [rule for rule in self.for_trigger(event.trigger) if id(rule) not in chosen]
+        if not others:
+            return found
+        for rule in others[:EXPLAINED]:
+            reason = check_scopes(rule, event, data, facts) or "not in scope"
+            found.append(Outcome(rule, False, reason))
+        found.sort(key=lambda outcome: _position(outcome.rule))
+        return found
 
     def explain(
         self,

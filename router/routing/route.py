@@ -100,8 +100,9 @@ def plan(
 ) -> Plan:
     """Match the rules and render every action of every matching rule. Sends and stores nothing.
 
-    With ``explain`` the outcomes cover every rule (with the reason for each miss) instead of only the
-    indexed candidates; the matched rules and the deliveries are the same either way. ``missing`` names
+    With ``explain`` the outcomes cover every rule (with the reason for each miss); otherwise every rule of
+    the event's trigger (``RuleSet.outcomes``: the indexed candidates, and why the others are out of scope);
+    the matched rules and the deliveries are the same either way. ``missing`` names
     includes that were needed but not given: the rules whose scope needs them are ``unknown`` and do not run.
     Every condition, and every action with its ``for_each`` and all its items, gets
     ``delivery.render_timeout`` to render; past it, that rule or action fails with "render timed out".
@@ -109,7 +110,7 @@ def plan(
     with time_limit(config.delivery.render_timeout):
         context = base_context(event, data, now)
         rules = config.rules
-        choose = rules.explain if explain else rules.match
+        choose = rules.explain if explain else rules.outcomes
         outcomes = choose(event, data, context, missing)
         outcomes = only_named(event, outcomes)  # a backfill event runs only the rules it was made for
         deliveries: list[NewDelivery] = []
