@@ -25,7 +25,7 @@ from router.text import when
 
 
 async def _open(config: Config, base: Path) -> Store:
-    store = make_store(config.store.url, base=base)
+    store = make_store(config.store.url, base=base, create=False)
     await store.open()
     return store
 

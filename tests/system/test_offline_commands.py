@@ -7,10 +7,13 @@ Each command runs as a subprocess with a bare environment, as in a CI job that h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from router.store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO / "deploy" / "plugpay-router.env.example"
@@ -21,7 +24,7 @@ admin: {token: "${ROUTER_ADMIN_TOKEN}"}
 plugandpay:
   api_token: "${PLUGANDPAY_API_TOKEN}"
   webhook_key: "${PLUGANDPAY_WEBHOOK_KEY}"
-store: {url: "sqlite:///router.db"}
+store: {url: "sqlite://router.db"}
 connectors:
   mail: {type: email, host: smtp.example.nl, port: "${SMTP_PORT}", username: "${SMTP_USERNAME}",
          password: "${SMTP_PASSWORD}", from: shop@example.nl}
@@ -57,6 +60,12 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.
     return subprocess.run(
         [sys.executable, "-m", "router", *args], capture_output=True, text=True, env=bare, cwd=cwd, timeout=60
     )
+
+
+async def create_store(path: Path) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()
 
 
 def env_example() -> dict[str, str]:
@@ -115,6 +124,10 @@ def test_check_offline_validates_the_file_alone(tmp_path: Path) -> None:
 
 def test_quarantine_list_needs_only_the_store(tmp_path: Path) -> None:
     config = shop(tmp_path)
+    missing = run("quarantine", "list", "-c", str(config), cwd=tmp_path)
+    assert missing.returncode == 1 and f"no store at {tmp_path / 'router.db'}" in missing.stderr
+    assert not (tmp_path / "router.db").exists()  # a reader never creates a store
+    asyncio.run(create_store(tmp_path / "router.db"))
     result = run("quarantine", "list", "-c", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "0 kept" in result.stdout

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 CONFIG = """\
 version: 1
 plugandpay: {api_url: "http://127.0.0.1:9", api_token: "pp-token-1234", webhook_key: "rules-test-key-1234"}
-store: {url: "sqlite:///router.db"}
+store: {url: "sqlite://router.db"}
 connectors: {sink: {type: http, base_url: "http://127.0.0.1:9"}}
 rules:
   - name: welcome
