@@ -131,17 +131,19 @@ class EmailConnector(Connector):
     def check_rendered(cls, request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
         """Every recipient one address, within ``max_recipients``; a subject that is not empty."""
         problems = []
-        count = 0
+        counts: dict[str, int] = {}
         for key in RECIPIENT_KEYS:
             try:
-                count += len(recipients(request.get(key), key))
+                counts[key] = len(recipients(request.get(key), key))
             except Permanent as exc:
                 problems.append(exc.message)
+        # As sending counts them: to, cc and bcc together; reply_to (no one receives it) on its own.
+        count = sum(n for key, n in counts.items() if key != "reply_to")
         if not problems and count == 0:
             problems.append("to: rendered no recipient (is the address field empty in this data?)")
         cap = int(settings.get("max_recipients") or DEFAULT_MAX_RECIPIENTS)
-        if count > cap:
-            problems.append(f"{count} recipients, more than max_recipients ({cap})")
+        if max(count, counts.get("reply_to", 0)) > cap:
+            problems.append(f"{max(count, counts.get('reply_to', 0))} recipients, more than max_recipients ({cap})")
         if not str(request.get("subject") or "").strip():
             problems.append("subject: rendered empty")
         return problems

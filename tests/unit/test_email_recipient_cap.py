@@ -58,3 +58,11 @@ def test_check_counts_every_recipient_against_the_cap_too() -> None:
     assert EmailConnector.check_rendered(spread(DEFAULT_MAX_RECIPIENTS + 1), SETTINGS) == [
         f"{DEFAULT_MAX_RECIPIENTS + 1} recipients, more than max_recipients ({DEFAULT_MAX_RECIPIENTS})"
     ]
+
+
+def test_check_counts_recipients_as_sending_does_and_reply_to_apart() -> None:
+    from connectors.email import EmailConnector
+
+    ten = [{"name": "", "email": f"k{n}@example.nl"} for n in range(DEFAULT_MAX_RECIPIENTS)]
+    request = {"to": ten, "reply_to": [{"name": "", "email": "shop@example.nl"}], "subject": "Hoi"}
+    assert EmailConnector.check_rendered(request, {}) == []  # the daemon sends this one
