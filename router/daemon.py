@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from connectors import registry
 from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminStatus, admin_app
@@ -295,6 +296,7 @@ class Daemon:
         """Re-read the config file; swap it in when valid, else keep serving the old one."""
         old = self.loaded
         try:
+            await asyncio.to_thread(registry.load_plugins)  # a connector plugin installed since is found now
             config = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
             self.metrics.reloads.labels(result="error").inc()

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 
+from connectors.registry import plugins
 from router.cli.errors import UserError
 from router.config import Config, load_config
 from router.config.pitfalls import unused_connectors
@@ -30,6 +31,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     for note in unused_connectors(config):  # harmless, but often a rule's connector name is misspelt
         print(f"note: {note}", file=sys.stderr)
+    for found in plugins():  # which types came from where, and the ones that could not be loaded
+        print(f"{'note' if found.error is None else 'warning'}: {found}", file=sys.stderr)
     rules = config.rules.rules
     print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     if getattr(args, "render", False):

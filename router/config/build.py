@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import Field
-from connectors.registry import CONNECTOR_TYPES
+from connectors.registry import CONNECTOR_TYPES, plugin, plugins
 from router.config.admin_section import admin_config
 from router.config.coerce import coerce, parse_listen
 from router.config.env import interpolate, problem_mask, secret_values, secret_variables
@@ -296,6 +296,7 @@ class _Builder:
                 self._problem_at(root, name, f"must be longer than {name.split('.')[0]}.timeout ({timeout:g}s)")
 
     def _connectors(self, root: YMap) -> dict[str, ConnectorConfig]:
+        plugins()  # the entry-point group is read when the first config loads (the daemon reads it again on reload)
         node = self._mapping(root, "connectors", "connectors")
         connectors: dict[str, ConnectorConfig] = {}
         for name, body in (node or {}).items():
@@ -309,12 +310,14 @@ class _Builder:
                 self.problems.add(line_of(node, name), f"{path}.type", "is required")
                 continue
             if cls is None:
-                self.problems.add(
-                    line_of(body, "type"),
-                    f"{path}.type",
-                    f"unknown connector type {kind!r}{suggest(str(kind), CONNECTOR_TYPES)}"
-                    f" (known: {', '.join(sorted(CONNECTOR_TYPES))})",
+                broken = plugin(str(kind))
+                message = (
+                    str(broken)
+                    if broken is not None and broken.error is not None
+                    else f"unknown connector type {kind!r}{suggest(str(kind), CONNECTOR_TYPES)}"
+                    f" (known: {', '.join(sorted(CONNECTOR_TYPES))})"
                 )
+                self.problems.add(line_of(body, "type"), f"{path}.type", message)
                 continue
             values = self._fields(node, name, {**CONNECTOR_COMMON, **cls.settings_fields}, path)
             common = {k: values.pop(k, None) for k in CONNECTOR_COMMON}
