@@ -35,6 +35,23 @@ async def test_v1_on_the_secret_path_is_accepted_refetched_and_on_the_v2_path_re
     assert [(e.event.source, e.event.trigger, e.status) for e in events] == [("v1", "order_paid", "routed")]
 
 
+async def test_one_order_posted_with_its_id_spelled_three_ways_is_delivered_once(
+    sandbox, sink, daemon_factory, tmp_path
+):
+    daemon = daemon_factory(api_url=sandbox.url, sink_url=sink.url)
+    text = daemon.config_path.read_text()
+    daemon.config_path.write_text(text.replace("max_body_bytes: 4096}", f"max_body_bytes: 4096, v1_path: {V1_PATH}}}"))
+    daemon.start()
+    daemon.webhook_url = daemon.url + V1_PATH
+    answers = [await daemon.post(f"webhook_event=order_paid&id={ident}".encode(), FORM) for ident in ("1043", "01043")]
+    answers.append(await daemon.post(b"webhook_event=order_paid&order_id=001043", FORM))
+    assert [a.status_code for a in answers] == [202, 200, 200]  # the same webhook: stored once
+    assert len({a.json()["event_id"] for a in answers}) == 1
+    await sink.wait_for(1, path="/welcome")
+    events, deliveries = await stored(tmp_path / "router.db")
+    assert [e.event.triggerable_id for e in events] == ["1043"] and len(deliveries) == 1
+
+
 def test_check_refuses_a_short_v1_token(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("server: {v1_path: /webhooks/plugandpay/v1/secret123}\nrules: []\n")
