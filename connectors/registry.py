@@ -21,10 +21,17 @@ from typing import Any
 
 from connectors.activecampaign import ActiveCampaignConnector
 from connectors.base import Connector
+from connectors.discord import DiscordConnector
+from connectors.eboekhouden import EboekhoudenConnector
 from connectors.email import EmailConnector
 from connectors.http import HttpConnector
 from connectors.invoice import InvoiceConnector
+from connectors.laposta import LapostaConnector
+from connectors.mailchimp import MailchimpConnector
+from connectors.mailerlite import MailerLiteConnector
 from connectors.moneybird import MoneybirdConnector
+from connectors.postmark import PostmarkConnector
+from connectors.slack import SlackConnector
 
 ENTRY_POINT_GROUP = "plugpay_router.connectors"
 
@@ -34,6 +41,13 @@ BUILT_IN: dict[str, type[Connector]] = {
     HttpConnector.type: HttpConnector,
     InvoiceConnector.type: InvoiceConnector,
     MoneybirdConnector.type: MoneybirdConnector,
+    SlackConnector.type: SlackConnector,
+    DiscordConnector.type: DiscordConnector,
+    MailchimpConnector.type: MailchimpConnector,
+    MailerLiteConnector.type: MailerLiteConnector,
+    LapostaConnector.type: LapostaConnector,
+    EboekhoudenConnector.type: EboekhoudenConnector,
+    PostmarkConnector.type: PostmarkConnector,
 }
 # Every usable type: the built-ins, the plugins that loaded (and, in tests, types registered by hand).
 CONNECTOR_TYPES: dict[str, type[Connector]] = dict(BUILT_IN)
