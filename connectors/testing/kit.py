@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -30,6 +31,9 @@ class ContractTests:
     """Inherit in a ``Test...`` class and fill in the four members below; pytest collects the ``test_`` methods."""
 
     connector: ClassVar[type[Connector]]
+    # The destination the tests send to: a StandIn subclass answers what a protocol needs first (a session,
+    # a lookup) and takes the scripted replies for the rest.
+    stand_in: ClassVar[type[StandIn]] = StandIn
 
     def settings(self, base_url: str) -> dict[str, Any]:
         """The connector's (already typed) settings, sending to ``base_url``."""
@@ -130,10 +134,9 @@ class ContractTests:
         stand_in = self._run(keep, *replies)
         return found[0], stand_in
 
-    @staticmethod
-    def _run(work: Callable[[StandIn], Awaitable[None]], *replies: Reply) -> StandIn:
+    def _run(self, work: Callable[[StandIn], Awaitable[None]], *replies: Reply) -> StandIn:
         async def main() -> StandIn:
-            async with StandIn(*replies) as stand_in:
+            async with self.stand_in(*replies) as stand_in:
                 await work(stand_in)
             return stand_in
 
@@ -141,7 +144,11 @@ class ContractTests:
 
 
 def _carries(request: Recorded, text: str) -> bool:
-    """Whether ``text`` arrived whole in the request's body: as a JSON string anywhere in it, or as text."""
+    """Whether ``text`` arrived whole in the request's body: as a JSON string anywhere in it, a form value, or
+    as text."""
+    content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return any(value == text or text in value for _, value in parse_qsl(request.body.decode(), True))
     try:
         decoded = json.loads(request.body)
     except ValueError:

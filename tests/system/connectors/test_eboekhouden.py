@@ -325,11 +325,4 @@ class TestTheEboekhoudenConnectorKeepsTheContract(ContractTests):
     def delivery_key_of(self, request: Recorded) -> str | None:
         return None  # e-Boekhouden takes no idempotency key: the invoice number is the natural one
 
-    @staticmethod
-    def _run(work: Any, *replies: Reply) -> StandIn:
-        async def main() -> StandIn:
-            async with EboekhoudenStandIn(*replies) as stand_in:
-                await work(stand_in)
-            return stand_in
-
-        return asyncio.run(main())
+    stand_in = EboekhoudenStandIn  # opens sessions and finds relations; takes the kit's replies for the rest
