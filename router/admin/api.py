@@ -6,7 +6,9 @@ and answers 404 saying so. Answers never contain a secret: rendered
 requests and errors pass through the config's masker, and attempt errors are already truncated when
 stored. Filters are query parameters (``status``, ``trigger``, ``triggerable_id``, ``connector``,
 ``rule``, ``event_id``, ``since``, ``until`` as ISO-8601 or epoch seconds, ``limit``); bulk replay takes
-the same filters as a JSON body.
+the same filters as a JSON body. Replaying a dead delivery needs nothing more; a delivered one would be
+sent again (a second mail), so it is refused with 409 and the reason unless the body says
+``{"confirm": true}``, for one delivery and for a bulk replay of ``status: delivered`` alike.
 """
 
 from __future__ import annotations
@@ -195,6 +197,8 @@ class AdminApi:
     async def replay_one(self, request: web.Request) -> web.Response:
         delivery_id = _int(request.match_info["id"], "id")
         assert delivery_id is not None
+        body = await _body(request, '{"confirm": true} (only needed to send a delivered delivery again)')
+        confirmed = body.get("confirm") is True
         record = await self.store.get_delivery(delivery_id)
         if record is None:
             return _error(404, f"no delivery {delivery_id}")
@@ -204,27 +208,47 @@ class AdminApi:
                 f"delivery {delivery_id} is {record.status}; only rendered dead or delivered "
                 "deliveries can be replayed (re-route the event to render it again)",
             )
-        count = await self.store.replay_deliveries([delivery_id], time.time())
-        self.on_requeued()
+        if record.status == "delivered" and not confirmed:
+            return _error(409, f"delivery {delivery_id} was delivered already; {SEND_AGAIN}")
+        count = await self.store.replay_deliveries([delivery_id], time.time(), delivered=confirmed)
+        if count:
+            self.on_requeued()
         return self._json({"replayed": count}, status=202)
 
     async def replay_bulk(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands of levels deep
-            return _error(400, 'the body must be JSON: {"status": "dead", "connector": ..., "since": ...}')
-        if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object of filters")
+        body = await _body(request, '{"status": "dead", "connector": ..., "since": ...}')
+        confirmed = body.pop("confirm", None) is True
         query = {k: None if v is None else str(v) for k, v in body.items()}
         query.setdefault("status", "dead")
         flt = delivery_filter(query)
         if flt.status not in ("dead", "delivered"):
             return _error(400, "status: bulk replay takes dead or delivered deliveries")
+        if flt.status == "delivered" and not confirmed:
+            return _error(409, f"these deliveries were delivered already; {SEND_AGAIN}")
         ids = await self.store.delivery_ids(flt)
-        count = await self.store.replay_deliveries(ids, time.time())
+        count = await self.store.replay_deliveries(ids, time.time(), delivered=confirmed)
         if count:
             self.on_requeued()
         return self._json({"replayed": count}, status=202)
+
+
+SEND_AGAIN = (
+    "replaying sends the same request again (a second mail to the customer, a second invoice): "
+    'to do that on purpose, send {"confirm": true} in the body'
+)
+
+
+async def _body(request: web.Request, shape: str) -> dict[str, Any]:
+    """The request's JSON object (empty without a body); BadQuery (400) naming ``shape`` otherwise."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands of levels deep
+        raise BadQuery(f"the body must be JSON: {shape}") from None
+    if not isinstance(body, dict):
+        raise BadQuery(f"the body must be a JSON object: {shape}")
+    return body
 
 
 def _error(status: int, message: str) -> web.Response:

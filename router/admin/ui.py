@@ -3,14 +3,17 @@
 Pages are rendered on the server with Jinja2 in its own environment (autoescape on, apart from the rule
 sandbox): every customer value is text, never markup. A page needs a session (``auth``); an action
 (replay, re-route, logout) is a POST with the session's CSRF token and answers with a redirect back to the
-page it came from. Everything a page shows passes the config's masker, and rendered requests have the
-values of secret-named keys replaced. ``/ui/live.json`` is the small document the pages poll every 5 s.
+page it came from. Replaying a dead delivery is one click; sending a delivered one again (a second mail)
+goes through a confirmation page first, with no script needed. Everything a page shows passes the
+config's masker, and rendered requests have the values of secret-named keys replaced. ``/ui/live.json`` is
+the small document the pages poll every 5 s.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +28,9 @@ from router.admin.auth import CSRF_FIELD, LoginThrottle, Sessions, clear_session
 from router.admin.chart import chart
 from router.config import Config
 from router.secrets import masker
-from router.store.base import DeliveryFilter, EventFilter, Store
+from router.store.base import DeliveryFilter, DeliveryHealth, EventFilter, EventRecord, Store
 from router.text import clip, when
-from router.tools.trace import mask_request, object_kind, trace_event, trace_object
+from router.tools.trace import Trace, mask_request, object_kind, trace_event, trace_object
 
 TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZES = (50, 200, 1000)
@@ -49,7 +52,17 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
     env.filters.update(when=when, clip=clip, ago=_ago, request_json=_request_json)
+    env.globals.update(tone=tone)
     return env
+
+
+def tone(record: EventRecord, health: DeliveryHealth | None) -> str:
+    """The colour an event's row and badge take: its own state, or for a routed event the worst state of its
+    deliveries (a routed event with a dead delivery is not green); ``quiet`` when it made none."""
+    if record.status != "routed":
+        return str(record.status)
+    worst = health.worst if health else "none"
+    return {"dead": "dead", "pending": "pending", "delivered": "routed"}.get(worst, "quiet")
 
 
 def _ago(ts: float | None) -> str:
@@ -94,6 +107,7 @@ class Dashboard:
             web.get("/ui/objects/{kind}/{ident}", self._page(self.object_page)),
             web.get("/ui/dead", self._page(self.dead)),
             web.get("/ui/live.json", self._page(self.live)),
+            web.get("/ui/deliveries/{id:[0-9]{1,18}}/again", self._page(self.confirm_again)),
             web.post("/ui/deliveries/{id:[0-9]{1,18}}/replay", self._action(self.replay_one)),
             web.post("/ui/replay", self._action(self.replay_selected)),
             web.post("/ui/events/{id:[0-9]{1,18}}/reroute", self._action(self.reroute)),
@@ -147,15 +161,17 @@ class Dashboard:
             path=request.path_qs,
             config_version=config.version,
             done=request.query.get("done", ""),
+            problem=request.query.get("problem", ""),
             q=request.query.get("q", ""),
             **context,
         )
         return web.Response(text=masker(config.secrets)(text), status=status, content_type="text/html")
 
-    async def _back(self, request: web.Request, message: str) -> web.Response:
+    async def _back(self, request: web.Request, message: str, *, problem: bool = False) -> web.Response:
+        """Back to the page the form came from, saying ``message`` (in green, or as a ``problem``)."""
         form = await request.post()
         target = local_target(str(form.get("back") or ""))
-        target = target.split("?", 1)[0] + "?" + urlencode({"done": message})
+        target = target.split("?", 1)[0] + "?" + urlencode({"problem" if problem else "done": message})
         raise web.HTTPSeeOther(target)
 
     # ------------------------------------------------------------ login
@@ -215,7 +231,7 @@ class Dashboard:
         limit = _page_size(query.get("limit"))
         records = await self.store.list_events(flt, limit=limit)
         total = await self.store.count_events(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
-        made = await self.store.delivery_counts([r.id for r in records])
+        health = await self.store.delivery_health([r.id for r in records])
         objects = sorted({(r.event.triggerable_type, r.event.triggerable_id) for r in records}) if search else []
         return self._render(
             "events.html",
@@ -223,7 +239,7 @@ class Dashboard:
             session,
             events=records,
             cap=COUNT_CAP,
-            made=made,
+            health=health,
             total=total,
             flt=flt,
             limit=limit,
@@ -235,7 +251,7 @@ class Dashboard:
         trace = await trace_event(self.store, int(request.match_info["id"]))
         if trace is None:
             return self._render("error.html", request, session, status=404, message="no such event")
-        return self._render("trace.html", request, session, trace=trace, single=True)
+        return self._render("trace.html", request, session, trace=trace, single=True, health=_health(trace))
 
     async def object_page(self, request: web.Request, session: str) -> web.StreamResponse:
         try:
@@ -243,14 +259,27 @@ class Dashboard:
         except ValueError as exc:
             raise BadQuery(str(exc)) from None
         trace = await trace_object(self.store, kind, request.match_info["ident"][:64])
-        return self._render("trace.html", request, session, trace=trace, single=False)
+        return self._render("trace.html", request, session, trace=trace, single=False, health=_health(trace))
 
     async def dead(self, request: web.Request, session: str) -> web.StreamResponse:
         flt = DeliveryFilter(status="dead", connector=request.query.get("connector") or None)
         limit = _page_size(request.query.get("limit"))
         records = await self.store.list_deliveries(flt, limit=limit)
         total = await self.store.count_deliveries(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
-        return self._render("dead.html", request, session, deliveries=records, total=total, limit=limit, cap=COUNT_CAP)
+        objects = await self.store.objects_of(sorted({d.event_id for d in records}))
+        return self._render(
+            "dead.html", request, session, deliveries=records, objects=objects, total=total, limit=limit, cap=COUNT_CAP
+        )
+
+    async def confirm_again(self, request: web.Request, session: str) -> web.StreamResponse:
+        """The confirmation step before a delivered delivery is sent again."""
+        delivery_id = int(request.match_info["id"])
+        record = await self.store.get_delivery(delivery_id)
+        if record is None:
+            return self._render("error.html", request, session, status=404, message=f"no delivery {delivery_id}")
+        back = local_target(request.query.get("back") or f"/ui/events/{record.event_id}").split("?", 1)[0]
+        attempts = await self.store.list_attempts(delivery_id)
+        return self._render("again.html", request, session, d=record, attempts=attempts, back=back)
 
     async def live(self, request: web.Request, session: str) -> web.StreamResponse:
         counts = await self.store.backlog()
@@ -271,18 +300,34 @@ class Dashboard:
         delivery_id = int(request.match_info["id"])
         record = await self.store.get_delivery(delivery_id)
         if record is None or record.status not in ("dead", "delivered") or record.request is None:
-            return await self._back(request, f"delivery {delivery_id} cannot be replayed")
-        await self.store.replay_deliveries([delivery_id], time.time())
+            return await self._back(request, f"delivery {delivery_id} cannot be replayed", problem=True)
+        form = await request.post()
+        confirmed = form.get("confirm") == "yes"
+        if record.status == "delivered" and not confirmed:
+            # Sending a delivered one again is a second mail: never without the confirmation page's yes.
+            back = local_target(str(form.get("back") or ""))
+            raise web.HTTPSeeOther(f"/ui/deliveries/{delivery_id}/again?" + urlencode({"back": back}))
+        if not await self.store.replay_deliveries([delivery_id], time.time(), delivered=confirmed):
+            return await self._back(request, f"delivery {delivery_id} cannot be replayed now", problem=True)
         self.on_requeued()
-        return await self._back(request, f"delivery {delivery_id} requeued")
+        sent = "will be sent again" if record.status == "delivered" else "requeued"
+        return await self._back(request, f"delivery {delivery_id} {sent}")
 
     async def replay_selected(self, request: web.Request, session: str) -> web.StreamResponse:
+        """Replay the ticked dead deliveries (a delivered one is never sent again from a list)."""
         form = await request.post()
         ids = [int(v) for v in form.getall("ids", []) if isinstance(v, str) and v.isdigit() and len(v) < 19]
-        count = await self.store.replay_deliveries(ids, time.time()) if ids else 0
+        if not ids:
+            return await self._back(request, "Nothing selected: tick the deliveries to replay first.", problem=True)
+        count = await self.store.replay_deliveries(ids, time.time(), delivered=False)
         if count:
             self.on_requeued()
-        return await self._back(request, f"{count} deliver{'y' if count == 1 else 'ies'} requeued")
+        message = f"{count} deliver{'y' if count == 1 else 'ies'} requeued"
+        if count < len(ids):
+            message += (
+                f"; {len(ids) - count} of the selected {'was' if len(ids) - count == 1 else 'were'} no longer dead"
+            )
+        return await self._back(request, message, problem=not count)
 
     async def reroute(self, request: web.Request, session: str) -> web.StreamResponse:
         event_id = int(request.match_info["id"])
@@ -290,6 +335,15 @@ class Dashboard:
             return await self._back(request, f"no event {event_id}")
         self.on_rerouted()
         return await self._back(request, f"event {event_id} will be routed again with fresh data")
+
+
+def _health(trace: Trace) -> dict[int, DeliveryHealth]:
+    """How the deliveries of each event of a trace stand (the trace holds them all already)."""
+    health = {}
+    for ev in trace.events:
+        states = Counter(str(d.record.status) for d in ev.deliveries)
+        health[ev.record.id] = DeliveryHealth(**{s: states[s] for s in ("delivered", "pending", "dead", "superseded")})
+    return health
 
 
 def _page_size(value: str | None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -20,7 +21,7 @@ from router.cli.errors import UserError
 from router.cli.output import Progress, shown_of, table
 from router.config.partial import StoreSettings, load_store_settings, store_settings_from_url
 from router.store import Store, make_store
-from router.store.base import DeliveryFilter, DeliveryRecord, EventFilter, EventRecord
+from router.store.base import DeliveryFilter, DeliveryHealth, DeliveryRecord, EventFilter, EventRecord
 from router.text import clip, when
 from toolkit.units import format_duration, parse_duration, parse_timestamp
 
@@ -85,14 +86,14 @@ def _delivery_filter(args: argparse.Namespace, status: str | None) -> DeliveryFi
 def cmd_events(args: argparse.Namespace) -> int:
     flt = _event_filter(args)
 
-    async def work(store: Store) -> tuple[list[EventRecord], int, dict[int, int]]:
+    async def work(store: Store) -> tuple[list[EventRecord], int, dict[int, DeliveryHealth]]:
         records = await store.list_events(flt, limit=args.limit)
         total = await store.count_events(flt) if len(records) >= args.limit else len(records)
-        return records, total, await store.delivery_counts([r.id for r in records])
+        return records, total, await store.delivery_health([r.id for r in records])
 
-    records, total, made = asyncio.run(with_store(args, work))
+    records, total, health = asyncio.run(with_store(args, work))
     if args.json:
-        print(json.dumps([{**r.as_dict(), "deliveries": made.get(r.id, 0)} for r in records], indent=2))
+        print(json.dumps([_event_json(r, health.get(r.id, DeliveryHealth())) for r in records], indent=2))
     else:
         rows = [
             (
@@ -103,7 +104,7 @@ def cmd_events(args: argparse.Namespace) -> int:
                 r.event.rule_id,
                 r.status,
                 _matched(r),
-                made.get(r.id, 0),
+                _health(health.get(r.id)),
                 r.attempts,
                 clip(r.last_error or "", wide=args.wide),
             )
@@ -113,6 +114,18 @@ def cmd_events(args: argparse.Namespace) -> int:
         print(table(rows, headers))
     shown_of(len(records), total)
     return 0
+
+
+def _event_json(record: EventRecord, health: DeliveryHealth) -> dict[str, object]:
+    made = health.delivered + health.pending + health.dead + health.superseded
+    return {**record.as_dict(), "deliveries": made, "delivery_health": health.as_dict()}
+
+
+def _health(health: DeliveryHealth | None) -> str:
+    """How an event's deliveries stand, worst last: ``2 delivered, 1 dead``; ``-`` when it made none."""
+    if health is None or health.worst == "none":
+        return "-"
+    return ", ".join(f"{n} {state}" for state in ("delivered", "pending", "dead") if (n := getattr(health, state)))
 
 
 def _matched(record: EventRecord) -> str:
@@ -153,7 +166,10 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    async def work(store: Store) -> int:
+    """Requeue dead deliveries; a delivered one is sent again only with ``--again`` (it would be a second mail)."""
+    again = bool(getattr(args, "again", False))
+
+    async def work(store: Store) -> tuple[int, int]:
         if args.delivery is not None:
             record = await store.get_delivery(args.delivery)
             if record is None:
@@ -165,24 +181,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     f"delivery {args.delivery} was never rendered ({record.last_error}); "
                     "fix the rule and re-route its event instead"
                 )
-            return await store.replay_deliveries([record.id], time.time())
+            if record.status == "delivered" and not again:
+                raise UserError(
+                    f"delivery {args.delivery} was delivered already: replaying sends it again (a second mail, "
+                    "a second invoice); add --again to do that on purpose"
+                )
+            return await store.replay_deliveries([record.id], time.time(), delivered=again), 0
         if args.event is not None and await store.get_event(args.event) is None:
             raise UserError(f"no event {args.event}")
-        # --dead: dead ones; --event alone: every finished one of that event (the store skips pending ones).
-        ids = await store.delivery_ids(_delivery_filter(args, "dead" if args.dead else None))
+        # Dead ones; with --again the delivered ones too (the store skips pending ones). --event alone names
+        # its delivered ones it leaves alone.
+        ids = await store.delivery_ids(_delivery_filter(args, None if again else "dead"))
+        asked_all = not again and not args.dead
+        left = len(await store.delivery_ids(_delivery_filter(args, "delivered"))) if asked_all else 0
         progress = Progress("requeued", len(ids))
         count = 0
         for start in range(0, len(ids), 500):
-            done = await store.replay_deliveries(ids[start : start + 500], time.time())
+            done = await store.replay_deliveries(ids[start : start + 500], time.time(), delivered=again)
             count += done
             progress.add(done)
         progress.close()
-        return count
+        return count, left
 
-    if args.delivery is None and not args.dead and args.event is None:
+    if args.delivery is None and not args.dead and args.event is None and not again:
         raise UserError("say what to replay: a DELIVERY_ID, --event ID or --dead (with optional filters)")
-    count = asyncio.run(with_store(args, work))
+    count, left = asyncio.run(with_store(args, work))
     print(f"requeued {count} deliver{'y' if count == 1 else 'ies'}; a running daemon sends them now")
+    if left:
+        print(
+            f"left {left} delivered deliver{'y' if left == 1 else 'ies'} alone: --again sends "
+            f"{'it' if left == 1 else 'them'} again (a second mail)",
+            file=sys.stderr,
+        )
+        if not count:
+            return 1
     return 0
 
 

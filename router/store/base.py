@@ -17,7 +17,7 @@ from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import HourCounts
+from router.store.insight import DeliveryHealth, HourCounts
 from router.store.listed import ListedEvent
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
@@ -139,8 +139,9 @@ class Store(Protocol):
 
     async def list_attempts(self, delivery_id: int) -> list[Attempt]: ...
 
-    async def replay_deliveries(self, ids: list[int], now: float) -> int:
-        """Make these delivered/dead deliveries pending again (same request, same key)."""
+    async def replay_deliveries(self, ids: list[int], now: float, *, delivered: bool = True) -> int:
+        """Make these dead deliveries pending again (same request, same key), and the delivered ones too
+        unless ``delivered`` is False (sending those again is a second mail: the callers ask first)."""
 
     async def reroute_event(self, event_id: int, now: float) -> bool:
         """Route the event again with fresh data: its dead deliveries become ``superseded`` (their action
@@ -180,6 +181,13 @@ class Store(Protocol):
     async def delivery_counts(self, event_ids: list[int]) -> dict[int, int]:
         """How many deliveries each of these events made (events with none are left out)."""
 
+    async def delivery_health(self, event_ids: list[int]) -> dict[int, DeliveryHealth]:
+        """How the deliveries of each of these events stand: delivered, pending, dead (events with none are
+        left out)."""
+
+    async def objects_of(self, event_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """The object (triggerable type and id) each of these events is about."""
+
     async def duplicates(self, event_ids: list[int]) -> dict[int, int]:
         """How often the webhook of each of these events came again inside the dedupe window."""
 
@@ -202,6 +210,7 @@ __all__ = [
     "AttemptOutcome",
     "Counts",
     "DeliveryFilter",
+    "DeliveryHealth",
     "DeliveryRecord",
     "DeliveryStatus",
     "EventFilter",

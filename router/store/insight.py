@@ -1,9 +1,10 @@
 """What the store tells about the past for people: per-hour throughput, and the SQL both stores share for it.
 
 ``trace``, ``events``/``deliveries`` and the dashboard ask the store how many rows a filter matches (so
-nothing is silently cut off), how many deliveries each listed event made, every attempt of a few
-deliveries at once, and how many events were received and routed and deliveries ended per hour. The SQL
-here is written once with ``{}`` marks and a ``{hour}`` expression, filled in by each store.
+nothing is silently cut off), how many deliveries each listed event made and in which state they are
+(``DeliveryHealth``), which object each of a few events is about, every attempt of a few deliveries at
+once, and how many events were received and routed and deliveries ended per hour. The SQL here is written
+once with ``{}`` marks and a ``{hour}`` expression, filled in by each store.
 """
 
 from __future__ import annotations
@@ -25,6 +26,36 @@ class HourCounts:
     routed: int = 0
     delivered: int = 0
     dead: int = 0
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """How the deliveries of one event stand: delivered, pending and dead (superseded ones were replaced)."""
+
+    delivered: int = 0
+    pending: int = 0
+    dead: int = 0
+    superseded: int = 0
+
+    @property
+    def worst(self) -> str:
+        """``dead`` when any is dead, else ``pending`` when any waits, else ``delivered``; ``none`` without any."""
+        for state in ("dead", "pending", "delivered"):
+            if getattr(self, state):
+                return state
+        return "none"
+
+    def as_dict(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "pending": self.pending, "dead": self.dead, "superseded": self.superseded}
+
+
+def delivery_health(found: list[Any]) -> dict[int, DeliveryHealth]:
+    """``DELIVERY_HEALTH`` rows (event id, status, count) as one ``DeliveryHealth`` per event."""
+    counts: dict[int, dict[str, int]] = {}
+    for event_id, status, count in found:
+        if status in DeliveryHealth.__dataclass_fields__:
+            counts.setdefault(int(event_id), {})[str(status)] = int(count)
+    return {event_id: DeliveryHealth(**by_status) for event_id, by_status in counts.items()}
 
 
 # What each hourly series counts: (table, time column, extra condition).
@@ -55,6 +86,10 @@ BACKLOG = (
 COUNT_EVENTS = "SELECT count(*) FROM (SELECT 1 FROM events {where} LIMIT {cap}) AS matched"
 COUNT_DELIVERIES = "SELECT count(*) FROM (SELECT 1 FROM deliveries {where} LIMIT {cap}) AS matched"
 DELIVERY_COUNTS = "SELECT event_id, count(*) FROM deliveries WHERE event_id IN ({marks}) GROUP BY event_id"
+DELIVERY_HEALTH = (
+    "SELECT event_id, status, count(*) FROM deliveries WHERE event_id IN ({marks}) GROUP BY event_id, status"
+)
+OBJECTS_OF = "SELECT id, triggerable_type, triggerable_id FROM events WHERE id IN ({marks})"
 DUPLICATES = "SELECT id, duplicates FROM events WHERE id IN ({marks})"
 ATTEMPTS_OF = "SELECT {columns} FROM attempts WHERE delivery_id IN ({marks}) ORDER BY id"
 

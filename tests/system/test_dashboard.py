@@ -6,17 +6,19 @@ import re
 
 import httpx
 
-from tests.dashboard_support import ADMIN_TOKEN, HOSTILE_NAME, shop_with_history
+from tests.dashboard_support import (
+    ADMIN_TOKEN,
+    HOSTILE_NAME,
+    add_failed_event,
+    csrf_of,
+    login,
+    shop_with_history,
+)
 
-
-async def login(client: httpx.AsyncClient, admin_url: str) -> httpx.Response:
-    return await client.post(f"{admin_url}/ui/login", data={"token": ADMIN_TOKEN, "next": "/ui"})
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None, "the page has no CSRF field"
-    return found.group(1)
+LONG_ERROR = (
+    "unknown course: course 90 is not open for enrolment yet, so this student cannot be enrolled; publish the"
+    " course on the platform first and replay this delivery afterwards"
+)
 
 
 async def test_pages_need_a_login_and_the_cookie_is_a_session_not_the_token(daemon_factory, sandbox, sink, tmp_path):
@@ -78,3 +80,47 @@ async def test_event_page_shows_rules_deliveries_attempts_and_customer_text_as_t
         assert f'href="/ui/events/{shop.dead_event}"' not in found
         live = (await client.get(f"{shop.admin_url}/ui/live.json")).json()
         assert live["dead"] == 1 and live["latest_event"] == shop.dead_event
+
+
+async def test_a_failed_event_page_says_it_failed_with_its_error_and_nothing_else(
+    daemon_factory, sandbox, sink, tmp_path
+):
+    shop = await shop_with_history(daemon_factory, sandbox, sink, tmp_path)
+    failed = await add_failed_event(shop)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await login(client, shop.admin_url)
+        page = (await client.get(f"{shop.admin_url}/ui/events/{failed}")).text
+    facts = page[page.index('<dl class="facts">') : page.index("</dl>")]
+    assert "<dt>failed</dt>" in facts and "<dt>error</dt>" in facts
+    assert "404" in facts or "not found" in facts.lower()  # the API's answer: the reason it failed
+    assert "<dt>routed</dt>" not in facts
+    assert "config None" not in page and "(config" not in facts
+    assert "Not routed yet" not in page
+    assert "Not routed: the event failed" in page
+
+
+async def test_dead_letters_show_the_order_and_the_whole_error(daemon_factory, sandbox, sink, tmp_path):
+    shop = await shop_with_history(daemon_factory, sandbox, sink, tmp_path, dead_error=LONG_ERROR)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await login(client, shop.admin_url)
+        page = (await client.get(f"{shop.admin_url}/ui/dead")).text
+    row = page[page.index("<tbody>") : page.index("</tbody>")]
+    assert 'href="/ui/objects/order/1043"' in row and "order 1043" in row
+    # The whole error is on the page, behind a <details>, not only in a title="" tooltip.
+    details = row[row.index('<details class="whole-error">') : row.index("</details>")]
+    assert "replay this delivery afterwards" in details
+    assert "<summary>" in details and "…" in details  # the row shows its first line
+
+
+async def test_replay_selected_with_nothing_selected_says_so(daemon_factory, sandbox, sink, tmp_path):
+    shop = await shop_with_history(daemon_factory, sandbox, sink, tmp_path)
+    async with httpx.AsyncClient(timeout=10, follow_redirects=True) as client:
+        await login(client, shop.admin_url)
+        page = (await client.get(f"{shop.admin_url}/ui/dead")).text
+        answer = await client.post(f"{shop.admin_url}/ui/replay", data={"csrf": csrf_of(page), "back": "/ui/dead"})
+    assert answer.status_code == 200 and answer.url.path == "/ui/dead"
+    notice = re.search(r'<p class="notice[^"]*"[^>]*>([^<]*)</p>', answer.text)
+    assert notice is not None and "Nothing selected" in notice.group(1)
+    assert 'class="notice problem"' in answer.text
+    assert "0 deliveries requeued" not in answer.text
+    assert len(sink.requests) == 2  # nothing was sent

@@ -1,6 +1,7 @@
 """The dashboard in a real browser (headless Chromium): log in, find an order, read its trace, replay a dead
-delivery with a click, and see customer text stay text. Set ``PLUGPAY_SCREENSHOTS=DIR`` to keep screenshots
-of the overview and an event page (the README's come from here)."""
+delivery with a click, send a delivered one again only after saying yes, and see customer text stay text.
+Set ``PLUGPAY_SCREENSHOTS=DIR`` to keep screenshots of the pages a test passes (the README's pictures come
+from ``python -m bench.screenshots``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import browser
+from tests.browser import browser, misfits
 from tests.dashboard_support import ADMIN_TOKEN, HOSTILE_NAME, shop_with_history
 from tests.support import wait_until
 
@@ -106,11 +107,35 @@ async def test_dead_letters_replay_selected_on_a_phone_sized_screen(daemon_facto
         log_in(chrome, shop.admin_url, "/ui/dead")
         rows = chrome.find_elements(By.CSS_SELECTOR, "input[name=ids]")
         assert len(rows) == 1
-        # Nothing on the page is wider than the screen but the tables, which scroll inside their box.
+        # Nothing on the page is wider than the screen: the rows are cards.
         assert chrome.execute_script("return window.innerWidth") == 390
-        width = chrome.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 390, width
+        assert misfits(chrome) == []
         rows[0].click()
         chrome.find_element(By.CSS_SELECTOR, "#replay-selected button[type=submit]").click()
         assert "1 delivery requeued" in chrome.find_element(By.CSS_SELECTOR, ".notice").text
         await sink.wait_for(3)
+
+
+async def test_send_again_asks_first_and_sends_only_after_yes(daemon_factory, sandbox, sink, tmp_path, chrome) -> None:
+    from selenium.webdriver.common.by import By
+
+    shop = await shop_with_history(daemon_factory, sandbox, sink, tmp_path)
+    log_in(chrome, shop.admin_url, f"/ui/events/{shop.delivered_event}")
+    chrome.implicitly_wait(0)
+    assert chrome.find_elements(By.CSS_SELECTOR, "button.replay") == []  # no one-click replay of a delivered one
+    chrome.implicitly_wait(5)
+    again = chrome.find_element(By.CSS_SELECTOR, "button.send-again")
+    assert again.text == "Send again…" and "secondary" in again.get_attribute("class")
+    again.click()
+    assert "/again" in chrome.current_url
+    assert "was delivered" in chrome.find_element(By.CSS_SELECTOR, ".confirm .warning").text
+    chrome.find_element(By.LINK_TEXT, "Cancel").click()  # no: back to the event, nothing sent
+    assert chrome.current_url.endswith(f"/ui/events/{shop.delivered_event}")
+    assert len(sink.requests) == 2
+
+    chrome.find_element(By.CSS_SELECTOR, "button.send-again").click()
+    chrome.find_element(By.CSS_SELECTOR, "#send-again button").click()  # yes
+    assert "will be sent again" in chrome.find_element(By.CSS_SELECTOR, ".notice").text
+    arrived = await sink.wait_for(3)
+    assert arrived[-1].key == arrived[0].key
+    assert no_alert(chrome)

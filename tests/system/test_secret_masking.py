@@ -133,6 +133,7 @@ async def test_a_replay_after_a_reload_sends_the_token_of_the_config_in_force_or
             "-c",
             str(daemon.config_path),
             str(delivery_id),
+            "--again",  # it was delivered: sending it again is on purpose
             env={"LMS_TOKEN": "", "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN},
         )
         assert done.returncode == 0, done.stderr

@@ -7,10 +7,10 @@
   var last = null;
 
   function busy() {
-    // Never swap the page under someone selecting rows or typing a filter.
+    // Never swap the page under someone selecting rows, typing a filter or reading an opened error or request.
     var active = document.activeElement;
     if (active && (active.tagName === "INPUT" || active.tagName === "SELECT")) return true;
-    return document.querySelector("input[name=ids]:checked") !== null;
+    return document.querySelector("input[name=ids]:checked, details[open]") !== null;
   }
 
   function setFigures(data) {

@@ -10,7 +10,7 @@ from typing import Any
 
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import HourCounts
+from router.store.insight import DeliveryHealth, HourCounts
 from router.store.records import Attempt, Counts
 
 HOURLY = insight.hourly_sql("floor({} / 3600)::bigint", "$1")
@@ -49,6 +49,12 @@ class PostgresInsight:
 
     async def delivery_counts(self, event_ids: list[int]) -> dict[int, int]:
         return {int(r[0]): int(r[1]) for r in await self._by_ids(insight.DELIVERY_COUNTS, event_ids)}
+
+    async def delivery_health(self, event_ids: list[int]) -> dict[int, DeliveryHealth]:
+        return insight.delivery_health(await self._by_ids(insight.DELIVERY_HEALTH, event_ids))
+
+    async def objects_of(self, event_ids: list[int]) -> dict[int, tuple[str, str]]:
+        return {int(r[0]): (str(r[1]), str(r[2])) for r in await self._by_ids(insight.OBJECTS_OF, event_ids)}
 
     async def duplicates(self, event_ids: list[int]) -> dict[int, int]:
         return {int(r[0]): int(r[1]) for r in await self._by_ids(insight.DUPLICATES, event_ids)}

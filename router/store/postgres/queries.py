@@ -202,7 +202,8 @@ SELECT (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n FRO
 REPLAY = f"""
 WITH replayed AS (
     UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_owner = NULL, updated_at = $1
-    WHERE id = ANY($2::bigint[]) AND status IN ('dead', 'delivered') AND request IS NOT NULL
+    WHERE id = ANY($2::bigint[]) AND (status = 'dead' OR (status = 'delivered' AND $3::boolean))
+          AND request IS NOT NULL
     RETURNING id
 )
 SELECT count(*) AS replayed, CASE WHEN count(*) > 0 THEN {notify_sql("deliveries")} END FROM replayed

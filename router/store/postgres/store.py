@@ -264,8 +264,8 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
         found = await self._pool.run(lambda conn: conn.fetch(q.LIST_ATTEMPTS, delivery_id), retries=1)
         return [rows.attempt_record(row) for row in found]
 
-    async def replay_deliveries(self, ids: list[int], now: float) -> int:
-        row = await self._pool.run(lambda conn: conn.fetchrow(q.REPLAY, now, ids))
+    async def replay_deliveries(self, ids: list[int], now: float, *, delivered: bool = True) -> int:
+        row = await self._pool.run(lambda conn: conn.fetchrow(q.REPLAY, now, ids, delivered))
         return int(row["replayed"])
 
     async def counts(self, now: float) -> Counts:

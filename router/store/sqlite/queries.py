@@ -129,8 +129,8 @@ REROUTE_EVENT = (
 )
 REPLAY = (
     "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-    " lease_owner = NULL, updated_at = ? WHERE id IN ({marks}) AND status IN ('dead', 'delivered')"
-    " AND request IS NOT NULL"
+    " lease_owner = NULL, updated_at = ? WHERE id IN ({marks})"
+    " AND (status = 'dead' OR (status = 'delivered' AND ?)) AND request IS NOT NULL"
 )
 PURGE_EVENTS = (
     "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.received_at < ?"

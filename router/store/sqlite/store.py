@@ -358,12 +358,12 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
         found = await self._read(lambda conn: conn.execute(q.LIST_ATTEMPTS, (delivery_id,)).fetchall())
         return [rows.attempt_record(row) for row in found]
 
-    async def replay_deliveries(self, ids: list[int], now: float) -> int:
+    async def replay_deliveries(self, ids: list[int], now: float, *, delivered: bool = True) -> int:
         def replay(conn: sqlite3.Connection) -> int:
             count = 0
             for chunk in _chunks(ids, 500):
                 sql = q.REPLAY.format(marks=",".join("?" * len(chunk)))
-                count += conn.execute(sql, (now, now, *chunk)).rowcount
+                count += conn.execute(sql, (now, now, *chunk, delivered)).rowcount
             return count
 
         return await self._write(replay)
