@@ -37,7 +37,7 @@ def settings(args: argparse.Namespace) -> StoreSettings:
 
 def _store(args: argparse.Namespace) -> Store:
     found = settings(args)
-    return make_store(found.store.url, base=found.base)
+    return make_store(found.store.url, base=found.base, create=False)  # a wrong path is an error, not a new store
 
 
 async def with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
