@@ -1,8 +1,12 @@
 # plugpay-router: slim Python, non-root, the SQLite store on a volume, health checked on /healthz.
 #   docker build -t plugpay-router .
 #   docker run --rm plugpay-router demo                       # the example shop against local stand-ins
-#   docker run -d -p 8080:8080 -v $PWD/config:/etc/plugpay-router:ro -v router-data:/var/lib/plugpay-router \
-#     --env-file ./env plugpay-router                          # serve -c /etc/plugpay-router/config.yaml
+#   mkdir shop && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/shop:/shop" plugpay-router init /shop
+#                                                             # a shop folder: config, templates, env, rule tests
+#   (fill in shop/env: every line says where its value comes from; `check` refuses the placeholders)
+#   docker run -d -p 8080:8080 -v "$PWD/shop:/etc/plugpay-router:ro" -v router-data:/var/lib/plugpay-router \
+#     --env-file shop/env plugpay-router                       # serve -c /etc/plugpay-router/config.yaml
+# Step by step: docs/operating.md, "Running in Docker".
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

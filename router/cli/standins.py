@@ -3,8 +3,9 @@
 The Plug&Pay API sandbox, the SMTP catcher, the HTTP sink, and the ActiveCampaign and Moneybird stand-ins
 (``router.demo.targets``) listen on N, N+1, ... (in ``PORT_ORDER``), each with fresh credentials that it
 requires. Their URLs and credentials are printed, and written to ``--env-file`` as ``VAR=value`` lines named
-as config.example.yaml names them, so a config reads them with ``${VAR}``. Then every mail and request a
-stand-in receives is printed on one line until Ctrl-C.
+as config.example.yaml names them (``environment``: also the admin token of the folder ``init`` writes, and
+the variables of the README's cookbook, whose extra destinations are paths of the HTTP sink), so a config
+reads them with ``${VAR}``. Then every mail and request a stand-in receives is printed on one line until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import tempfile
 from collections.abc import Callable
@@ -40,7 +42,7 @@ async def _serve(port_base: int, host: str, env_file: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="plugpay-router-standins-") as folder:
         targets = await DemoTargets.start(Path(folder), port_base=port_base, host=host)
         try:
-            env = targets.standin_environment()
+            env = environment(targets)
             if env_file:
                 write_env_file(Path(env_file), env)
             say("plugpay-router stand-ins (Ctrl-C stops them):")
@@ -53,6 +55,18 @@ async def _serve(port_base: int, host: str, env_file: str | None) -> None:
             await follow(targets, stop_on_signals())
         finally:
             await targets.stop()
+
+
+def environment(targets: DemoTargets) -> dict[str, str]:
+    """Every variable of the example shop, the shop folder ``init`` writes and the README's cookbook."""
+    sink = targets.sink.url
+    return {
+        **targets.standin_environment(),
+        "ROUTER_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "DISCORD_WEBHOOK_SECRET": f"{sink}/discord/api/webhooks/{secrets.token_hex(8)}/{secrets.token_urlsafe(16)}",
+        "BOOKKEEPING_URL": f"{sink}/boekhouding/api/invoices",
+        "BOOKKEEPING_SECRET": secrets.token_urlsafe(24),
+    }
 
 
 def say(text: str) -> None:

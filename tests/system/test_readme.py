@@ -43,6 +43,7 @@ from router.demo.run import config_variables
 from router.demo.targets import PORT_ORDER
 from router.store import make_store
 from router.store.base import DeliveryFilter, EventFilter
+from tests.conftest import run_cli
 from tests.support import free_port_base, reserved_port, wait_until
 
 
@@ -58,6 +59,7 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [README, *DOCS]  # in the order a reader goes through them
 EXAMPLE = ROOT / "config.example.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "plugpay-router.env.example"
+TEMPLATES = ROOT / "router" / "examples" / "templates"
 MARKER = re.compile(r"<!--\s*readme-test:\s*(config|fragment|file|skip)\b\s*(.*?)\s*-->")
 SKIP = {
     "pip": "installs packages",
@@ -169,7 +171,7 @@ def test_yaml_block_passes_check(block, tmp_path, monkeypatch, capsys):
         text = yaml.safe_dump(merged_fragment(yaml.safe_load(block.text)), sort_keys=False, allow_unicode=True)
     path = tmp_path / (block.arg or "fragment.yaml")
     path.write_text(text)
-    shutil.copytree(EXAMPLE.resolve().parent / "templates", tmp_path / "templates")  # the example's template files
+    shutil.copytree(TEMPLATES, tmp_path / "templates")  # the template files `init` writes beside the config
     for name, value in check_env(text).items():
         monkeypatch.setenv(name, value)
     code = main(["check", "-c", str(path)])
@@ -222,6 +224,28 @@ def test_the_readme_shows_the_install_and_test_commands_ci_runs():
     readme_install = install.replace(" --quiet", "")
     assert any(f"{readme_install}\n{test_command} " in block for block in blocks), (readme_install, test_command)
     assert any("python -m pytest tests/unit -q" in block for block in blocks)  # the fast unit tests
+
+
+def test_the_readme_rule_tests_run_against_the_config_the_readme_shows(tmp_path):
+    """A reader runs the README's cases file against the config the README wrote out, not one it never showed."""
+    files = {b.arg: b for b in README_BLOCKS if b.marker in ("config", "file")}
+    runs = [
+        tokens
+        for block in README_BLOCKS
+        if block.lang == "sh" and block.marker != "skip"
+        for _, tokens in commands(block)
+        if tokens[:2] == ["plugpay-router", "test"]
+    ]
+    assert runs, "the README shows no `plugpay-router test` command"
+    for tokens in runs:
+        config, cases = tokens[tokens.index("-c") + 1], tokens[-1]
+        assert files.get(config) and files[config].marker == "config", f"{config}: not a config the README shows"
+        assert files.get(cases) and files[cases].marker == "file", f"{cases}: not a cases file the README shows"
+        for name in (config, cases):
+            (tmp_path / name).write_text(files[name].text)
+        result = run_cli("test", "-c", config, cases, cwd=tmp_path, env=check_env(files[config].text))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert re.search(r"\d+ cases?: (\d+) passed, 0 failed", result.stdout), result.stdout
 
 
 # ---------------------------------------------------------------- shell
@@ -393,7 +417,6 @@ async def test_every_shell_block_of_the_readme_and_the_reference_runs(tmp_path):
     work = tmp_path / "work"
     (work / "deploy").mkdir(parents=True)
     shutil.copy(EXAMPLE, work / "config.example.yaml")
-    shutil.copytree(EXAMPLE.resolve().parent / "templates", work / "templates")
     shutil.copy(ENV_EXAMPLE, work / "deploy" / ENV_EXAMPLE.name)
     reader_variables = config_variables(EXAMPLE.read_text()) | set(env_file(ENV_EXAMPLE))
     session = Session(

@@ -2,9 +2,12 @@
 
 Accepted messages are parsed and queued, so a caller awaits ``next_message()`` instead of polling, and can be
 written to a folder as ``.eml`` files. With ``credentials`` set it offers AUTH (PLAIN, LOGIN) over the plain
-connection and refuses other logins, so a connector's username and password really are checked. Replies can be
-scripted: ``data_replies`` answers the next DATA commands (``"451 ..."``, ``"550 ..."``), and ``refuse`` maps a
-recipient to the reply its RCPT TO gets.
+connection, refuses other logins with 535 and answers MAIL without a login with 530, so a connector's username and
+password really are checked. It does so without aiosmtpd's ``auth_required`` (which warns, rightly for a real
+server, that AUTH without TLS is unsafe) and without its deprecated ``Session.login_data`` (which warns on every
+login), so ``plugpay-router standins`` prints only what the stand-ins receive. Replies can be scripted:
+``data_replies`` answers the next DATA commands (``"451 ..."``, ``"550 ..."``), and ``refuse`` maps a recipient
+to the reply its RCPT TO gets.
 """
 
 from __future__ import annotations
@@ -12,13 +15,44 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
+
+AUTH_NEEDED = "530 5.7.0 Authentication required"
+
+
+class _Session(Session):
+    """aiosmtpd's session without the legacy ``login_data`` property, which logs a deprecation on every login."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+class _CatcherSMTP(SMTP):
+    """aiosmtpd's SMTP that requires a login before MAIL itself when ``login_required``, instead of through
+    ``auth_required`` (which logs a warning for every connection when TLS is not required too)."""
+
+    def __init__(self, handler: Any, *, login_required: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.login_required = login_required
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        if self.login_required and not (self.session is not None and self.session.authenticated):
+            await self.push(AUTH_NEEDED)
+            return True
+        return False
 
 
 @dataclass
@@ -53,16 +87,14 @@ class SmtpServer:
         return self
 
     def _protocol(self) -> SMTP:
-        with warnings.catch_warnings():  # AUTH without TLS is the point of a local catcher: no warning
-            warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
-            return SMTP(
-                self,
-                hostname="smtp.localhost",
-                ident="plugpay-router SMTP catcher",
-                auth_required=self.credentials is not None,
-                auth_require_tls=False,
-                authenticator=self._authenticate if self.credentials is not None else None,
-            )
+        return _CatcherSMTP(
+            self,
+            login_required=self.credentials is not None,
+            hostname="smtp.localhost",
+            ident="plugpay-router SMTP catcher",
+            auth_require_tls=False,  # AUTH over the plain connection: the point of a local catcher
+            authenticator=self._authenticate if self.credentials is not None else None,
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -78,7 +110,7 @@ class SmtpServer:
             and self.credentials is not None
             and (data.login.decode(errors="replace"), data.password.decode(errors="replace")) == self.credentials
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # not handled: a wrong login gets 535, as from a real server
 
     # aiosmtpd handler hooks
 
