@@ -93,6 +93,7 @@ class Daemon:
         self._site: GuardedSite | None = None
         self._admin: AdminListener | None = None
         self.reloaded_at = time.time()
+        self.token_changed_at = 0.0  # when a reload last changed admin.token (dashboard sessions end then)
         self._tasks: list[asyncio.Task[None]] = []
         self.foreground = Foreground()
         self._retired: set[asyncio.Task[None]] = set()
@@ -124,6 +125,7 @@ class Daemon:
             config=lambda: self.loaded.config,
             breakers=lambda: self.loaded.connectors.breaker_states(),
             reloaded_at=lambda: self.reloaded_at,
+            token_changed_at=lambda: self.token_changed_at,
         )
         self.route_loop: ClaimLoop[EventRecord] = ClaimLoop(
             "route",
@@ -323,6 +325,8 @@ class Daemon:
                 log.warning("config key changed but needs a restart to apply", key=key)
         self.loaded = Loaded.build(config)
         self.reloaded_at = time.time()
+        if config.admin.token != old.config.admin.token:
+            self.token_changed_at = self.reloaded_at
         for site in (self._site, self._admin.site if self._admin else None):
             if site is not None:
                 site.limits = _limits(config)  # applies to connections accepted from now on

@@ -35,9 +35,11 @@ MAX_SESSIONS = 1000  # live sessions kept; past it the oldest ends (an operator 
 class Sessions:
     """Issues and checks session values and their CSRF tokens for the current admin token."""
 
-    def __init__(self, token: Callable[[], str | None]):
+    def __init__(self, token: Callable[[], str | None], token_changed_at: Callable[[], float] = lambda: 0.0):
         self.token = token
-        self._live: OrderedDict[str, int] = OrderedDict()  # nonce -> expiry of the sessions not ended
+        self.token_changed_at = token_changed_at  # sessions issued before the token last changed are over
+        # nonce -> (expiry, issued at) of the sessions not ended
+        self._live: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._issued_under: bytes | None = None  # the key the live sessions were issued with
 
     def _key(self) -> bytes | None:
@@ -57,8 +59,9 @@ class Sessions:
         key = self._key()
         assert key is not None, "no admin token: no sessions"
         self._follow(key)
-        expires, nonce = int((now or time.time()) + SESSION_TTL), secrets.token_urlsafe(16)
-        self._live[nonce] = expires
+        issued = now or time.time()
+        expires, nonce = int(issued + SESSION_TTL), secrets.token_urlsafe(16)
+        self._live[nonce] = (expires, issued)
         while len(self._live) > MAX_SESSIONS:
             self._live.popitem(last=False)
         body = f"{expires}.{nonce}"
@@ -75,7 +78,9 @@ class Sessions:
         expires, _, nonce = body.partition(".")
         if not expires.isdigit() or int(expires) <= (now or time.time()):
             return False
-        return self._live.get(nonce) == int(expires)
+        live = self._live.get(nonce)
+        # Issued before the token last changed: over, even when the token has been changed back (A→B→A).
+        return live is not None and live[0] == int(expires) and live[1] >= self.token_changed_at()
 
     def end(self, value: str) -> None:
         """Log this session out: its cookie is refused from now on."""

@@ -45,6 +45,7 @@ class AdminStatus:
     config: Callable[[], Config]
     breakers: Callable[[], Mapping[str, str]]
     reloaded_at: Callable[[], float]
+    token_changed_at: Callable[[], float] = lambda: 0.0  # a reload that changed admin.token: sessions end
 
 
 def environment() -> jinja2.Environment:
@@ -92,7 +93,7 @@ class Dashboard:
         self.status = status
         self.on_requeued = on_requeued
         self.on_rerouted = on_rerouted
-        self.sessions = Sessions(lambda: status.config().admin.token)
+        self.sessions = Sessions(lambda: status.config().admin.token, status.token_changed_at)
         self.throttle = throttle or LoginThrottle()
         self.env = environment()
 

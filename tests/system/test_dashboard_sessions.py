@@ -108,6 +108,22 @@ async def test_a_new_admin_token_logs_every_session_out_even_once_the_old_token_
         assert daemon.stop() == 0
 
 
+async def test_a_token_changed_and_changed_back_without_a_request_between_still_ends_the_old_sessions(
+    daemon_factory, tmp_path
+):
+    daemon, admin_url = dashboard_daemon(daemon_factory, tmp_path)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            old_session = await log_in(client, admin_url)
+            # Nothing reaches the dashboard while the other token is in force: only the reloads know.
+            await reload_with(daemon, f'token: "{ADMIN_TOKEN}"', f'token: "{NEW_TOKEN}"')
+            await reload_with(daemon, f'token: "{NEW_TOKEN}"', f'token: "{ADMIN_TOKEN}"')
+            assert not await logged_in(client, admin_url, old_session)
+            assert await logged_in(client, admin_url, await log_in(client, admin_url))
+    finally:
+        assert daemon.stop() == 0
+
+
 async def test_wrong_tokens_are_throttled_after_a_burst_and_right_ones_never_count(daemon_factory, tmp_path):
     daemon, admin_url = dashboard_daemon(daemon_factory, tmp_path)
     try:
