@@ -62,6 +62,7 @@ def environment(targets: DemoTargets) -> dict[str, str]:
     sink = targets.sink.url
     return {
         **targets.standin_environment(),
+        **targets.tour_environment(),
         "ROUTER_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "DISCORD_WEBHOOK_SECRET": f"{sink}/discord/api/webhooks/{secrets.token_hex(8)}/{secrets.token_urlsafe(16)}",
         "BOOKKEEPING_URL": f"{sink}/boekhouding/api/invoices",
@@ -80,6 +81,12 @@ def addresses(targets: DemoTargets) -> dict[str, str]:
         "HTTP sink": targets.sink.url,
         "ActiveCampaign": targets.ac.url,
         "Moneybird": targets.mb.base_url,
+        "Mailchimp": targets.mc.base_url,
+        "MailerLite": targets.ml.base_url,
+        "Laposta": targets.lp.base_url,
+        "e-Boekhouden": targets.eb.url,
+        "Postmark": targets.pm.url,
+        "Slack, Discord": targets.chat.url,
     }
 
 

@@ -106,6 +106,19 @@ def example_config() -> Iterator[Path]:
         yield path
 
 
+def demo_config(folder: Path, example: Path) -> Path:
+    """config.example.yaml with the tour of the other connector types (examples/demo.tour.yaml) merged in,
+    written to ``folder`` beside a copy of the example's templates."""
+    text = resources.files("router").joinpath("examples", "demo.tour.yaml").read_text(encoding="utf-8")
+    merged, tour = yaml.safe_load(example.read_text(encoding="utf-8")), yaml.safe_load(text)
+    merged["connectors"] = {**merged["connectors"], **tour["connectors"]}
+    merged["rules"] = [*merged["rules"], *tour["rules"]]
+    shutil.copytree(example.parent / "templates", folder / "templates")
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def config_variables(text: str) -> set[str]:
     """The names of every ``${VAR}`` in a config's values (comments do not count)."""
     found: set[str] = set()
@@ -130,7 +143,8 @@ def run(options: DemoOptions) -> int:
     screen = Screen(options.out)
     code = 1
     try:
-        with example_config() as config_path:
+        with example_config() as example:
+            config_path = demo_config(folder, example)
             variables = config_variables(config_path.read_text(encoding="utf-8"))
             code = asyncio.run(_demo(folder, config_path, variables, options, screen))
     except OSError as exc:
@@ -200,8 +214,9 @@ async def _show(demo: DemoRun, options: DemoOptions) -> int:
     screen.say("plugpay-router demo: the example shop, end to end on this machine")
     screen.say(f"  config  {demo.config_path} ({len(config.rules.rules)} rules, {len(config.connectors)} connectors)")
     screen.say(f"  daemon  {webhook_url}, store {env['ROUTER_STORE_URL']}")
-    screen.say("  local   Plug&Pay sandbox, SMTP catcher, HTTP sink (course platform, Slack),")
-    screen.say("          ActiveCampaign and Moneybird stand-ins")
+    screen.say("  local   Plug&Pay sandbox, SMTP catcher, HTTP sink (course platform, Slack), and stand-ins for")
+    screen.say("          ActiveCampaign, Moneybird, Mailchimp, MailerLite, Laposta, e-Boekhouden, Postmark,")
+    screen.say("          Slack and Discord")
     screen.say()
     screen.say("Sending one signed webhook per trigger:")
     started = time.monotonic()

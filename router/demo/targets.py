@@ -20,12 +20,31 @@ from pathlib import Path
 
 from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 from router.demo.standins.activecampaign import ActiveCampaignServer
+from router.demo.standins.chat import ChatServer
+from router.demo.standins.eboekhouden import EboekhoudenServer
+from router.demo.standins.laposta import LapostaServer
+from router.demo.standins.mailchimp import MailchimpServer
+from router.demo.standins.mailerlite import MailerLiteServer
 from router.demo.standins.moneybird import MoneybirdServer
+from router.demo.standins.postmark import PostmarkServer
 from router.demo.standins.sink import HttpSink
 from router.demo.standins.smtp import SmtpServer
 
 HOST = "127.0.0.1"
-PORT_ORDER = ("api", "smtp", "sink", "activecampaign", "moneybird")  # port_base + 0, 1, ...
+# port_base + 0, 1, ...; new stand-ins go at the end, so the ports of the others do not move
+PORT_ORDER = (
+    "api",
+    "smtp",
+    "sink",
+    "activecampaign",
+    "moneybird",
+    "mailchimp",
+    "mailerlite",
+    "laposta",
+    "eboekhouden",
+    "postmark",
+    "chat",
+)
 LMS_PREFIX = "/lms"
 SLACK_PREFIX = "/slack"
 
@@ -47,6 +66,11 @@ class DemoSecrets:
     lms_secret: str = field(default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
     mb_token: str = field(default_factory=lambda: _token("demo-mb"))
     slack_path: str = field(default_factory=lambda: f"/services/T0DEMO/B0DEMO/{secrets.token_hex(12)}")
+    mc_key: str = field(default_factory=lambda: _token("demo-mc") + "-us6")  # Mailchimp keys end in the data center
+    ml_token: str = field(default_factory=lambda: _token("demo-ml"))
+    lp_key: str = field(default_factory=lambda: _token("demo-lp"))
+    eb_token: str = field(default_factory=lambda: _token("demo-eb"))
+    pm_token: str = field(default_factory=lambda: _token("demo-pm"))
 
 
 @dataclass
@@ -58,6 +82,14 @@ class DemoTargets:
     sink: HttpSink
     ac: ActiveCampaignServer
     mb: MoneybirdServer
+    mc: MailchimpServer
+    ml: MailerLiteServer
+    lp: LapostaServer
+    eb: EboekhoudenServer
+    pm: PostmarkServer
+    chat: ChatServer
+    slack_hook: str  # the Slack and Discord webhook paths the chat stand-in made for this run
+    discord_hook: str
 
     @classmethod
     async def start(
@@ -80,13 +112,18 @@ class DemoTargets:
         ).start(port("sink"))
         ac = await ActiveCampaignServer(token=keys.ac_token).start(host, port("activecampaign"))
         mb = await MoneybirdServer(token=keys.mb_token).start(host, port("moneybird"))
-        return cls(folder, keys, api, smtp, sink, ac, mb)
+        mc = await MailchimpServer(api_key=keys.mc_key).start(host, port("mailchimp"))
+        ml = await MailerLiteServer(token=keys.ml_token).start(host, port("mailerlite"))
+        lp = await LapostaServer(api_key=keys.lp_key).start(host, port("laposta"))
+        eb = await EboekhoudenServer(tokens={keys.eb_token}).start(host, port("eboekhouden"))
+        pm = await PostmarkServer(token=keys.pm_token).start(host, port("postmark"))
+        chat = await ChatServer().start(host, port("chat"))
+        slack_hook, discord_hook = chat.add_slack(), chat.add_discord()
+        return cls(folder, keys, api, smtp, sink, ac, mb, mc, ml, lp, eb, pm, chat, slack_hook, discord_hook)
 
     async def stop(self) -> None:
-        await self.smtp.stop()
-        await self.sink.stop()
-        await self.ac.stop()
-        await self.mb.stop()
+        for server in (self.smtp, self.sink, self.ac, self.mb, self.mc, self.ml, self.lp, self.eb, self.pm, self.chat):
+            await server.stop()
         await self.api.stop()
 
     @property
@@ -98,8 +135,13 @@ class DemoTargets:
         return self.sink.url + SLACK_PREFIX + self.keys.slack_path
 
     def environment(self, listen: str, store_url: str) -> dict[str, str]:
-        """The variables of config.example.yaml, pointing it at these stand-ins."""
-        return {"ROUTER_LISTEN": listen, "ROUTER_STORE_URL": store_url, **self.standin_environment()}
+        """The variables of the demo's config (config.example.yaml and its tour), pointing it at these stand-ins."""
+        return {
+            "ROUTER_LISTEN": listen,
+            "ROUTER_STORE_URL": store_url,
+            **self.standin_environment(),
+            **self.tour_environment(),
+        }
 
     def standin_environment(self) -> dict[str, str]:
         """The stand-ins' addresses and credentials, as config.example.yaml's variables name them."""
@@ -124,6 +166,25 @@ class DemoTargets:
             "SLACK_WEBHOOK_SECRET": self.slack_url,
         }
 
+    def tour_environment(self) -> dict[str, str]:
+        """The variables of the demo's tour of the other connector types (router/examples/demo.tour.yaml)."""
+        k = self.keys
+        return {
+            "MAILCHIMP_URL": self.mc.base_url,
+            "MAILCHIMP_API_KEY": k.mc_key,
+            "MAILERLITE_URL": self.ml.base_url,
+            "MAILERLITE_API_TOKEN": k.ml_token,
+            "LAPOSTA_URL": self.lp.base_url,
+            "LAPOSTA_API_KEY": k.lp_key,
+            "EBOEKHOUDEN_URL": self.eb.url,
+            "EBOEKHOUDEN_API_TOKEN": k.eb_token,
+            "POSTMARK_URL": self.pm.url,
+            "POSTMARK_SERVER_TOKEN": k.pm_token,
+            "CHAT_BASE_URL": self.chat.url,
+            "SLACK_HOOK_SECRET": "https://hooks.slack.com" + self.slack_hook,
+            "DISCORD_HOOK_SECRET": "https://discord.com" + self.discord_hook,
+        }
+
     def arrivals(self) -> dict[str, str]:
         """What the destinations received: delivery key (or ``invoice:<reference>``) → a short description."""
         found: dict[str, str] = {}
@@ -138,6 +199,9 @@ class DemoTargets:
             else:
                 checked = " (token and signature verified)" if request.signed else ""
                 found[request.key] = f"{request.method} {request.path}{checked}"
+        for server in (self.mc, self.ml, self.lp, self.pm, self.chat):
+            found.update(server.arrivals())
+        found.update(self.eb.arrivals())
         for invoice in self.mb.invoices.values():
             contact = self.mb.contacts.get(str(invoice.get("contact_id")), {})
             who = (

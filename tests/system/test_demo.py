@@ -22,6 +22,7 @@ from tests.conftest import run_cli
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
 PACKAGED = ROOT / "router" / "examples" / "config.example.yaml"
+TOUR = ROOT / "router" / "examples" / "demo.tour.yaml"  # the other connector types, merged in by the demo
 ENV_EXAMPLE = ROOT / "deploy" / "plugpay-router.env.example"
 QUICK_START = "pip install . && plugpay-router demo"
 
@@ -65,14 +66,18 @@ def test_the_demo_delivers_every_trigger_through_every_connector_to_local_stand_
     rows = table(result.stdout)
     assert {r[0].split()[0] for r in rows} == {trigger for trigger, _ in WEBHOOKS}
     assert all(r[3] == "delivered" for r in rows), result.stdout
-    assert {r[2] for r in rows} == {"mail", "crm", "lms", "books", "slack"}  # every connector of the example
+    kinds = {"mail", "crm", "lms", "books", "slack"}  # every connector of the example ...
+    tour = {"news", "lite", "posta", "boekhouding", "postmark", "team-slack", "team-discord"}  # ... and its tour
+    assert {r[2] for r in rows} == kinds | tour
     where = {r[1]: r[4] for r in rows}
     assert where["welcome-mail"] == 'mail to bilal@example.nl: "Bedankt voor je bestelling 2025-0042"'
     assert where["course-enrolment [id:5501]"] == "POST /lms/enrolments (token and signature verified)"
     assert where["invoice-to-moneybird"].startswith("Moneybird draft sales invoice 2025-0042 for Timmermans & Zn")
     assert where["affiliate-quit-slack"].startswith('Slack message: "Partner Jan de Vries')
     assert where["crm-cursus-basis"] == "ActiveCampaign contact bilal@example.nl; tags klant, cursus-basis; list 3"
-    assert "All 10 deliveries of 6 webhooks arrived" in result.stdout
+    assert where["tour-eboekhouden"] == "e-Boekhouden invoice 2025-0042 for Timmermans & Zn, 2 lines"
+    assert where["tour-discord"] == 'Discord message: "Verkocht: 2025-0042"'
+    assert "All 17 deliveries of 6 webhooks arrived" in result.stdout
     assert not result.stderr.strip(), result.stderr  # the daemon's log goes to a file, not the terminal
     assert list(tmp_path.iterdir()) == []  # nothing written to the working directory
 
@@ -123,7 +128,7 @@ async def test_the_demo_overrides_exactly_the_variables_of_the_example_config(tm
         env = targets.environment("127.0.0.1:1", "sqlite:///x.db")
     finally:
         await targets.stop()
-    assert set(env) == config_variables(PACKAGED.read_text())
+    assert set(env) == config_variables(PACKAGED.read_text()) | config_variables(TOUR.read_text())
     # Addresses and secrets only: nothing that changes what the rules do.
     assert all(re.search(r"URL|HOST|PORT|LISTEN|STARTTLS|TOKEN|KEY|SECRET|PASSWORD|USERNAME", name) for name in env)
 
