@@ -10,6 +10,7 @@ every rule and says why each one did or did not match (for ``simulate``, rule te
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -357,12 +358,15 @@ class RuleSet:
         candidates = self.candidates(event, data, facts)
         found = [evaluate(rule, event, data, context, facts) for rule in candidates]
         chosen = {id(rule) for rule in candidates}
-        others = [rule for rule in self.for_trigger(event.trigger) if id(rule) not in chosen]
-        if not others:
+        # Lazily, so the first EXPLAINED are all that is looked at however many rules the trigger has.
+        others = (rule for rule in self.for_trigger(event.trigger) if id(rule) not in chosen)
+        explained = [
+            Outcome(rule, False, check_scopes(rule, event, data, facts) or "not in scope")
+            for rule in itertools.islice(others, EXPLAINED)
+        ]
+        if not explained:
             return found
-        for rule in others[:EXPLAINED]:
-            reason = check_scopes(rule, event, data, facts) or "not in scope"
-            found.append(Outcome(rule, False, reason))
+        found.extend(explained)
         found.sort(key=lambda outcome: _position(outcome.rule))
         return found
 
