@@ -2,9 +2,9 @@
 
 Counters move as events and deliveries flow (received by trigger and outcome, deliveries by connector and
 outcome, attempt latency); gauges that describe the backlog (pending events and deliveries, dead
-deliveries, age of the oldest pending item) are read from the store when ``/metrics`` is scraped, so they
-are true for every instance sharing the store. Each daemon has its own registry, so several can run in
-one test process.
+deliveries, age of the oldest pending item, and the same per connector) are read from the store when
+``/metrics`` is scraped, so they are true for every instance sharing the store. Each daemon has its own
+registry, so several can run in one test process. deploy/prometheus-alerts.yaml turns them into alerts.
 """
 
 from __future__ import annotations
@@ -63,6 +63,18 @@ class Metrics:
             "plugpay_router_oldest_pending_age_seconds",
             "Age of the oldest pending event or delivery",
             registry=r,
+        )
+        self.connector_pending = Gauge(
+            "plugpay_router_connector_pending", "Pending deliveries per connector", ["connector"], registry=r
+        )
+        self.connector_oldest = Gauge(
+            "plugpay_router_connector_oldest_pending_age_seconds",
+            "Age of the oldest pending delivery per connector (0 when none is pending)",
+            ["connector"],
+            registry=r,
+        )
+        self.connector_dead = Gauge(
+            "plugpay_router_connector_deliveries_dead", "Dead deliveries per connector", ["connector"], registry=r
         )
         self.reloads = Counter("plugpay_router_config_reloads", "Config reloads, by result", ["result"], registry=r)
         self.config_info = Gauge(
@@ -166,6 +178,14 @@ class Metrics:
         self.dead.set(counts.deliveries.get("dead", 0))
         self.failed.set(counts.events.get("failed", 0))
         self.oldest_pending.set(0 if counts.oldest_pending_at is None else max(0.0, now - counts.oldest_pending_at))
+        per_connector = await store.connector_backlog()
+        for gauge in (self.connector_pending, self.connector_oldest, self.connector_dead):
+            gauge.clear()  # a connector whose deliveries were all purged or sent has no line
+        for connector, backlog in per_connector.items():
+            oldest = backlog.oldest_pending_at
+            self.connector_pending.labels(connector=connector).set(backlog.pending)
+            self.connector_oldest.labels(connector=connector).set(0 if oldest is None else max(0.0, now - oldest))
+            self.connector_dead.labels(connector=connector).set(backlog.dead)
         kept = await store.quarantine_stats()
         self.quarantine_entries.set(kept.entries)
         self.quarantine_bytes.set(kept.bytes)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
 from router.store.listed import ListedEvent
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
@@ -201,6 +201,9 @@ class Store(Protocol):
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""
 
+    async def connector_backlog(self) -> dict[str, ConnectorBacklog]:
+        """Pending deliveries (and when the oldest was made) and dead deliveries, per connector."""
+
 
 __all__ = [
     "DELIVERY_STATUSES",
@@ -208,6 +211,7 @@ __all__ = [
     "Accepted",
     "Attempt",
     "AttemptOutcome",
+    "ConnectorBacklog",
     "Counts",
     "DeliveryFilter",
     "DeliveryHealth",

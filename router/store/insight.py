@@ -15,6 +15,27 @@ from typing import Any
 from router.store.records import Counts
 
 HOUR = 3600.0
+# Per connector: pending deliveries, when the oldest of them was made, and dead deliveries (for /metrics).
+CONNECTOR_BACKLOG = (
+    "SELECT connector, sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),"
+    " min(CASE WHEN status = 'pending' THEN created_at END), sum(CASE WHEN status = 'dead' THEN 1 ELSE 0 END)"
+    " FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY connector"
+)
+
+
+@dataclass(frozen=True)
+class ConnectorBacklog:
+    """One connector's waiting work: pending deliveries, the oldest one's creation time, dead deliveries."""
+
+    pending: int = 0
+    oldest_pending_at: float | None = None
+    dead: int = 0
+
+
+def connector_backlog(rows: list[Any]) -> dict[str, ConnectorBacklog]:
+    return {
+        str(r[0]): ConnectorBacklog(int(r[1] or 0), None if r[2] is None else float(r[2]), int(r[3] or 0)) for r in rows
+    }
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,15 @@ async def test_replay_without_delivered_requeues_only_dead_deliveries(store: Sto
     # Asked for (the operator confirmed), a delivered one is sent again.
     assert await store.replay_deliveries([done], T + 5) == 1
     assert (await store.get_delivery(done)).status == "pending"
+
+
+async def test_connector_backlog_counts_pending_and_dead_per_connector_with_the_oldest(store: Store) -> None:
+    [done, dead, _waiting] = await routed(store, 1042, ["a", "b", "c"])
+    await routed(store, 1043, ["d"], now=T + 30)
+    await finish(store, done, "delivered", T + 1)
+    await finish(store, dead, "dead", T + 2)
+    backlog = await store.connector_backlog()
+    # Every delivery of these helpers goes through "sink": two pending (the oldest made at T), one dead.
+    assert list(backlog) == ["sink"]
+    found = backlog["sink"]
+    assert (found.pending, found.oldest_pending_at, found.dead) == (2, T, 1)

@@ -10,7 +10,7 @@ from typing import Any
 
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
 from router.store.records import Attempt, Counts
 
 HOURLY = insight.hourly_sql("floor({} / 3600)::bigint", "$1")
@@ -68,6 +68,9 @@ class PostgresInsight:
 
     async def backlog(self) -> Counts:
         return insight.backlog(await self._run(lambda conn: conn.fetchrow(BACKLOG)))
+
+    async def connector_backlog(self) -> dict[str, ConnectorBacklog]:
+        return insight.connector_backlog(await self._run(lambda conn: conn.fetch(insight.CONNECTOR_BACKLOG)))
 
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         async def query(conn: Any) -> dict[str, dict[int, int]]:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
 from router.store.records import Attempt, Counts
 from router.store.sqlite import queries as q
 
@@ -75,6 +75,11 @@ class SqliteInsight:
 
     async def backlog(self) -> Counts:
         return insight.backlog(await self._read(lambda conn: conn.execute(BACKLOG).fetchone()))
+
+    async def connector_backlog(self) -> dict[str, ConnectorBacklog]:
+        return insight.connector_backlog(
+            await self._read(lambda conn: conn.execute(insight.CONNECTOR_BACKLOG).fetchall())
+        )
 
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         def query(conn: sqlite3.Connection) -> dict[str, dict[int, int]]:
