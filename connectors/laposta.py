@@ -29,23 +29,16 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors.subscribers import address, answer_of
 from toolkit.client import Response, make_client, send
 from toolkit.status import classify_status
 from toolkit.units import Rate
 
 DEFAULT_BASE = "https://api.laposta.nl/v2"
 DEFAULT_RATE = Rate(30, 60.0)  # [U] "30 per minute on a free account" (secondary source); Laposta names no number
-ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\/?#%]+@[\w-]+(?:\.[\w-]+)+")  # one bare address: no name, list or path
 FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 EXISTS = 204  # Laposta's error code: the parameter (here: the e-mail address) already exists
 OPTIONS = {"options[upsert]": "true", "options[suppress_reactivation]": "true"}
-
-
-def address(request: Mapping[str, Any]) -> str:
-    email = str(request.get("email") or "").strip()
-    if not ADDRESS.fullmatch(email):
-        raise Permanent(f"email rendered to {email[:80]!r}, not one plain address")
-    return email
 
 
 def custom_fields(value: Any) -> list[tuple[str, str]]:
@@ -78,15 +71,6 @@ def form(request: Mapping[str, Any], settings: Mapping[str, Any]) -> list[tuple[
     if request.get("source_url"):
         pairs.append(("source_url", str(request["source_url"])))
     return pairs + custom_fields(request.get("custom_fields")) + list(OPTIONS.items())
-
-
-def answer_of(response: Response) -> dict[str, Any]:
-    """The JSON object of a successful answer; {} when it is empty or not a JSON object (any 2xx is success)."""
-    try:
-        body = response.json() if response.content else {}
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def error_of(response: Response) -> tuple[str, int | None]:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors.subscribers import address, answer_of, as_list
 from toolkit import jsontext
 from toolkit.client import Response, make_client, send
 from toolkit.status import classify_status
@@ -36,19 +37,11 @@ OPS = ("upsert_member", "remove_tags")
 STATUSES_IF_NEW = ("subscribed", "pending", "unsubscribed", "transactional")
 MAX_CONNECTIONS = 10  # Mailchimp: at most 10 simultaneous connections per user
 LIST_ID = re.compile(r"[A-Za-z0-9]{1,64}")
-ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[\w-]+(?:\.[\w-]+)+")  # one bare address: no name, list or path
 # Mailchimp's titles for an address that may not be (re)added: it opted out for good, or was deleted on request.
 LEFT_ALONE = ("member in compliance state", "forgotten email not subscribed")
 
 # One set of connection slots per account and event loop: every connector on one account shares its 10.
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
-
-
-def as_list(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list | tuple) else [value]
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def subscriber_hash(email: str) -> str:
@@ -75,22 +68,6 @@ def connection_slots(account: str, size: int) -> asyncio.Semaphore:
     if key not in per_loop:
         per_loop[key] = asyncio.Semaphore(size)
     return per_loop[key]
-
-
-def address(request: Mapping[str, Any]) -> str:
-    email = str(request.get("email") or "").strip()
-    if not ADDRESS.fullmatch(email):
-        raise Permanent(f"email rendered to {email[:80]!r}, not one plain address")
-    return email
-
-
-def answer_of(response: Response) -> dict[str, Any]:
-    """The JSON object of a successful answer; {} when it is empty or not a JSON object (any 2xx is success)."""
-    try:
-        body = response.json() if response.content else {}
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def problem(response: Response) -> tuple[str, bool]:

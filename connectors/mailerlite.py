@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
+from connectors.subscribers import address, answer_of, as_list
 from toolkit import jsontext
 from toolkit.client import Response, make_client, send
 from toolkit.status import classify_status
@@ -33,14 +34,6 @@ from toolkit.units import Rate
 OPS = ("upsert_subscriber", "remove_from_groups")
 ACCOUNT_RATE = Rate(120, 60.0)  # MailerLite: 120 requests per minute per account
 DEFAULT_BASE = "https://connect.mailerlite.com/api"
-ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\/?#%]+@[\w-]+(?:\.[\w-]+)+")  # one bare address: no name, list or path
-
-
-def as_list(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list | tuple) else [value]
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def group_ids(value: Any, key: str) -> list[str]:
@@ -49,22 +42,6 @@ def group_ids(value: Any, key: str) -> list[str]:
     if bad:
         raise Permanent(f"{key}: expected MailerLite group ids (numbers), got {', '.join(map(repr, bad))}")
     return ids
-
-
-def address(request: Mapping[str, Any]) -> str:
-    email = str(request.get("email") or "").strip()
-    if not ADDRESS.fullmatch(email):
-        raise Permanent(f"email rendered to {email[:80]!r}, not one plain address")
-    return email
-
-
-def answer_of(response: Response) -> dict[str, Any]:
-    """The JSON object of a successful answer; {} when it is empty or not a JSON object (any 2xx is success)."""
-    try:
-        body = response.json() if response.content else {}
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def reason_of(response: Response) -> str:
