@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from router import __version__
+from router.cli.alerts import cmd_alerts_test
 from router.cli.check import cmd_check
 from router.cli.doctor import cmd_doctor
 from router.cli.init import cmd_init
@@ -183,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", help="age such as 30d (default: retention.events)")
     p.add_argument("--batch", type=_positive, default=500, help="events deleted per transaction")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("alerts", help="the alerts of the config: test sends one test alert through every channel")
+    alerts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = alerts.add_parser("test", help="send a test alert through every channel of alerts: and show each answer")
+    with_config(q)
+    q.set_defaults(func=cmd_alerts_test)
 
     p = sub.add_parser("quarantine", help="webhooks that failed verification, kept: list them, or release them")
     quarantine = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -18,6 +18,7 @@ from typing import Any
 from connectors.base import Field
 from connectors.registry import CONNECTOR_TYPES, plugin, plugins
 from router.config.admin_section import admin_config
+from router.config.alerts_section import alerts_config
 from router.config.coerce import coerce, parse_listen
 from router.config.env import interpolate, problem_mask, secret_values, secret_variables
 from router.config.model import (
@@ -125,6 +126,7 @@ class _Builder:
         connectors = self._connectors(root)
         rules = RuleCompiler(self.problems, connectors, plugandpay.trigger_aliases).rules(root)
         reconcile = _reconcile(self.problems, root, self._fields(root, "reconcile", RECONCILE_FIELDS), rules)
+        alerts = alerts_config(self.problems, root, connectors)
         self.problems.raise_if_any()
         return Config(
             file=self.problems.file,
@@ -145,6 +147,7 @@ class _Builder:
             ),
             quarantine=quarantine,
             reconcile=reconcile,
+            alerts=alerts,
         )
 
     # -- helpers

@@ -113,6 +113,40 @@ class QuarantineConfig:
     per_ip: Rate = field(default_factory=lambda: Rate(60, 60.0))  # kept per source IP; the rest only counted
 
 
+# What the router tells its owner about, each on by default (alerts.when turns one off).
+ALERT_KINDS = (
+    "dead_delivery",
+    "destination_down",
+    "event_failed",
+    "quarantined",
+    "missed_webhooks",
+    "backlog",
+    "reload_failed",
+)
+
+
+@dataclass(frozen=True)
+class AlertChannel:
+    """Where alerts go: one of the config's connectors, and the action keys every alert through it gets
+    (``to`` for an email connector, ``path`` for an http one)."""
+
+    connector: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    channels: tuple[AlertChannel, ...] = ()
+    dashboard_url: str | None = None
+    digest_every: float = 900.0  # after the first alert of a kind, the rest of it one message per interval
+    kinds: frozenset[str] = frozenset(ALERT_KINDS)  # the kinds that are on
+    backlog: float = 900.0  # the age of the oldest pending work that is a backlog
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.channels)
+
+
 @dataclass(frozen=True)
 class ReconcileConfig:
     """The missed-webhook poller. It runs when the file has a ``reconcile:`` section (``enabled`` then
@@ -158,6 +192,7 @@ class Config:
     unset: tuple[Problem, ...] = ()  # loaded offline: the variables a command that sends would need
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @functools.cached_property
     def marked_actions(self) -> dict[int, tuple[Action, Action]]:

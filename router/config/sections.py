@@ -88,6 +88,7 @@ SECTIONS = (
     "retention",
     "quarantine",
     "reconcile",
+    "alerts",
     "connectors",
     "rules",
 )

@@ -1,0 +1,73 @@
+"""The ``alerts:`` section: channels name connectors that can carry an alert, with what each needs, and the
+kinds that are on; every mistake is a problem at its file, line and key, with the nearest name."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.alerts.message import Alert, request_for
+from router.config import ConfigError, parse_config
+
+CONNECTORS = """version: 1
+plugandpay: {allow_unsigned: true}
+connectors:
+  mail: {type: email, host: smtp.example.nl, from: shop@example.nl}
+  hook: {type: http, base_url: https://hooks.example.nl}
+  crm: {type: activecampaign, base_url: "https://acme.api-us1.com", api_token: tok-123456}
+"""
+
+
+def problems(alerts: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(CONNECTORS + alerts, "shop.yaml", {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_channels_and_kinds_load_with_every_kind_on_by_default() -> None:
+    config = parse_config(
+        CONNECTORS + "alerts: {channels: [{connector: mail, to: ops@shop.nl}, {connector: hook, path: /ops}]}\n",
+        "shop.yaml",
+        {},
+    )
+    assert [c.connector for c in config.alerts.channels] == ["mail", "hook"]
+    assert config.alerts.channels[0].fields == {"to": "ops@shop.nl"}
+    assert "dead_delivery" in config.alerts.kinds and config.alerts.backlog == 900
+    quiet = parse_config(
+        CONNECTORS + "alerts: {channels: [{connector: hook, path: /x}], when: {quarantined: false, backlog: 30m}}\n",
+        "shop.yaml",
+        {},
+    )
+    assert "quarantined" not in quiet.alerts.kinds and quiet.alerts.backlog == 1800
+
+
+def test_each_mistake_is_a_problem_at_its_line_and_key() -> None:
+    found = problems(
+        "alerts:\n"
+        "  channels:\n"
+        "    - {connector: mial, to: x@y.nl}\n"
+        "    - {connector: mail}\n"
+        "    - {connector: crm}\n"
+        "  when: {dead_delivry: true}\n"
+    )
+    assert found == [
+        "shop.yaml:9: alerts.channels[0].connector: no connector 'mial' (did you mean 'mail'?)"
+        " (known: crm, hook, mail)",
+        "shop.yaml:10: alerts.channels[1]: an email channel needs to",
+        "shop.yaml:11: alerts.channels[2].connector: an activecampaign connector cannot carry an alert"
+        " (use email, postmark, http, slack, discord)",
+        "shop.yaml:12: alerts.when.dead_delivry: unknown kind (did you mean 'dead_delivery'?)"
+        " (known: dead_delivery, destination_down, event_failed, quarantined, missed_webhooks, backlog, reload_failed)",
+    ]
+
+
+def test_an_alert_is_rendered_for_each_kind_of_channel_with_ids_not_customer_data() -> None:
+    alert = Alert("dead_delivery", [{"event_id": 7, "rule": "welcome", "connector": "mail", "error": "550"}], 0, 0, 50)
+    mail = request_for("email", {"to": "ops@shop.nl"}, alert, "https://router.shop.nl/ui")
+    assert mail["to"] == "ops@shop.nl" and mail["subject"] == "plugpay-router: 50 deliveries went dead"
+    assert "event_id 7, rule welcome, connector mail, error 550" in mail["text"]
+    assert "... and 49 more" in mail["text"] and "Dashboard: https://router.shop.nl/ui" in mail["text"]
+    hook = request_for("http", {"path": "/ops"}, alert, None)
+    assert hook["path"] == "/ops" and hook["json"]["text"] == "plugpay-router: 50 deliveries went dead"
+    assert hook["json"]["alert"]["kind"] == "dead_delivery" and hook["json"]["alert"]["count"] == 50
+    assert hook["json"]["alert"]["fix"].startswith("see plugpay-router deliveries")
+    assert request_for("slack", {}, alert, None) == {"text": "plugpay-router: 50 deliveries went dead"}
