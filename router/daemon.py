@@ -18,29 +18,27 @@ import signal
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from connectors import registry
-from connectors.base import ConnectorDefaults
 from router import logs
 from router.admin import AdminStatus, admin_app
 from router.admin.listener import AdminListener, not_here
+from router.alerts.loop import Alerter
 from router.claims import ClaimLoop
 from router.config import Config, ConfigError, load_config
 from router.delivery.deliver import Deliverer
-from router.delivery.live_connectors import Connectors
 from router.foreground import Foreground
 from router.inbound.quarantine import Quarantine
 from router.inbound.receive import Receiver, error
 from router.inbound.v1 import V1Receiver
 from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
+from router.loaded import Loaded
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
-from router.plugandpay import PlugAndPayClient
 from router.retention import purge_forever
 from router.routing.route import Router
 from router.shop.reconcile import Reconciler
@@ -48,7 +46,6 @@ from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
 
 log = structlog.get_logger("router.daemon")
-USER_AGENT = "plugpay-router/0.1"
 # With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
 # so polling only guards against a lost notice.
 NOTIFIED_POLL = 5.0
@@ -60,25 +57,6 @@ BUSY_PAUSE = 0.02  # while webhooks need the CPU, each stage claims at most once
 ROUTE_STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
 # On SIGTERM, how long requests in progress (a webhook being committed) may take before they are cancelled.
 HTTP_SHUTDOWN_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What one load of the config file built: the config, its Plug&Pay API client and its live connectors."""
-
-    config: Config
-    api: PlugAndPayClient
-    connectors: Connectors
-
-    @classmethod
-    def build(cls, config: Config) -> Loaded:
-        api = PlugAndPayClient.from_settings(config.plugandpay)
-        defaults = ConnectorDefaults(timeout=config.delivery.timeout, user_agent=USER_AGENT)
-        return cls(config, api, Connectors(config.connectors, defaults))
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
-        await self.connectors.aclose()
 
 
 class Daemon:
@@ -152,11 +130,17 @@ class Daemon:
             busy=self.foreground.busy,
             busy_pause=BUSY_PAUSE,
         )
+        self.alerter = Alerter(
+            self.store,
+            lambda: self.loaded.config,
+            breakers=lambda: self.loaded.connectors.breaker_states(),
+            on_created=self._wake_route,
+        )
         self.reconciler = Reconciler(
             self.store,
             lambda: (self.loaded.config, self.loaded.api),
             on_found=self._wake_route,
-            observe=self.metrics.observe_reconcile,
+            observe=self._observe_reconcile,
         )
         if self.store.subscribe(self._on_store_notice):
             self.route_loop.idle = self.deliver_loop.idle = NOTIFIED_POLL
@@ -182,6 +166,11 @@ class Daemon:
 
     def _wake_route(self) -> None:
         self.route_loop.wake()
+
+    def _observe_reconcile(self, trigger: str, checked: int, found: int) -> None:
+        self.metrics.observe_reconcile(trigger, checked, found)
+        if found:
+            self.alerter.note("missed_webhooks", {"trigger": trigger, "count": found})
 
     def _wake_deliver(self) -> None:
         self.deliver_loop.wake()
@@ -273,6 +262,7 @@ class Daemon:
             asyncio.create_task(self.deliver_loop.run(), name="deliver"),
             asyncio.create_task(purge_forever(self.store, lambda: self.loaded.config.retention), name="retention"),
             asyncio.create_task(self.reconciler.run(), name="reconcile"),
+            asyncio.create_task(self.alerter.run(), name="alerts"),
             asyncio.create_task(self.foreground.watch(), name="foreground"),
         ]
         self.metrics.set_config(config.version)
@@ -302,6 +292,7 @@ class Daemon:
             config = await asyncio.to_thread(load_config, self.config_path)
         except ConfigError as exc:
             self.metrics.reloads.labels(result="error").inc()
+            self.alerter.note("reload_failed", {"error": str(exc).splitlines()[0][:300]})
             log.error(
                 "config reload failed, keeping the running config",
                 errors=str(exc).splitlines(),

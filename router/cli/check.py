@@ -33,12 +33,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for found in plugins():  # which types came from where, and the ones that could not be loaded
         print(f"{'note' if found.error is None else 'warning'}: {found}", file=sys.stderr)
-    if config.alerts.enabled:
-        print(
-            "note: alerts: the channels are checked, and `plugpay-router alerts test` sends a test alert through"
-            " them; the daemon does not send alerts by itself yet",
-            file=sys.stderr,
-        )
     rules = config.rules.rules
     print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     if getattr(args, "render", False):

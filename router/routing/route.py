@@ -26,6 +26,8 @@ import orjson
 import structlog
 
 from connectors.registry import connector_class
+from router.alerts.deliveries import SOURCE as ALERT_SOURCE
+from router.alerts.deliveries import alert_deliveries
 from router.config import Config
 from router.delivery.retry import api_schedule
 from router.events import TRIGGERS, Event, canonical_trigger, note_unknown_trigger
@@ -255,6 +257,11 @@ class Router:
 
     async def handle(self, record: EventRecord) -> None:
         config, api = self.current()
+        if record.event.source == ALERT_SOURCE:  # made by the alert loop: its deliveries are the channels
+            channels = RouteResult(alert_deliveries(record, config), [], config.version)
+            await self.store.complete_route(record.id, self.owner, channels, time.time())
+            self.on_routed()
+            return
         event = with_aliases(record.event, config)
         bound = log.bind(
             event_id=record.id,

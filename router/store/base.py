@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
 from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
 from router.store.listed import ListedEvent
+from router.store.outbox import AlertRow
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
 from router.store.records import (
     Accepted,
@@ -201,6 +202,12 @@ class Store(Protocol):
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""
 
+    async def add_alerts(self, items: list[tuple[str, dict[str, Any]]], now: float) -> None:
+        """Put alerts (kind, item) in the outbox: the causes that are not a store transaction of their own."""
+
+    async def alerts_after(self, after_id: int, limit: int = 1000) -> list[AlertRow]:
+        """The outbox's alerts after ``after_id``, oldest first."""
+
     async def connector_backlog(self) -> dict[str, ConnectorBacklog]:
         """Pending deliveries (and when the oldest was made) and dead deliveries, per connector."""
 
@@ -209,6 +216,7 @@ __all__ = [
     "DELIVERY_STATUSES",
     "EVENT_STATUSES",
     "Accepted",
+    "AlertRow",
     "Attempt",
     "AttemptOutcome",
     "ConnectorBacklog",

@@ -10,6 +10,7 @@ part take a filter's clause from ``router.store.filters.where``. Status literals
 
 from __future__ import annotations
 
+from router.store import outbox
 from router.store.rows import (
     ATTEMPT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -232,6 +233,10 @@ WITH doomed AS (
     DELETE FROM events WHERE id IN (SELECT id FROM doomed) RETURNING id
 ), expired AS (
     DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)
+), sent AS (
+    DELETE FROM alert_outbox WHERE id IN (
+        SELECT id FROM alert_outbox WHERE created_at < $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+    )
 )
 SELECT count(*) AS deleted FROM deleted
 """
@@ -244,3 +249,10 @@ WITH deleted AS (
 )
 SELECT count(*) FROM deleted
 """
+
+# ------------------------------------------------------------ alerts
+
+OUTBOX_DEAD = outbox.DEAD_DELIVERY.format(now="$1", json="json_build_object", id="$2")
+OUTBOX_FAILED = outbox.FAILED_EVENT.format(now="$1", json="json_build_object", id="$2")
+OUTBOX_ADD = "INSERT INTO alert_outbox (kind, created_at, item) VALUES ($1, $2, $3)"
+OUTBOX_AFTER = outbox.AFTER.format(after="$1", limit="$2")

@@ -136,6 +136,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX attempts_started ON attempts (started_at);
     CREATE INDEX deliveries_updated ON deliveries (updated_at, status);
     """,
+    # Alerts: what needs a person, written in the transaction of its cause, sent by the alert loop.
+    """
+    CREATE TABLE alert_outbox (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL,
+        created_at double precision NOT NULL,
+        item text NOT NULL
+    );
+    """,
 )
 
 _VERSION_TABLE = """

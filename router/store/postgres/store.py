@@ -33,6 +33,7 @@ from router.store.base import (
     where,
 )
 from router.store.listed import ListedEvent, business_dedupe_key
+from router.store.outbox import AlertRow, alert_row
 from router.store.postgres import listed
 from router.store.postgres import queries as q
 from router.store.postgres.insight import PostgresInsight
@@ -187,7 +188,12 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
         await self._pool.run(lambda conn: conn.execute(q.RETRY_EVENT, at, error, event_id, owner))
 
     async def fail_event(self, event_id: int, owner: str, error: str, now: float) -> None:
-        await self._pool.run(lambda conn: conn.execute(q.FAIL_EVENT, error, now, event_id, owner))
+        async def fail(conn: Any) -> None:
+            async with conn.transaction():  # the event's failure and its alert, together
+                await conn.execute(q.FAIL_EVENT, error, now, event_id, owner)
+                await conn.execute(q.OUTBOX_FAILED, now, event_id)
+
+        await self._pool.run(fail)
 
     # ------------------------------------------------------------ deliver
 
@@ -204,7 +210,14 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
             *(delivery_id, a.delivery_status, next_attempt_at or now, a.error, now, owner),
             *(a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, rows.json_text(a.result)),
         )
-        await self._pool.run(lambda conn: conn.execute(q.FINISH_ATTEMPT, *args))
+
+        async def finish(conn: Any) -> None:
+            async with conn.transaction():  # the attempt, the delivery's state and (when dead) its alert
+                await conn.execute(q.FINISH_ATTEMPT, *args)
+                if a.delivery_status == "dead":
+                    await conn.execute(q.OUTBOX_DEAD, now, delivery_id)
+
+        await self._pool.run(finish)
 
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         await self._pool.run(lambda conn: conn.execute(q.DEFER_DELIVERY, at, delivery_id, owner))
@@ -267,6 +280,14 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
     async def replay_deliveries(self, ids: list[int], now: float, *, delivered: bool = True) -> int:
         row = await self._pool.run(lambda conn: conn.fetchrow(q.REPLAY, now, ids, delivered))
         return int(row["replayed"])
+
+    async def add_alerts(self, items: list[tuple[str, dict[str, Any]]], now: float) -> None:
+        rows_ = [(kind, now, jsontext.dumps(item)) for kind, item in items]
+        await self._pool.run(lambda conn: conn.executemany(q.OUTBOX_ADD, rows_))
+
+    async def alerts_after(self, after_id: int, limit: int = 1000) -> list[AlertRow]:
+        found = await self._pool.run(lambda conn: conn.fetch(q.OUTBOX_AFTER, after_id, limit), retries=1)
+        return [alert_row(row) for row in found]
 
     async def counts(self, now: float) -> Counts:
         row = await self._pool.run(lambda conn: conn.fetchrow(q.COUNTS), retries=1)

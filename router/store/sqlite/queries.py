@@ -8,6 +8,7 @@ the partial "due" indexes are chosen only for a literal ``status = 'pending'``.
 
 from __future__ import annotations
 
+from router.store import outbox
 from router.store.rows import (
     ATTEMPT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -138,7 +139,17 @@ PURGE_EVENTS = (
     " WHERE d.event_id = e.id AND d.status = 'pending') ORDER BY e.received_at LIMIT ?)"
 )
 PURGE_DEDUPE = "DELETE FROM dedupe WHERE key IN (SELECT key FROM dedupe WHERE expires_at <= ? LIMIT ?)"
+PURGE_OUTBOX = (
+    "DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox WHERE created_at < ? ORDER BY id LIMIT ?)"
+)
 PURGE_ACTION_KEYS = (
     "DELETE FROM action_keys WHERE key IN"
     " (SELECT key FROM action_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)"
 )
+
+# ------------------------------------------------------------ alerts
+
+OUTBOX_DEAD = outbox.DEAD_DELIVERY.format(now="?", json="json_object", id="?")
+OUTBOX_FAILED = outbox.FAILED_EVENT.format(now="?", json="json_object", id="?")
+OUTBOX_ADD = "INSERT INTO alert_outbox (kind, created_at, item) VALUES (?, ?, ?)"
+OUTBOX_AFTER = outbox.AFTER.format(after="?", limit="?")

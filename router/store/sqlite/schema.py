@@ -209,6 +209,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX attempts_started ON attempts (started_at);
     CREATE INDEX deliveries_updated ON deliveries (updated_at, status);
     """,
+    # Alerts: what needs a person, written in the transaction of its cause, sent by the alert loop.
+    """
+    CREATE TABLE alert_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        item TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from router.events import Event
 from router.store import rows
@@ -40,6 +40,7 @@ from router.store.base import (
     where,
 )
 from router.store.listed import ListedEvent, business_dedupe_key
+from router.store.outbox import AlertRow, alert_row
 from router.store.sqlite import listed
 from router.store.sqlite import queries as q
 from router.store.sqlite.connection import checkpoint, connect, create_private, unavailable
@@ -231,7 +232,11 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
         await self._write(lambda conn: conn.execute(q.RETRY_EVENT, (at, error, event_id, owner)))
 
     async def fail_event(self, event_id: int, owner: str, error: str, now: float) -> None:
-        await self._write(lambda conn: conn.execute(q.FAIL_EVENT, (error, now, event_id, owner)))
+        def fail(conn: sqlite3.Connection) -> None:
+            if conn.execute(q.FAIL_EVENT, (error, now, event_id, owner)).rowcount:
+                conn.execute(q.OUTBOX_FAILED, (now, event_id))  # its alert, in the same transaction
+
+        await self._write(fail)
 
     # ------------------------------------------------------------ deliver
 
@@ -256,6 +261,8 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
             result = rows.json_text(a.result)
             recorded = (delivery_id, row[0], a.started_at, a.duration_ms, a.outcome, a.status_code, a.error, result)
             conn.execute(q.ADD_ATTEMPT, recorded)
+            if a.delivery_status == "dead":
+                conn.execute(q.OUTBOX_DEAD, (now, delivery_id))  # its alert, in the same transaction
 
         await self._write(finish)
 
@@ -331,6 +338,7 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
         def purge(conn: sqlite3.Connection) -> int:
             deleted: int = conn.execute(q.PURGE_EVENTS, (before, batch)).rowcount
             conn.execute(q.PURGE_DEDUPE, (now, batch))
+            conn.execute(q.PURGE_OUTBOX, (before, batch))  # alerts long sent
             return deleted
 
         deleted = await self._write(purge)
@@ -367,6 +375,14 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
             return count
 
         return await self._write(replay)
+
+    async def add_alerts(self, items: list[tuple[str, dict[str, Any]]], now: float) -> None:
+        rows_ = [(kind, now, jsontext.dumps(item)) for kind, item in items]
+        await self._write(lambda conn: conn.executemany(q.OUTBOX_ADD, rows_))
+
+    async def alerts_after(self, after_id: int, limit: int = 1000) -> list[AlertRow]:
+        found = await self._read(lambda conn: conn.execute(q.OUTBOX_AFTER, (after_id, limit)).fetchall())
+        return [alert_row(row) for row in found]
 
     async def counts(self, now: float) -> Counts:
         def query(conn: sqlite3.Connection) -> Counts:

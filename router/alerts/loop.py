@@ -1,0 +1,145 @@
+"""The alert loop: from the outbox to alert events, once and grouped, by one instance at a time.
+
+Every second (or when woken) the loop notes the causes that are not a store transaction of their own (a
+connector's circuit breaker opening and closing, a backlog older than ``alerts.when.backlog``, the
+quarantine growing, reconcile finding missed events, a failed reload) in the outbox, then, holding the
+store's ``alerts`` lock so that several instances send each alert once, reads the outbox after each kind's
+mark. The first alert of a kind goes out at once; the rest of that kind wait and go as one digest per
+``alerts.digest_every``. Sending is storing an alert event (source ``alert``, its dedupe key naming the
+kind and the last outbox row), which the route stage turns into one delivery per channel and the deliver
+stage sends with the channel connector's retries: an alert never blocks a webhook, and a channel that is
+down only delays its own deliveries. A kind that is off is read and dropped. Errors are logged, never
+raised: an alert must not stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from router.alerts.deliveries import ABOUT_A_DESTINATION, SOURCE
+from router.alerts.message import MAX_ITEMS
+from router.config import Config
+from router.config.model import ALERT_KINDS
+from router.events import Event
+from router.store.base import AlertRow, Store
+
+log = structlog.get_logger("router.alerts")
+
+TICK = 1.0
+KINDS = (*ALERT_KINDS, "destination_recovered")
+OUTBOX_MARK = "alerts:outbox:{kind}"  # the last outbox row of the kind that was sent (or dropped)
+LAST_SENT = "alerts:last:{kind}"  # when the last alert of the kind went out
+
+
+class Alerter:
+    def __init__(
+        self,
+        store: Store,
+        current: Callable[[], Config],
+        breakers: Callable[[], Mapping[str, str]],
+        on_created: Callable[[], None],
+    ):
+        self.store = store
+        self.current = current
+        self.breakers = breakers
+        self.on_created = on_created
+        self._noted: list[tuple[str, dict[str, Any]]] = []
+        self._breaker_seen: dict[str, tuple[str, float]] = {}
+        self._backlogged = False
+        self._quarantined: int | None = None
+        self._wake = asyncio.Event()
+
+    def note(self, kind: str, item: dict[str, Any]) -> None:
+        """A cause the daemon saw (a failed reload, missed events): put in the outbox on the next tick."""
+        self._noted.append((kind, item))
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick(time.time())
+            except Exception as exc:  # the store is down, a bug: the pipeline goes on, the log says it
+                log.warning("alerts: tick failed, will try again", error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def tick(self, now: float) -> None:
+        config = self.current()
+        if not config.alerts.enabled:
+            self._noted.clear()
+            return
+        await self._watch(config, now)
+        async with self.store.exclusive("alerts") as mine:
+            if mine:
+                await self.send_due(config, now)
+
+    async def _watch(self, config: Config, now: float) -> None:
+        items, self._noted = self._noted, []
+        for name, state in self.breakers().items():
+            seen = self._breaker_seen.get(name)
+            if state == "open" and (seen is None or seen[0] != "open"):
+                items.append(("destination_down", {"connector": name}))
+                self._breaker_seen[name] = ("open", now)
+            elif state == "closed" and seen is not None and seen[0] == "open":
+                minutes = max(1, round((now - seen[1]) / 60))
+                items.append(("destination_recovered", {"connector": name, "down_for": f"{minutes} min"}))
+                self._breaker_seen[name] = ("closed", now)
+            elif seen is None:
+                self._breaker_seen[name] = (state, now)
+        oldest = (await self.store.backlog()).oldest_pending_at
+        aged = oldest is not None and now - oldest > config.alerts.backlog
+        if aged and not self._backlogged:
+            items.append(("backlog", {"waiting_for": f"{round((now - (oldest or now)) / 60)} min"}))
+        self._backlogged = aged
+        kept = (await self.store.quarantine_stats()).entries
+        if self._quarantined is not None and kept > self._quarantined:
+            items.append(("quarantined", {"count": kept - self._quarantined}))
+        self._quarantined = kept
+        if items:
+            await self.store.add_alerts(items, now)
+
+    async def send_due(self, config: Config, now: float) -> None:
+        marks = {kind: int(await self.store.get_watermark(OUTBOX_MARK.format(kind=kind)) or 0) for kind in KINDS}
+        rows = await self.store.alerts_after(min(marks.values()), limit=5000)
+        by_kind: dict[str, list[AlertRow]] = {}
+        for row in rows:
+            if row.id > marks.get(row.kind, 0):
+                by_kind.setdefault(row.kind, []).append(row)
+        enabled = set(config.alerts.kinds)
+        if "destination_down" in enabled:
+            enabled.add("destination_recovered")
+        for kind, found in by_kind.items():
+            if kind not in enabled:
+                await self.store.set_watermark(OUTBOX_MARK.format(kind=kind), found[-1].id, now)
+                continue
+            last = await self.store.get_watermark(LAST_SENT.format(kind=kind))
+            if last is not None and now - last < config.alerts.digest_every and kind not in ABOUT_A_DESTINATION:
+                continue  # the next digest of this kind takes them
+            batches = [[row] for row in found] if kind in ABOUT_A_DESTINATION else [found]
+            for batch in batches:
+                await self._send(config, kind, batch, now)
+
+    async def _send(self, config: Config, kind: str, rows: list[AlertRow], now: float) -> None:
+        payload = {
+            "kind": kind,
+            "items": [row.item for row in rows[:MAX_ITEMS]],
+            "first_at": rows[0].created_at,
+            "last_at": rows[-1].created_at,
+            "count": sum(int(row.item.get("count", 1)) for row in rows),
+            "subject": str(rows[0].item.get("connector") or "") if kind in ABOUT_A_DESTINATION else "",
+        }
+        # The last row names the alert: storing it again after a crash is a duplicate, not a second alert.
+        event = Event("alert", kind, SOURCE, f"{kind}-{rows[-1].id}", source=SOURCE, payload=payload)
+        await self.store.add_event(event, dedupe_window=config.retention.dedupe_window, now=now)
+        await self.store.set_watermark(OUTBOX_MARK.format(kind=kind), rows[-1].id, now)
+        await self.store.set_watermark(LAST_SENT.format(kind=kind), now, now)
+        log.info("alert stored for sending", kind=kind, count=payload["count"])
+        self.on_created()

@@ -1,0 +1,135 @@
+"""Alerts tell the owner once and usefully, and never get in the way: many dead deliveries give one alert at
+once and one digest, a SIGKILL between the cause and the sending loses no alert and sends none twice, a
+channel that hangs slows no webhook, an alert that cannot be sent raises no alert about itself, and a
+failed reload is told. A real daemon, a recording HTTP server as the channel."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.demo.sandbox import SandboxServer
+from router.demo.standins.sink import HttpSink, Reply
+from tests.support import DaemonProcess, base_config, reserved_port, sandbox_server, wait_until, webhook_body
+
+ALERTS = """alerts:
+  channels: [{{connector: ops, path: /ops}}]
+  dashboard_url: https://router.shop.nl/ui
+  digest_every: {digest}
+"""
+
+
+@pytest.fixture
+async def shop_api() -> AsyncIterator[SandboxServer]:
+    server = await sandbox_server(synthesize=True).start()  # any order id is a paid order
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[HttpSink]:
+    server = await HttpSink().start()
+    yield server
+    await server.stop()
+
+
+def alerting_daemon(
+    factory: Callable[..., DaemonProcess], api: SandboxServer, sink: HttpSink, ops: HttpSink, tmp_path: Path, **kw: Any
+) -> DaemonProcess:
+    port = reserved_port()
+    text = base_config(api_url=api.url, sink_url=sink.url, db=tmp_path / "router.db", port=port, schedule="[0.2s]")
+    text = text.replace("connectors:\n", f'connectors:\n  ops: {{type: http, base_url: "{ops.url}"}}\n')
+    made = factory(text + ALERTS.format(digest=kw.get("digest", "3s")) + kw.get("extra", ""))
+    return DaemonProcess(made.config_path, port, made.env)
+
+
+def alerts_of(ops: HttpSink) -> list[dict[str, Any]]:
+    return [json.loads(r.body)["alert"] for r in ops.requests if r.path == "/ops"]
+
+
+async def test_many_dead_deliveries_give_one_alert_at_once_and_one_digest(
+    daemon_factory, shop_api, sink, channel, tmp_path
+) -> None:
+    sink.default = Reply(400, {"error": "unknown course"})  # every welcome is refused: dead at once
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path).start()
+    for ident in range(2001, 2013):
+        assert (await daemon.post(webhook_body(ident=ident))).status_code == 202
+
+    async def all_told() -> bool:
+        return sum(a["count"] for a in alerts_of(channel)) == 12
+
+    await wait_until(all_told, 20, "alerts about all 12 dead deliveries")
+    told = alerts_of(channel)
+    assert 1 <= len(told) <= 2, told  # one at once, the rest in one digest
+    first = told[0]
+    assert first["kind"] == "dead_delivery" and first["dashboard"] == "https://router.shop.nl/ui"
+    assert {"delivery_id", "event_id", "object", "rule", "connector", "error"} <= set(first["items"][0])
+    assert first["items"][0]["rule"] == "welcome" and "400" in first["items"][0]["error"]
+    assert first["fix"].startswith("see plugpay-router deliveries")
+    text = json.loads(channel.requests[0].body)["text"]
+    assert text.startswith("plugpay-router: ") and "deliveries went dead" in text
+    assert "bilal@example.nl" not in channel.requests[0].body.decode()  # ids, not customer data
+    assert daemon.stop() == 0
+
+
+async def test_a_sigkill_between_the_cause_and_the_sending_loses_no_alert_and_sends_none_twice(
+    daemon_factory, shop_api, sink, channel, tmp_path
+) -> None:
+    sink.default = Reply(400, {"error": "unknown course"})
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path, digest="1h").start()
+    event_id = (await daemon.post(webhook_body(ident=2042))).json()["event_id"]
+    await daemon.wait_log("delivery dead", event_id=event_id)
+    daemon.signal(signal.SIGKILL)  # the alert is in the outbox (same transaction) but maybe not sent yet
+    assert daemon.proc is not None
+    daemon.proc.wait(10)
+    daemon.start()
+
+    async def told() -> bool:
+        return len(alerts_of(channel)) >= 1
+
+    await wait_until(told, 20, "the alert after the restart")
+    await daemon.wait_log("daemon started")
+    assert (await daemon.post(webhook_body(ident=2043))).status_code == 202  # life goes on
+    await daemon.wait_log("delivery dead", timeout=20)
+    assert [a["count"] for a in alerts_of(channel)] == [1]  # once; the second dead waits for the hourly digest
+    assert daemon.stop() == 0
+
+
+async def test_a_hanging_channel_slows_no_webhook_and_a_dead_alert_raises_no_alert(
+    daemon_factory, shop_api, sink, channel, tmp_path
+) -> None:
+    sink.default = Reply(400, {"error": "unknown course"})
+    channel.replies = [Reply(200, delay=30)]  # the alert channel hangs on the first alert
+    channel.default = Reply(400, {"error": "no such channel"})  # and refuses the rest: dead alert deliveries
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path, digest="1s").start()
+    for ident in range(3001, 3006):
+        assert (await daemon.post(webhook_body(ident=ident))).status_code == 202
+
+    async def all_dead() -> bool:
+        return len([e for e in daemon.log_events() if e.get("event") == "delivery dead"]) >= 5
+
+    await wait_until(all_dead, 20, "every welcome to go dead while the alert channel hangs")
+    await daemon.wait_log("alert stored for sending")
+    await daemon.wait_log("delivery dead", rule="alert:dead_delivery", timeout=20)
+    kinds = [e.get("kind") for e in daemon.log_events() if e.get("event") == "alert stored for sending"]
+    assert set(kinds) == {"dead_delivery"}  # the alert's own dead delivery is told to nobody
+    assert daemon.stop() == 0
+
+
+async def test_a_failed_reload_is_told(daemon_factory, shop_api, sink, channel, tmp_path) -> None:
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path).start()
+    daemon.config_path.write_text(daemon.config_path.read_text().replace("rules:", "rulez:"))
+    daemon.signal(signal.SIGHUP)
+
+    async def told() -> bool:
+        return any(a["kind"] == "reload_failed" for a in alerts_of(channel))
+
+    await wait_until(told, 20, "the reload_failed alert")
+    [alert] = alerts_of(channel)
+    assert "rulez" in alert["items"][0]["error"]
+    assert daemon.stop() == 0
