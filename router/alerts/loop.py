@@ -76,12 +76,14 @@ class Alerter:
         if not config.alerts.enabled:
             self._noted.clear()
             return
-        await self._watch(config, now)
         async with self.store.exclusive("alerts") as mine:
+            await self._watch(config, now, store_wide=mine)
             if mine:
                 await self.send_due(config, now)
 
-    async def _watch(self, config: Config, now: float) -> None:
+    async def _watch(self, config: Config, now: float, store_wide: bool) -> None:
+        """This instance's own causes (its breakers, what it noted) always; the store's (backlog,
+        quarantine) only on the instance holding the lock, so that N instances do not tell them N times."""
         items, self._noted = self._noted, []
         for name, state in self.breakers().items():
             seen = self._breaker_seen.get(name)
@@ -94,6 +96,13 @@ class Alerter:
                 self._breaker_seen[name] = ("closed", now)
             elif seen is None:
                 self._breaker_seen[name] = (state, now)
+        if store_wide:
+            items.extend(await self._store_causes(config, now))
+        if items:
+            await self.store.add_alerts(items, now)
+
+    async def _store_causes(self, config: Config, now: float) -> list[tuple[str, dict[str, Any]]]:
+        items: list[tuple[str, dict[str, Any]]] = []
         oldest = (await self.store.backlog()).oldest_pending_at
         aged = oldest is not None and now - oldest > config.alerts.backlog
         if aged and not self._backlogged:
@@ -103,8 +112,7 @@ class Alerter:
         if self._quarantined is not None and kept > self._quarantined:
             items.append(("quarantined", {"count": kept - self._quarantined}))
         self._quarantined = kept
-        if items:
-            await self.store.add_alerts(items, now)
+        return items
 
     async def send_due(self, config: Config, now: float) -> None:
         marks = {kind: int(await self.store.get_watermark(OUTBOX_MARK.format(kind=kind)) or 0) for kind in KINDS}
