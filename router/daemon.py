@@ -135,6 +135,8 @@ class Daemon:
             lambda: self.loaded.config,
             breakers=lambda: self.loaded.connectors.breaker_states(),
             on_created=self._wake_route,
+            on_sent=lambda kind: self.metrics.alerts_sent.labels(kind=kind).inc(),
+            on_waiting=self.metrics.alerts_waiting.set,
         )
         self.reconciler = Reconciler(
             self.store,

@@ -112,6 +112,10 @@ class Metrics:
             "plugpay_router_quarantine_entries", "Webhooks kept in the quarantine", registry=r
         )
         self.quarantine_bytes = Gauge("plugpay_router_quarantine_bytes", "Size of the quarantine", registry=r)
+        self.alerts_sent = Counter("plugpay_router_alerts", "Alerts stored for sending, by kind", ["kind"], registry=r)
+        self.alerts_waiting = Gauge(
+            "plugpay_router_alerts_waiting", "Alert outbox rows waiting for their kind's next digest", registry=r
+        )
         self.rules_unknown = Counter(
             "plugpay_router_rule_outcomes_unknown",
             "Rules not run because data their scope needs was not available, by reason",

@@ -44,11 +44,15 @@ class Alerter:
         current: Callable[[], Config],
         breakers: Callable[[], Mapping[str, str]],
         on_created: Callable[[], None],
+        on_sent: Callable[[str], None] = lambda kind: None,
+        on_waiting: Callable[[int], None] = lambda rows: None,
     ):
         self.store = store
         self.current = current
         self.breakers = breakers
         self.on_created = on_created
+        self.on_sent = on_sent
+        self.on_waiting = on_waiting  # the outbox depth: rows read but held for a digest
         self._noted: list[tuple[str, dict[str, Any]]] = []
         self._breaker_seen: dict[str, tuple[str, float]] = {}
         self._backlogged = False
@@ -122,6 +126,7 @@ class Alerter:
             if row.id > marks.get(row.kind, 0):
                 by_kind.setdefault(row.kind, []).append(row)
         enabled = set(config.alerts.kinds)
+        waiting = 0
         if "destination_down" in enabled:
             enabled.add("destination_recovered")
         for kind, found in by_kind.items():
@@ -130,10 +135,12 @@ class Alerter:
                 continue
             last = await self.store.get_watermark(LAST_SENT.format(kind=kind))
             if last is not None and now - last < config.alerts.digest_every and kind not in ABOUT_A_DESTINATION:
+                waiting += len(found)
                 continue  # the next digest of this kind takes them
             batches = [[row] for row in found] if kind in ABOUT_A_DESTINATION else [found]
             for batch in batches:
                 await self._send(config, kind, batch, now)
+        self.on_waiting(waiting)
 
     async def _send(self, config: Config, kind: str, rows: list[AlertRow], now: float) -> None:
         payload = {
@@ -150,4 +157,5 @@ class Alerter:
         await self.store.set_watermark(OUTBOX_MARK.format(kind=kind), rows[-1].id, now)
         await self.store.set_watermark(LAST_SENT.format(kind=kind), now, now)
         log.info("alert stored for sending", kind=kind, count=payload["count"])
+        self.on_sent(kind)
         self.on_created()

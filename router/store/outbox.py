@@ -16,19 +16,20 @@ from typing import Any
 # Filled in per store: {marks} are the store's parameter marks in order (now, id), {json} its JSON builder.
 DEAD_DELIVERY = (
     "INSERT INTO alert_outbox (kind, created_at, item) SELECT 'dead_delivery', {now}, {json}("
-    "'delivery_id', d.id, 'event_id', d.event_id, 'object', e.triggerable_type || ' ' || e.triggerable_id,"
+    "'delivery_id', d.id, 'event_id', d.event_id, 'triggerable_id', e.triggerable_id,"
+    " 'object', e.triggerable_type || ' ' || e.triggerable_id,"
     " 'rule', d.rule, 'connector', d.connector, 'error', substr(coalesce(d.last_error, ''), 1, 300))"
     " FROM deliveries d JOIN events e ON e.id = d.event_id"
     " WHERE d.id = {id} AND d.status = 'dead' AND d.rule NOT LIKE 'alert:%'"
 )
 FAILED_EVENT = (
     "INSERT INTO alert_outbox (kind, created_at, item) SELECT 'event_failed', {now}, {json}("
-    "'event_id', e.id, 'object', e.triggerable_type || ' ' || e.triggerable_id, 'trigger', e.trigger,"
+    "'event_id', e.id, 'triggerable_id', e.triggerable_id,"
+    " 'object', e.triggerable_type || ' ' || e.triggerable_id, 'trigger', e.trigger,"
     " 'error', substr(coalesce(e.last_error, ''), 1, 300))"
     " FROM events e WHERE e.id = {id} AND e.status = 'failed' AND e.source <> 'alert'"
 )
 AFTER = "SELECT id, kind, created_at, item FROM alert_outbox WHERE id > {after} ORDER BY id LIMIT {limit}"
-DEPTH = "SELECT count(*) FROM alert_outbox WHERE id > {after}"
 
 
 @dataclass(frozen=True)

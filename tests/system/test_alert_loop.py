@@ -43,17 +43,20 @@ async def dead_delivery(store: Store, ident: int, at: float) -> None:
 
 async def test_the_first_alert_goes_at_once_and_the_rest_wait_for_one_digest(store: Store) -> None:
     config = parse_config(CONFIG, "shop.yaml", {})
-    loop = alerter(store, config)
+    waiting: list[int] = []
+    loop = Alerter(store, lambda: config, lambda: {}, lambda: None, on_waiting=waiting.append)
     await dead_delivery(store, 1042, T)
     await loop.tick(T + 1)
     await dead_delivery(store, 1043, T + 2)
     await dead_delivery(store, 1044, T + 3)
     await loop.tick(T + 4)
     assert [a["count"] for a in await alerts_stored(store)] == [1]  # the digest is not due yet
+    assert waiting[-1] == 2  # the outbox depth /metrics shows
     await loop.tick(T + 1 + 600)
     told = await alerts_stored(store)
     assert [(a["kind"], a["count"]) for a in told] == [("dead_delivery", 1), ("dead_delivery", 2)]
     assert [i["object"] for i in told[1]["items"]] == ["order 1043", "order 1044"]
+    assert waiting[-1] == 0
     await loop.tick(T + 2000)
     assert [a["kind"] for a in await alerts_stored(store)].count("dead_delivery") == 2  # nothing is told twice
 

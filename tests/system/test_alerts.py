@@ -68,7 +68,7 @@ async def test_many_dead_deliveries_give_one_alert_at_once_and_one_digest(
     assert 1 <= len(told) <= 2, told  # one at once, the rest in one digest
     first = told[0]
     assert first["kind"] == "dead_delivery" and first["dashboard"] == "https://router.shop.nl/ui"
-    assert {"delivery_id", "event_id", "object", "rule", "connector", "error"} <= set(first["items"][0])
+    assert {"delivery_id", "event_id", "triggerable_id", "rule", "connector", "error"} <= set(first["items"][0])
     assert first["items"][0]["rule"] == "welcome" and "400" in first["items"][0]["error"]
     assert first["fix"].startswith("see plugpay-router deliveries")
     text = json.loads(channel.requests[0].body)["text"]

@@ -22,8 +22,10 @@ async def test_a_dead_delivery_and_a_failed_event_each_leave_their_alert(store: 
     assert T + 2 <= rows[0].created_at < T + 3 and rows[1].created_at == T + 4  # when the cause happened
     assert rows[0].item["delivery_id"] == dead and rows[0].item["rule"] == "welcome"
     assert rows[0].item["connector"] == "sink" and rows[0].item["object"] == "order 1042"
+    assert rows[0].item["triggerable_id"] == "1042"
     assert rows[1].item == {
         "event_id": failing.event_id,
+        "triggerable_id": "1043",
         "object": "order 1043",
         "trigger": "order_paid",
         "error": "Plug&Pay API: /v2/orders/1043 not found (404)",
