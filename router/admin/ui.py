@@ -26,6 +26,7 @@ from aiohttp import web
 from router.admin.api import BadQuery, event_filter
 from router.admin.auth import CSRF_FIELD, LoginThrottle, Sessions, clear_session, local_target, over_tls, set_session
 from router.admin.chart import chart
+from router.alerts.conditions import open_conditions
 from router.config import Config
 from router.secrets import masker
 from router.store.base import DeliveryFilter, DeliveryHealth, EventFilter, EventRecord, Store
@@ -213,13 +214,17 @@ class Dashboard:
         now = time.time()
         hours = await self.store.hourly(now - 47 * 3600, now)
         counts = await self.store.backlog()
+        breakers = dict(self.status.breakers())
+        quarantine = await self.store.quarantine_stats()
+        backlog_after = self.status.config().alerts.backlog
         return self._render(
             "overview.html",
             request,
             session,
             chart=chart(hours),
             counts=counts,
-            breakers=dict(self.status.breakers()),
+            conditions=open_conditions(breakers, counts, quarantine, backlog_after, now),
+            breakers=breakers,
             reloaded_at=self.status.reloaded_at(),
         )
 

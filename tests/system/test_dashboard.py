@@ -14,6 +14,7 @@ from tests.dashboard_support import (
     login,
     shop_with_history,
 )
+from tests.support import webhook_body
 
 LONG_ERROR = (
     "unknown course: course 90 is not open for enrolment yet, so this student cannot be enrolled; publish the"
@@ -124,3 +125,19 @@ async def test_replay_selected_with_nothing_selected_says_so(daemon_factory, san
     assert 'class="notice problem"' in answer.text
     assert "0 deliveries requeued" not in answer.text
     assert len(sink.requests) == 2  # nothing was sent
+
+
+async def test_the_overview_lists_webhooks_refused_by_verification_as_needing_a_person(
+    daemon_factory, sandbox, sink, tmp_path
+):
+    shop = await shop_with_history(daemon_factory, sandbox, sink, tmp_path)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await login(client, shop.admin_url)
+        assert "Nothing needs you" in (await client.get(f"{shop.admin_url}/ui")).text
+        forged = await shop.daemon.post(
+            webhook_body(ident=1044), headers={"Content-Type": "application/json", "X-Signature": "0" * 64}
+        )
+        assert forged.status_code == 401
+        page = (await client.get(f"{shop.admin_url}/ui")).text
+    assert "Nothing needs you" not in page
+    assert "1 webhooks refused by verification" in page and "check the webhook key" in page
