@@ -1,8 +1,8 @@
 """The ``alerts:`` section checked and typed: the channels alerts go through, and which kinds are on.
 
 A channel names one of the config's connectors and the action keys every alert through it carries: an
-email channel (``email``, ``postmark``) needs ``to``, an ``http`` channel a ``path`` or ``url`` (it posts
-``{"text", "alert"}`` JSON), a ``slack`` or ``discord`` channel nothing more. Every kind is on unless
+email channel (``email``, ``postmark``) needs ``to``; an ``http`` channel (it posts ``{"text", "alert"}``
+JSON, to its ``path`` or ``url`` if given), a ``slack`` or ``discord`` channel nothing more. Every kind is on unless
 ``when`` turns it off; ``when.backlog`` is also the age that counts as a backlog. Problems name the file,
 line and key, with the nearest known name.
 """
@@ -22,7 +22,7 @@ from toolkit.fields import Field
 CHANNEL_TYPES: Mapping[str, tuple[str, ...]] = {
     "email": ("to",),
     "postmark": ("to",),
-    "http": ("path", "url"),  # one of them
+    "http": (),  # path or url optional: a base_url that is the whole webhook URL is the target
     "slack": (),
     "discord": (),
 }

@@ -71,3 +71,9 @@ def test_an_alert_is_rendered_for_each_kind_of_channel_with_ids_not_customer_dat
     assert hook["json"]["alert"]["kind"] == "dead_delivery" and hook["json"]["alert"]["count"] == 50
     assert hook["json"]["alert"]["fix"].startswith("see plugpay-router deliveries")
     assert request_for("slack", {}, alert, None) == {"text": "plugpay-router: 50 deliveries went dead"}
+
+
+def test_an_http_connector_whose_base_url_is_the_whole_webhook_is_a_channel_without_a_path() -> None:
+    config = parse_config(CONNECTORS + "alerts: {channels: [{connector: hook}]}\n", "shop.yaml", {})
+    [channel] = config.alerts.channels
+    assert channel.connector == "hook" and channel.fields == {}
