@@ -15,11 +15,15 @@ each figure's range and the per-round ratio of this build to each other build:
     python -m bench.e2e [--count 2000] [--concurrency 32] [--store sqlite|postgresql://...]
     python -m bench.e2e --compare /work/old --rounds 3
     python -m bench.e2e --compare /work/old --count 4000 --profile /tmp/e2e   # py-spy top frames per build
+    python -m bench.e2e --alerts --rounds 4   # this build with an alerts: section too (a channel to the sink)
 
 Measured (issue 16; 2-core Xeon shared with other work; 8 interleaved rounds of 2000 events, 2026-11-30):
 this build 566-703 events/s (median 657), 1.31-1.63 ms CPU/event (median 1.42), peak RSS 57 MB; 9993736
 604-721 events/s (median 668), 1.32-1.65 ms (median 1.43), 53 MB: per round x0.79-1.09 throughput and
 x0.86-1.23 CPU. The Plug&Pay sandbox costs 0.3-0.4 ms CPU per event on top. docs/performance.md: profiles.
+With ``--alerts`` (issue 22; 4 interleaved rounds, 2026-12-06): this / alerts throughput x0.92-1.11, CPU per
+event x0.91-1.08: within the noise; the alert loop costs a lock and two store reads a second, nothing per event
+while nothing fails.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import contextlib
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -40,9 +44,14 @@ from bench.flame import sampled, top
 from bench.procs import Build, cpu_seconds, peak_rss_mb, start, stop
 from tests.support import reserved_port, welcome_rule
 
+ALERTS = """alerts:
+  channels: [{connector: sink, path: /alerts}]
+"""
 
-def config_text(*, port: int, api_port: int, sink_port: int, store: str, key: str = KEY) -> str:
-    """The benchmark's daemon config: one rule that renders four fields of each paid order to the sink."""
+
+def config_text(*, port: int, api_port: int, sink_port: int, store: str, key: str = KEY, alerts: bool = False) -> str:
+    """The benchmark's daemon config: one rule that renders four fields of each paid order to the sink (and
+    with ``alerts``, an alerts section whose channel is the sink: the alert loop watching, nothing failing)."""
     fields = {
         "email": "order.billing.contact.email",
         "name": "order.billing.contact.firstname ~ ' ' ~ order.billing.contact.lastname",
@@ -56,7 +65,7 @@ store: {{url: "{store}"}}
 delivery: {{concurrency: 64}}
 connectors:
   sink: {{type: http, base_url: "http://127.0.0.1:{sink_port}"}}
-{welcome_rule(fields)}"""
+{welcome_rule(fields)}{ALERTS if alerts else ""}"""
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,8 @@ def measure(build: Build, args: argparse.Namespace, folder: Path, profile: Path 
     port, api_port, sink_port = reserved_port(), reserved_port(), reserved_port()
     store = f"sqlite:///{folder / 'router.db'}" if args.store == "sqlite" else args.store
     config = folder / "config.yaml"
-    config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store))
+    alerts = build.name == "alerts"
+    config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store, alerts=alerts))
     procs = []
     try:
         procs.append(
@@ -142,9 +152,12 @@ def main() -> int:
     parser.add_argument("--store", default="sqlite", help="sqlite, or a postgresql:// URL")
     parser.add_argument("--compare", action="append", default=[], metavar="DIR", help="another checkout to run too")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--alerts", action="store_true", help="also run this build with alerts on")
     parser.add_argument("--profile", type=Path, help="sample each daemon with py-spy; PROFILE-<build>.txt")
     args = parser.parse_args()
     builds = [Build.this(), *(Build.checkout(folder) for folder in args.compare)]
+    if args.alerts:
+        builds.append(replace(builds[0], name="alerts"))
     rounds: list[list[Result]] = []
     for number in range(args.rounds):
         results = []
