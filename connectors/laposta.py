@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
-from connectors.subscribers import address, answer_of
+from connectors.subscribers import address, answer_of, subscriber_key
 from toolkit.client import Response, make_client, send
 from toolkit.status import classify_status
 from toolkit.units import Rate
@@ -165,8 +165,7 @@ class LapostaConnector(Connector):
 
     @classmethod
     def receipt_key(cls, request: Mapping[str, Any]) -> str | None:
-        email = str(request.get("email") or "").strip().lower()
-        return f"laposta:{email}" if email else None
+        return subscriber_key("laposta", request)
 
     async def send(self, out: Outgoing) -> Sent:
         pairs = form(out.request, self.settings)

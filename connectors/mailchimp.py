@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Retryable, Sent
-from connectors.subscribers import address, answer_of, as_list
+from connectors.subscribers import address, answer_of, as_list, chosen_op, subscriber_key
 from toolkit import jsontext
 from toolkit.client import Response, make_client, send
 from toolkit.status import classify_status
@@ -195,16 +195,13 @@ class MailchimpConnector(Connector):
 
     @classmethod
     def receipt_key(cls, request: Mapping[str, Any]) -> str | None:
-        email = str(request.get("email") or "").strip().lower()
-        return f"mailchimp:{email}" if email else None
+        return subscriber_key("mailchimp", request)
 
     # ------------------------------------------------------------------ sending
 
     async def send(self, out: Outgoing) -> Sent:
         request = out.request
-        op = str(request.get("op") or "upsert_member")
-        if op not in OPS:
-            raise Permanent(f"unknown op {op!r} (known: {', '.join(OPS)})")
+        op = chosen_op(request, "upsert_member", OPS)
         email = address(request)
         list_id = str(request.get("list_id") or self.list_id)
         if not LIST_ID.fullmatch(list_id):
