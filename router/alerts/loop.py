@@ -35,6 +35,7 @@ TICK = 1.0
 KINDS = (*ALERT_KINDS, "destination_recovered")
 OUTBOX_MARK = "alerts:outbox:{kind}"  # the last outbox row of the kind that was sent (or dropped)
 LAST_SENT = "alerts:last:{kind}"  # when the last alert of the kind went out
+QUARANTINE_SEEN = "alerts:quarantine"  # the newest refused webhook already told
 
 
 class Alerter:
@@ -112,10 +113,15 @@ class Alerter:
         if aged and not self._backlogged:
             items.append(("backlog", {"waiting_for": f"{round((now - (oldest or now)) / 60)} min"}))
         self._backlogged = aged
-        kept = (await self.store.quarantine_stats()).entries
-        if self._quarantined is not None and kept > self._quarantined:
-            items.append(("quarantined", {"count": kept - self._quarantined}))
-        self._quarantined = kept
+        # The newest refusal against a mark in the store: told once, whichever instance holds the lock, and
+        # refusals from before a restart are not lost to a baseline taken after them.
+        stats = await self.store.quarantine_stats()
+        seen = await self.store.get_watermark(QUARANTINE_SEEN)
+        if stats.newest_at is not None and (seen is None or stats.newest_at > seen):
+            new = stats.entries - self._quarantined if self._quarantined is not None else stats.entries
+            await self.store.add_alerts([("quarantined", {"count": max(1, new), "kept": stats.entries})], now)
+            await self.store.set_watermark(QUARANTINE_SEEN, stats.newest_at, now)  # after: a crash tells twice
+        self._quarantined = stats.entries
         return items
 
     async def send_due(self, config: Config, now: float) -> None:

@@ -133,3 +133,19 @@ async def test_a_failed_reload_is_told(daemon_factory, shop_api, sink, channel, 
     [alert] = alerts_of(channel)
     assert "rulez" in alert["items"][0]["error"]
     assert daemon.stop() == 0
+
+
+async def test_webhooks_refused_by_verification_are_told_with_what_to_check(
+    daemon_factory, shop_api, sink, channel, tmp_path
+) -> None:
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path).start()
+    forged = {"Content-Type": "application/json", "X-Signature": "0" * 64}
+    assert (await daemon.post(webhook_body(ident=4001), headers=forged)).status_code == 401
+
+    async def told() -> bool:
+        return any(a["kind"] == "quarantined" for a in alerts_of(channel))
+
+    await wait_until(told, 20, "the quarantined alert")
+    [alert] = alerts_of(channel)
+    assert alert["count"] == 1 and "webhook_key" in alert["fix"]
+    assert daemon.stop() == 0
