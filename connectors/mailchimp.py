@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import difflib
 import hashlib
 import re
 import weakref
@@ -31,6 +30,7 @@ from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoi
 from connectors.subscribers import address, answer_of, as_list, chosen_op, subscriber_key
 from toolkit import jsontext
 from toolkit.client import Response, make_client, send
+from toolkit.fields import suggest
 from toolkit.status import classify_status
 
 OPS = ("upsert_member", "remove_tags")
@@ -137,9 +137,7 @@ class MailchimpConnector(Connector):
         problems: list[tuple[str, str]] = []
         op = action.get("op")
         if isinstance(op, str) and "{" not in op and op not in OPS:
-            close = difflib.get_close_matches(op, OPS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(("op", f"unknown op {op!r}{hint} (known: {', '.join(OPS)})"))
+            problems.append(("op", f"unknown op {op!r}{suggest(op, OPS)} (known: {', '.join(OPS)})"))
         elif op == "remove_tags":
             extra = sorted(set(action) - {"op", "email", "list_id", "remove_tags"})
             if extra:

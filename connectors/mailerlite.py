@@ -17,7 +17,6 @@ this type's default ``rate_limit``, shared by the connectors on one token. Sourc
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoi
 from connectors.subscribers import address, answer_of, as_list, chosen_op, subscriber_key
 from toolkit import jsontext
 from toolkit.client import Response, make_client, send
+from toolkit.fields import suggest
 from toolkit.status import classify_status
 from toolkit.units import Rate
 
@@ -112,9 +112,7 @@ class MailerLiteConnector(Connector):
         problems: list[tuple[str, str]] = []
         op = action.get("op")
         if isinstance(op, str) and "{" not in op and op not in OPS:
-            close = difflib.get_close_matches(op, OPS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(("op", f"unknown op {op!r}{hint} (known: {', '.join(OPS)})"))
+            problems.append(("op", f"unknown op {op!r}{suggest(op, OPS)} (known: {', '.join(OPS)})"))
         elif op == "remove_from_groups":
             extra = sorted(set(action) - {"op", "email", "remove_groups"})
             if extra:

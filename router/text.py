@@ -8,16 +8,10 @@ dashboard share one spelling of each without importing one another.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
-from collections.abc import Iterable
 from typing import Any, TextIO
 
-
-def suggest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
-    """`` (did you mean 'x'?)`` for the nearest known name, or nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+from toolkit.fields import suggest as suggest  # one did-you-mean, shared with the connectors' checks
 
 
 def when(ts: float | None) -> str:

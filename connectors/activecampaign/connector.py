@@ -17,12 +17,12 @@ it counts every request of every delivery. The HTTP calls themselves live in ``A
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from connectors.activecampaign.api import ActiveCampaignApi
 from connectors.base import Connector, ConnectorDefaults, Field, Limiter, Outgoing, Permanent, Sent
+from toolkit.fields import suggest
 from toolkit.units import Rate
 
 OPS = ("sync_contact", "add_tag", "remove_tag", "subscribe", "unsubscribe")
@@ -108,9 +108,7 @@ class ActiveCampaignConnector(Connector):
         op = action.get("op")
         if isinstance(op, str) and not _templated(op):
             if op not in OPS:
-                close = difflib.get_close_matches(op, OPS, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                problems.append(("op", f"unknown op {op!r}{hint} (known: {', '.join(OPS)})"))
+                problems.append(("op", f"unknown op {op!r}{suggest(op, OPS)} (known: {', '.join(OPS)})"))
             elif op in NEEDS and NEEDS[op] not in action:
                 problems.append(("op", f"{op} needs '{NEEDS[op]}'"))
             elif op != "sync_contact":
