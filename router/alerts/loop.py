@@ -35,6 +35,8 @@ TICK = 1.0
 KINDS = (*ALERT_KINDS, "destination_recovered")
 OUTBOX_MARK = "alerts:outbox:{kind}"  # the last outbox row of the kind that was sent (or dropped)
 LAST_SENT = "alerts:last:{kind}"  # when the last alert of the kind went out
+READ_MARK = "alerts:outbox"  # every outbox row up to here is sent or dropped
+READ_LIMIT = 5000  # outbox rows read per tick
 QUARANTINE_SEEN = "alerts:quarantine"  # the newest refused webhook already told
 
 
@@ -54,6 +56,7 @@ class Alerter:
         self.on_created = on_created
         self.on_sent = on_sent
         self.on_waiting = on_waiting  # the outbox depth: rows read but held for a digest
+        self.read_limit = READ_LIMIT
         self._noted: list[tuple[str, dict[str, Any]]] = []
         self._breaker_seen: dict[str, tuple[str, float]] = {}
         self._backlogged = False
@@ -125,14 +128,18 @@ class Alerter:
         return items
 
     async def send_due(self, config: Config, now: float) -> None:
+        # Read from where every earlier row is sent or dropped (a kind that never fired must not pin the read
+        # at the start: past READ_LIMIT rows the newest would never be seen); the kinds' marks skip what a
+        # crash between sending and moving the read position would offer again.
+        start = int(await self.store.get_watermark(READ_MARK) or 0)
         marks = {kind: int(await self.store.get_watermark(OUTBOX_MARK.format(kind=kind)) or 0) for kind in KINDS}
-        rows = await self.store.alerts_after(min(marks.values()), limit=5000)
+        rows = await self.store.alerts_after(start, limit=self.read_limit)
         by_kind: dict[str, list[AlertRow]] = {}
         for row in rows:
             if row.id > marks.get(row.kind, 0):
                 by_kind.setdefault(row.kind, []).append(row)
         enabled = set(config.alerts.kinds)
-        waiting = 0
+        held: list[AlertRow] = []
         if "destination_down" in enabled:
             enabled.add("destination_recovered")
         for kind, found in by_kind.items():
@@ -141,11 +148,15 @@ class Alerter:
                 continue
             last = await self.store.get_watermark(LAST_SENT.format(kind=kind))
             if last is not None and now - last < config.alerts.digest_every and kind not in ABOUT_A_DESTINATION:
-                waiting += len(found)
+                held += found
                 continue  # the next digest of this kind takes them
             batches = [[row] for row in found] if kind in ABOUT_A_DESTINATION else [found]
             for batch in batches:
                 await self._send(config, kind, batch, now)
+        done = min(row.id for row in held) - 1 if held else (rows[-1].id if rows else start)
+        if done > start:
+            await self.store.set_watermark(READ_MARK, done, now)
+        waiting = len(held)
         self.on_waiting(waiting)
 
     async def _send(self, config: Config, kind: str, rows: list[AlertRow], now: float) -> None:

@@ -86,3 +86,17 @@ async def test_two_instances_on_one_postgres_store_send_each_alert_once(pg_url: 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_alerts_keep_coming_when_the_outbox_holds_more_rows_than_one_read(store: Store) -> None:
+    config = parse_config(CONFIG, "shop.yaml", {})
+    loop = alerter(store, config)
+    loop.read_limit = 3  # stands for the 5,000 rows a tick reads; kinds that never fired must not pin the read
+    await store.add_alerts([("dead_delivery", {"delivery_id": n}) for n in range(1, 6)], T)
+    await loop.tick(T + 1)  # the first alert: rows 1-3
+    await loop.tick(T + 2)  # rows 4-5 wait for the digest
+    await loop.tick(T + 1 + 600)
+    await store.add_alerts([("dead_delivery", {"delivery_id": 6})], T + 700)
+    await loop.tick(T + 1 + 1200)
+    told = [a for a in await alerts_stored(store) if a["kind"] == "dead_delivery"]
+    assert [[i["delivery_id"] for i in a["items"]] for a in told] == [[1, 2, 3], [4, 5], [6]]
