@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("router.receive")
 
+CLOSE_GRACE = 0.5  # seconds between the FIN after an early answer and the close
 JSON_TYPES = ("application/json", "text/json")
 V1_ON_V2_PATH = (
     "form posts (legacy V1 webhooks) are not accepted on the signed webhook path: they carry no signature;"
@@ -182,11 +183,17 @@ class Receiver:
 async def _close_with(request: web.Request, response: web.Response) -> web.Response:
     """Send ``response`` now, then close the connection without waiting for the rest of the body.
 
-    aiohttp would otherwise keep reading the unread body for its lingering time after answering.
+    aiohttp would otherwise keep reading the unread body for its lingering time after answering. The answer
+    is followed by a FIN and a short grace before the close: closing at once while the sender still writes
+    makes the kernel reset the connection, and a reset can destroy the answer before the sender reads it.
     """
     response.force_close()
     await response.prepare(request)
     await response.write_eof()
+    transport = request.transport
+    if transport is not None and transport.can_write_eof():
+        transport.write_eof()
+        await asyncio.sleep(CLOSE_GRACE)  # bounded: the sender reads the answer and the end of it
     request.protocol.force_close()
     return response
 
