@@ -32,6 +32,7 @@ def alert_of(payload: Any) -> Alert:
         last_at=float(data.get("last_at") or 0.0),
         count=int(data.get("count") or 0),
         subject=str(data.get("subject") or ""),
+        extra=dict(data["extra"]) if isinstance(data.get("extra"), dict) else {},
     )
 
 

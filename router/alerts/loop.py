@@ -5,11 +5,12 @@ connector's circuit breaker opening and closing, a backlog older than ``alerts.w
 quarantine growing, reconcile finding missed events, a failed reload) in the outbox, then, holding the
 store's ``alerts`` lock so that several instances send each alert once, reads the outbox after each kind's
 mark. The first alert of a kind goes out at once; the rest of that kind wait and go as one digest per
-``alerts.digest_every``. Sending is storing an alert event (source ``alert``, its dedupe key naming the
-kind and the last outbox row), which the route stage turns into one delivery per channel and the deliver
-stage sends with the channel connector's retries: an alert never blocks a webhook, and a channel that is
-down only delays its own deliveries. A kind that is off is read and dropped. Errors are logged, never
-raised: an alert must not stop the loop.
+``alerts.digest_every``. Once a day it also stores the daily summary (``alerts.summary``). Sending is
+storing an alert event (source ``alert``, its dedupe key naming the kind and the last outbox row), which
+the route stage turns into one delivery per channel and the deliver stage sends with the channel
+connector's retries: an alert never blocks a webhook, and a channel that is down only delays its own
+deliveries. A kind that is off is read and dropped. Errors are logged, never raised: an alert must not
+stop the loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from router.alerts import summary
 from router.alerts.deliveries import ABOUT_A_DESTINATION, SOURCE
 from router.alerts.message import MAX_ITEMS
 from router.config import Config
@@ -88,6 +90,7 @@ class Alerter:
             await self._watch(config, now, store_wide=mine)
             if mine:
                 await self.send_due(config, now)
+                await self.summarise(config, now)
 
     async def _watch(self, config: Config, now: float, store_wide: bool) -> None:
         """This instance's own causes (its breakers, what it noted) always; the store's (backlog,
@@ -158,6 +161,22 @@ class Alerter:
             await self.store.set_watermark(READ_MARK, done, now)
         waiting = len(held)
         self.on_waiting(waiting)
+
+    async def summarise(self, config: Config, now: float) -> None:
+        """Yesterday's summary, once its time of day has passed and it has not gone out yet."""
+        minute, zone = config.alerts.daily_summary, config.alerts.timezone
+        day = None if minute is None else summary.due_day(now, minute, zone)
+        if day is None or (await self.store.get_watermark(summary.MARK) or 0) >= day.toordinal():
+            return
+        figures = await self.store.day_summary(*summary.bounds(day, zone))
+        # The key names the day: a crash before the mark moves stores a duplicate, not a second summary.
+        key = f"{summary.KIND}-{day.isoformat()}"
+        event = Event("alert", summary.KIND, SOURCE, key, source=SOURCE, payload=summary.payload(day, zone, figures))
+        await self.store.add_event(event, dedupe_window=config.retention.dedupe_window, now=now)
+        await self.store.set_watermark(summary.MARK, day.toordinal(), now)
+        log.info("daily summary stored for sending", day=day.isoformat())
+        self.on_sent(summary.KIND)
+        self.on_created()
 
     async def _send(self, config: Config, kind: str, rows: list[AlertRow], now: float) -> None:
         payload = {

@@ -27,7 +27,9 @@ SUMMARY = {
     "backlog": "work has been waiting since {first}",
     "reload_failed": "a config reload failed; the old config is kept",
     "test": "a test alert from plugpay-router",
+    "daily_summary": "{day} ({timezone}): {events} events, {delivered} delivered, {dead} dead, {failed} failed",
 }
+ITEMS_HEADING = {"daily_summary": "Commonest errors:"}
 FIX = {
     "dead_delivery": "see plugpay-router deliveries -c CONFIG --status dead; fix it, then replay -c CONFIG --dead",
     "destination_down": "nothing is lost: deliveries wait in the store; check the destination and its credentials",
@@ -53,7 +55,7 @@ class Alert:
         """One line a person reads (a Slack message, a mail's subject)."""
         first = _time(self.first_at) if self.first_at else "now"
         text = SUMMARY.get(self.kind, self.kind).format(
-            count=self.count or len(self.items), subject=self.subject, first=first
+            count=self.count or len(self.items), subject=self.subject, first=first, **self.extra
         )
         return f"plugpay-router: {text}"
 
@@ -72,6 +74,11 @@ class Alert:
     def text(self, dashboard: str | None) -> str:
         """The plain-text body of a mail: the line, the items, the fix and the dashboard link."""
         lines = [self.line(), ""]
+        if isinstance(self.extra.get("received"), Mapping):
+            received = ", ".join(f"{trigger} {n}" for trigger, n in self.extra["received"].items())
+            lines += [f"Events received: {received or 'none'}", ""]
+        if self.items and self.kind in ITEMS_HEADING:
+            lines.append(ITEMS_HEADING[self.kind])
         for item in list(self.items)[:MAX_ITEMS]:
             lines.append("- " + ", ".join(f"{key} {value}" for key, value in item.items() if value is not None))
         more = (self.count or len(self.items)) - min(len(self.items), MAX_ITEMS)

@@ -3,12 +3,15 @@
 A channel names one of the config's connectors and the action keys every alert through it carries: an
 email channel (``email``, ``postmark``) needs ``to``; an ``http`` channel (it posts ``{"text", "alert"}``
 JSON, to its ``path`` or ``url`` if given), a ``slack`` or ``discord`` channel nothing more. Every kind is on unless
-``when`` turns it off; ``when.backlog`` is also the age that counts as a backlog. Problems name the file,
-line and key, with the nearest known name.
+``when`` turns it off; ``when.backlog`` is also the age that counts as a backlog. ``daily_summary`` ("08:00")
+sends yesterday's figures each day at that time of ``timezone`` (a tz database name). Problems name the
+file, line and key, with the nearest known name.
 """
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +29,7 @@ CHANNEL_TYPES: Mapping[str, tuple[str, ...]] = {
     "slack": (),
     "discord": (),
 }
-KEYS = ("channels", "dashboard_url", "digest_every", "when")
+KEYS = ("channels", "dashboard_url", "digest_every", "when", "daily_summary", "timezone")
 
 
 def alerts_config(problems: Problems, root: YMap, connectors: Mapping[str, ConnectorConfig]) -> AlertsConfig:
@@ -46,7 +49,38 @@ def alerts_config(problems: Problems, root: YMap, connectors: Mapping[str, Conne
                 problems.add(line_of(node, key), f"alerts.{key}", str(exc))
     values["channels"] = tuple(_channels(problems, node, connectors))
     values.update(_when(problems, node))
+    values.update(_daily(problems, node))
     return AlertsConfig(**values)
+
+
+def _daily(problems: Problems, node: YMap) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    zone = node.get("timezone")
+    if zone is not None:
+        try:
+            zoneinfo.ZoneInfo(str(zone))
+            out["timezone"] = str(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.add(
+                line_of(node, "timezone"), "alerts.timezone", f"unknown time zone {zone!r} (e.g. Europe/Amsterdam, UTC)"
+            )
+    at = node.get("daily_summary")
+    if at is None:
+        return out
+    if isinstance(at, int) and not isinstance(at, bool):
+        # YAML 1.1 reads an unquoted 8:00 as the number 480.
+        problems.add(line_of(node, "daily_summary"), "alerts.daily_summary", 'write the time in quotes: "08:00"')
+        return out
+    found = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", str(at).strip())
+    if found is None:
+        problems.add(
+            line_of(node, "daily_summary"),
+            "alerts.daily_summary",
+            f'expected a time of day such as "08:00", got {at!r}',
+        )
+        return out
+    out["daily_summary"] = int(found[1]) * 60 + int(found[2])
+    return out
 
 
 def _channels(problems: Problems, node: YMap, connectors: Mapping[str, ConnectorConfig]) -> list[AlertChannel]:

@@ -141,6 +141,8 @@ class AlertsConfig:
     digest_every: float = 900.0  # after the first alert of a kind, the rest of it one message per interval
     kinds: frozenset[str] = frozenset(ALERT_KINDS)  # the kinds that are on
     backlog: float = 900.0  # the age of the oldest pending work that is a backlog
+    daily_summary: int | None = None  # the minute of the day (in ``timezone``) yesterday's summary is sent
+    timezone: str = "Europe/Amsterdam"  # where "yesterday" and ``daily_summary`` are reckoned
 
     @property
     def enabled(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from router.events import Event
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DaySummary, DeliveryHealth, HourCounts
 from router.store.listed import ListedEvent
 from router.store.outbox import AlertRow
 from router.store.quarantined import QuarantineBounds, Quarantined, QuarantineRecord, QuarantineStats
@@ -202,6 +202,10 @@ class Store(Protocol):
     async def hourly(self, since: float, until: float) -> list[HourCounts]:
         """Events received and routed, deliveries delivered and dead, per hour from ``since`` to ``until``."""
 
+    async def day_summary(self, since: float, until: float) -> DaySummary:
+        """Events received per trigger, deliveries ended and the commonest dead-delivery errors from ``since``
+        to ``until``, the router's own alerts left out."""
+
     async def add_alerts(self, items: list[tuple[str, dict[str, Any]]], now: float) -> None:
         """Put alerts (kind, item) in the outbox: the causes that are not a store transaction of their own."""
 
@@ -221,6 +225,7 @@ __all__ = [
     "AttemptOutcome",
     "ConnectorBacklog",
     "Counts",
+    "DaySummary",
     "DeliveryFilter",
     "DeliveryHealth",
     "DeliveryRecord",

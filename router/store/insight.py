@@ -4,7 +4,8 @@
 nothing is silently cut off), how many deliveries each listed event made and in which state they are
 (``DeliveryHealth``), which object each of a few events is about, every attempt of a few deliveries at
 once, and how many events were received and routed and deliveries ended per hour. The SQL here is written
-once with ``{}`` marks and a ``{hour}`` expression, filled in by each store.
+once with ``{}`` marks and a ``{hour}`` expression, filled in by each store. ``DAY`` sums up one day for the
+daily summary alert: events received per trigger, deliveries ended, and the commonest errors.
 """
 
 from __future__ import annotations
@@ -132,3 +133,40 @@ def hours(since: float, until: float, found: dict[str, dict[int, int]]) -> list[
         )
         for hour in range(first, last + 1)
     ]
+
+
+# One day, ``{since}``/``{until}`` the store's marks: the router's own alerts are not part of the shop's figures.
+DAY = {
+    "received": "SELECT trigger, count(*) FROM events WHERE received_at >= {since} AND received_at < {until}"
+    " AND source <> 'alert' GROUP BY trigger ORDER BY 2 DESC, 1",
+    "ended": "SELECT status, count(*) FROM deliveries WHERE updated_at >= {since} AND updated_at < {until}"
+    " AND status IN ('delivered', 'dead') AND rule NOT LIKE 'alert:%' GROUP BY status",
+    "failed": "SELECT 'failed', count(*) FROM events WHERE received_at >= {since} AND received_at < {until}"
+    " AND status = 'failed' AND source <> 'alert'",
+    "errors": "SELECT connector, substr(coalesce(last_error, ''), 1, 200), count(*) FROM deliveries"
+    " WHERE updated_at >= {since} AND updated_at < {until} AND status = 'dead' AND rule NOT LIKE 'alert:%'"
+    " GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 5",
+}
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """One day's figures: events received per trigger, deliveries delivered and dead, events that failed,
+    and the commonest dead-delivery errors as (connector, error, count)."""
+
+    received: dict[str, int]
+    delivered: int = 0
+    dead: int = 0
+    failed: int = 0
+    errors: tuple[tuple[str, str, int], ...] = ()
+
+
+def day_summary(found: dict[str, list[Any]]) -> DaySummary:
+    ended = {str(r[0]): int(r[1]) for r in found["ended"]}
+    return DaySummary(
+        received={str(r[0]): int(r[1]) for r in found["received"]},
+        delivered=ended.get("delivered", 0),
+        dead=ended.get("dead", 0),
+        failed=sum(int(r[1]) for r in found["failed"]),
+        errors=tuple((str(r[0]), str(r[1]), int(r[2])) for r in found["errors"]),
+    )

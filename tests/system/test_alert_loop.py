@@ -1,11 +1,14 @@
 """The alert loop against both stores: the first alert of a kind is stored at once and the rest wait for one
-digest, a kind that is off is dropped, and two instances on one PostgreSQL store send each alert once."""
+digest, a kind that is off is dropped, two instances on one PostgreSQL store send each alert once, and
+yesterday's summary goes once, after its time of day."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from router.alerts.loop import Alerter
+from router.alerts.summary import bounds
 from router.config import Config, parse_config
 from router.store.base import DeliveryFilter, EventFilter, RouteResult, Store
 from tests.system.conftest import make
@@ -100,3 +103,36 @@ async def test_alerts_keep_coming_when_the_outbox_holds_more_rows_than_one_read(
     await loop.tick(T + 1 + 1200)
     told = [a for a in await alerts_stored(store) if a["kind"] == "dead_delivery"]
     assert [[i["delivery_id"] for i in a["items"]] for a in told] == [[1, 2, 3], [4, 5], [6]]
+
+
+async def test_yesterdays_summary_goes_once_after_its_time_with_that_days_figures(store: Store) -> None:
+    zone = "Europe/Amsterdam"
+    config = parse_config(CONFIG + f'  daily_summary: "08:00"\n  timezone: {zone}\n', "shop.yaml", {})
+    since, until = bounds(dt.date(1970, 1, 12), zone)  # T falls on this day
+    await dead_delivery(store, 1042, since + 3600)
+    await store.add_event(event(1043), dedupe_window=WINDOW, now=since + 7200)
+    await store.add_event(event(1044, trigger="invoice_created"), dedupe_window=WINDOW, now=since + 7300)
+    await store.add_event(event(1045), dedupe_window=WINDOW, now=since - 10)  # the day before
+    await store.add_event(event(1046), dedupe_window=WINDOW, now=until + 10)  # today
+    loop = alerter(store, config)
+    await loop.tick(until + 7 * 3600 + 59 * 60)  # 07:59 the next morning
+
+    async def summaries() -> list[dict]:
+        return [a for a in await alerts_stored(store) if a["kind"] == "daily_summary"]
+
+    assert await summaries() == []
+    await loop.tick(until + 8 * 3600)
+    [told] = await summaries()
+    assert told["extra"] == {
+        "day": "1970-01-12",
+        "timezone": zone,
+        "events": 3,
+        "received": {"order_paid": 2, "invoice_created": 1},
+        "delivered": 0,
+        "dead": 1,
+        "failed": 0,
+    }  # the router's own alert events are not the shop's
+    assert [(i["connector"], i["count"]) for i in told["items"]] == [("sink", 1)]
+    await loop.tick(until + 9 * 3600)
+    await alerter(store, config).tick(until + 10 * 3600)  # a restarted or second instance
+    assert len(await summaries()) == 1

@@ -1,10 +1,11 @@
 """Alerts tell the owner once and usefully, and never get in the way: many dead deliveries give one alert at
 once and one digest, a SIGKILL between the cause and the sending loses no alert and sends none twice, a
 channel that hangs slows no webhook, an alert that cannot be sent raises no alert about itself, and a
-failed reload is told. A real daemon, a recording HTTP server as the channel."""
+failed reload is told, and so is yesterday's summary. A real daemon, a recording HTTP server as the channel."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,8 @@ import pytest
 
 from router.demo.sandbox import SandboxServer
 from router.demo.standins.sink import HttpSink, Reply
+from router.events import Event
+from router.store.sqlite import SqliteStore
 from tests.support import DaemonProcess, base_config, reserved_port, sandbox_server, wait_until, webhook_body
 
 ALERTS = """alerts:
@@ -148,4 +151,28 @@ async def test_webhooks_refused_by_verification_are_told_with_what_to_check(
     await wait_until(told, 20, "the quarantined alert")
     [alert] = alerts_of(channel)
     assert alert["count"] == 1 and "webhook_key" in alert["fix"]
+    assert daemon.stop() == 0
+
+
+async def test_yesterdays_summary_reaches_the_channel_with_what_the_store_holds_for_that_day(
+    daemon_factory, shop_api, sink, channel, tmp_path
+) -> None:
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    store = SqliteStore(tmp_path / "router.db")
+    await store.open()
+    for ident, at in ((5001, today - 3600 * 12), (5002, today - 3600 * 2), (5003, today - 3600 * 30)):
+        await store.add_event(Event("order_paid", "order_paid", "order", str(ident)), dedupe_window=60, now=at)
+    await store.close()
+    daily = '  daily_summary: "00:00"\n  timezone: UTC\n'  # always past: sent as the daemon starts
+    daemon = alerting_daemon(daemon_factory, shop_api, sink, channel, tmp_path, extra=daily).start()
+
+    async def told() -> bool:
+        return any(a["kind"] == "daily_summary" for a in alerts_of(channel))
+
+    await wait_until(told, 20, "the daily summary")
+    [summary] = [a for a in alerts_of(channel) if a["kind"] == "daily_summary"]
+    yesterday = dt.datetime.fromtimestamp(today - 1, dt.UTC).date().isoformat()
+    assert summary["day"] == yesterday and summary["received"] == {"order_paid": 2}
+    texts = [json.loads(r.body)["text"] for r in channel.requests]
+    assert f"plugpay-router: {yesterday} (UTC): 2 events, 0 delivered, 0 dead, 0 failed" in texts
     assert daemon.stop() == 0

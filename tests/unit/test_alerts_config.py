@@ -3,10 +3,16 @@ kinds that are on; every mistake is a problem at its file, line and key, with th
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 import pytest
 
+from router.alerts.deliveries import alert_of
 from router.alerts.message import Alert, request_for
+from router.alerts.summary import bounds, due_day, payload
 from router.config import ConfigError, parse_config
+from router.store.insight import DaySummary
 
 CONNECTORS = """version: 1
 plugandpay: {allow_unsigned: true}
@@ -77,3 +83,39 @@ def test_an_http_connector_whose_base_url_is_the_whole_webhook_is_a_channel_with
     config = parse_config(CONNECTORS + "alerts: {channels: [{connector: hook}]}\n", "shop.yaml", {})
     [channel] = config.alerts.channels
     assert channel.connector == "hook" and channel.fields == {}
+
+
+def test_the_daily_summary_time_and_zone_load_and_an_unquoted_time_is_explained() -> None:
+    channel = "alerts:\n  channels: [{connector: hook, path: /ops}]\n"
+    config = parse_config(CONNECTORS + channel + '  daily_summary: "08:30"\n  timezone: UTC\n', "shop.yaml", {})
+    assert config.alerts.daily_summary == 8 * 60 + 30 and config.alerts.timezone == "UTC"
+    assert parse_config(CONNECTORS + channel, "shop.yaml", {}).alerts.daily_summary is None
+    assert problems(channel + "  daily_summary: 8:00\n") == [
+        'shop.yaml:9: alerts.daily_summary: write the time in quotes: "08:00"'
+    ]
+    assert problems(channel + '  daily_summary: "24:00"\n  timezone: Europe/Amsterdm\n') == [
+        "shop.yaml:9: alerts.daily_summary: expected a time of day such as \"08:00\", got '24:00'",
+        "shop.yaml:10: alerts.timezone: unknown time zone 'Europe/Amsterdm' (e.g. Europe/Amsterdam, UTC)",
+    ]
+
+
+def test_yesterday_is_the_local_calendar_day_even_when_the_clocks_change() -> None:
+    zone = "Europe/Amsterdam"
+    since, until = bounds(dt.date(2026, 10, 25), zone)  # summer time ends: a 25-hour day
+    assert until - since == 25 * 3600
+    assert dt.datetime.fromtimestamp(since, dt.UTC) == dt.datetime(2026, 10, 24, 22, 0, tzinfo=dt.UTC)
+    eight = dt.datetime(2026, 10, 26, 8, 0, tzinfo=zoneinfo.ZoneInfo(zone)).timestamp()
+    assert due_day(eight - 60, 8 * 60, zone) is None  # 07:59: not yet
+    assert due_day(eight, 8 * 60, zone) == dt.date(2026, 10, 25)
+
+
+def test_the_daily_summary_reads_as_figures_and_the_commonest_errors() -> None:
+    figures = DaySummary({"order_paid": 12, "invoice_created": 3}, delivered=30, dead=2, errors=(("mail", "550", 2),))
+    alert = alert_of(payload(dt.date(2026, 12, 5), "Europe/Amsterdam", figures))
+    mail = request_for("email", {"to": "ops@shop.nl"}, alert, None)
+    assert mail["subject"] == "plugpay-router: 2026-12-05 (Europe/Amsterdam): 15 events, 30 delivered, 2 dead, 0 failed"
+    assert "Events received: order_paid 12, invoice_created 3" in mail["text"]
+    assert "Commonest errors:\n- connector mail, error 550, count 2" in mail["text"]
+    hook = request_for("http", {"path": "/ops"}, alert, None)["json"]["alert"]
+    assert hook["kind"] == "daily_summary" and hook["received"] == {"order_paid": 12, "invoice_created": 3}
+    assert hook["items"] == [{"connector": "mail", "error": "550", "count": 2}] and hook["dead"] == 2

@@ -10,10 +10,11 @@ from typing import Any
 
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DaySummary, DeliveryHealth, HourCounts
 from router.store.records import Attempt, Counts
 
 HOURLY = insight.hourly_sql("floor({} / 3600)::bigint", "$1")
+DAY = {name: sql.format(since="$1", until="$2") for name, sql in insight.DAY.items()}
 BACKLOG = insight.BACKLOG.format(
     oldest="SELECT LEAST((SELECT min(received_at) FROM events WHERE status = 'pending'),"
     " (SELECT min(created_at) FROM deliveries WHERE status = 'pending'))"
@@ -80,3 +81,9 @@ class PostgresInsight:
             return found
 
         return insight.hours(since, until, await self._run(query))
+
+    async def day_summary(self, since: float, until: float) -> DaySummary:
+        async def query(conn: Any) -> dict[str, list[Any]]:
+            return {name: list(await conn.fetch(sql, since, until)) for name, sql in DAY.items()}
+
+        return insight.day_summary(await self._run(query))

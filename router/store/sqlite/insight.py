@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 
 from router.store import insight, rows
 from router.store.filters import DeliveryFilter, EventFilter, where
-from router.store.insight import ConnectorBacklog, DeliveryHealth, HourCounts
+from router.store.insight import ConnectorBacklog, DaySummary, DeliveryHealth, HourCounts
 from router.store.records import Attempt, Counts
 from router.store.sqlite import queries as q
 
 T = TypeVar("T")
 HOURLY = insight.hourly_sql("CAST({} / 3600 AS INTEGER)", "?")
+DAY = {name: sql.format(since="?", until="?") for name, sql in insight.DAY.items()}
 BACKLOG = insight.BACKLOG.format(oldest=q.OLDEST_PENDING)
 # SQLite allows 32766 parameters per statement; a page of a list never comes close, a trace neither.
 MAX_IDS = 30000
@@ -86,3 +87,9 @@ class SqliteInsight:
             return {name: dict(conn.execute(sql, (since,)).fetchall()) for name, sql in HOURLY.items()}
 
         return insight.hours(since, until, await self._read(query))
+
+    async def day_summary(self, since: float, until: float) -> DaySummary:
+        def query(conn: sqlite3.Connection) -> dict[str, list[Any]]:
+            return {name: conn.execute(sql, (since, until)).fetchall() for name, sql in DAY.items()}
+
+        return insight.day_summary(await self._read(query))
