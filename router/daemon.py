@@ -134,6 +134,7 @@ class Daemon:
             self.store,
             lambda: self.loaded.config,
             breakers=lambda: self.loaded.connectors.breaker_states(),
+            errors=lambda: self.loaded.connectors.breaker_errors(),
             on_created=self._wake_route,
             on_sent=lambda kind: self.metrics.alerts_sent.labels(kind=kind).inc(),
             on_waiting=self.metrics.alerts_waiting.set,

@@ -125,6 +125,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_out = False
         self._probe_since = 0.0
+        self.last_error = ""  # what the last failed send said: the destination_down alert shows it
 
     def admit(self) -> float | None:
         """None: send now. Otherwise the seconds the delivery should wait (in the store) before asking again."""
@@ -142,10 +143,12 @@ class CircuitBreaker:
         self._probe_out, self._probe_since = True, now
         return None
 
-    def record(self, failed: bool) -> None:
+    def record(self, failed: bool, error: str | None = None) -> None:
         """The outcome of an admitted send: failed = the destination did not answer usefully."""
         if not self.settings.enabled:
             return
+        if failed and error:
+            self.last_error = error[:300]
         if self.state == HALF_OPEN and self._probe_out:
             self._probe_out = False
             if failed:

@@ -5,17 +5,20 @@ renders the message for each channel of the config in force (``message.request_f
 secrets as any action's (``render.secret_refs``), and stores one delivery per channel under the rule name
 ``alert:<kind>``, so the deliver stage sends it with the channel connector's retries like any delivery.
 An alert about a destination is not sent through that destination, and a channel whose connector is gone
-from the config gets a dead delivery that says so.
+from the config gets a dead delivery that says so. Errors in an alert are masked as in the logs.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 from router.alerts.message import Alert, request_for
 from router.config import Config
+from router.logs import mask_addresses
 from router.render.secret_refs import seal
+from router.secrets import masker
 from router.store.base import EventRecord, NewDelivery
 
 SOURCE = "alert"
@@ -36,8 +39,19 @@ def alert_of(payload: Any) -> Alert:
     )
 
 
+def masked(alert: Alert, secrets: frozenset[str]) -> Alert:
+    """The alert with every secret and e-mail address in its items masked as the logs mask them: an error
+    text can quote a destination's answer, which may name a customer's address."""
+    mask = masker(secrets)
+
+    def clean(value: Any) -> Any:
+        return mask_addresses(mask(value)) if isinstance(value, str) else value
+
+    return replace(alert, items=[{key: clean(value) for key, value in item.items()} for item in alert.items])
+
+
 def alert_deliveries(record: EventRecord, config: Config) -> list[NewDelivery]:
-    alert = alert_of(record.event.payload)
+    alert = masked(alert_of(record.event.payload), config.secrets)
     found = []
     for index, channel in enumerate(config.alerts.channels):
         if alert.kind in ABOUT_A_DESTINATION and channel.connector == alert.subject:

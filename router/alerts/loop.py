@@ -51,10 +51,12 @@ class Alerter:
         on_created: Callable[[], None],
         on_sent: Callable[[str], None] = lambda kind: None,
         on_waiting: Callable[[int], None] = lambda rows: None,
+        errors: Callable[[], Mapping[str, str]] = dict,
     ):
         self.store = store
         self.current = current
         self.breakers = breakers
+        self.errors = errors  # each connector's last failed send, named in its destination_down alert
         self.on_created = on_created
         self.on_sent = on_sent
         self.on_waiting = on_waiting  # the outbox depth: rows read but held for a digest
@@ -99,7 +101,7 @@ class Alerter:
         for name, state in self.breakers().items():
             seen = self._breaker_seen.get(name)
             if state == "open" and (seen is None or seen[0] != "open"):
-                items.append(("destination_down", {"connector": name}))
+                items.append(("destination_down", {"connector": name, "error": self.errors().get(name)}))
                 self._breaker_seen[name] = ("open", now)
             elif state == "closed" and seen is not None and seen[0] == "open":
                 minutes = max(1, round((now - seen[1]) / 60))

@@ -103,7 +103,7 @@ class Deliverer:
         duration_ms = (time.perf_counter() - clock) * 1000
         decision = decide(record, result, time.time())
         if breaker is not None:
-            breaker.record(failed=decision.failed)
+            breaker.record(failed=decision.failed, error=decision.error)
         attempt = Attempt(
             started_at=started,
             duration_ms=duration_ms,

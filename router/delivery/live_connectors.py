@@ -47,6 +47,10 @@ class Connectors:
         """``{connector name: "closed" | "open" | "half-open"}``, for metrics and the admin API."""
         return {name: guard.breaker.state for name, guard in self.guards.items()}
 
+    def breaker_errors(self) -> dict[str, str]:
+        """``{connector name: what its last failed send said}``, for the destination_down alert."""
+        return {name: guard.breaker.last_error for name, guard in self.guards.items() if guard.breaker.last_error}
+
     async def aclose(self) -> None:
         for connector in self.by_name.values():
             try:

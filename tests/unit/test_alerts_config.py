@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from router.alerts.deliveries import alert_of
+from router.alerts.deliveries import alert_of, masked
 from router.alerts.message import Alert, request_for
 from router.alerts.summary import bounds, due_day, payload
 from router.config import ConfigError, parse_config
@@ -119,3 +119,11 @@ def test_the_daily_summary_reads_as_figures_and_the_commonest_errors() -> None:
     hook = request_for("http", {"path": "/ops"}, alert, None)["json"]["alert"]
     assert hook["kind"] == "daily_summary" and hook["received"] == {"order_paid": 12, "invoice_created": 3}
     assert hook["items"] == [{"connector": "mail", "error": "550", "count": 2}] and hook["dead"] == 2
+
+
+def test_an_alerts_errors_are_masked_like_the_logs() -> None:
+    said = "550 bilal.jansen@example.nl unknown; key tok-9f8e7d6c5b4a3210 refused"
+    alert = masked(
+        Alert("dead_delivery", [{"event_id": 7, "error": said}], count=1), frozenset({"tok-9f8e7d6c5b4a3210"})
+    )
+    assert alert.items == [{"event_id": 7, "error": "550 b***@example.nl unknown; key *** refused"}]

@@ -65,8 +65,9 @@ def test_breaker_opens_at_70_percent_of_10_calls_then_probes_once():
         assert breaker.admit() is None
         breaker.record(failed)
     assert breaker.state == "closed"  # 6 of 9: the window is not full yet
-    breaker.record(True)
+    breaker.record(True, "503 Service Unavailable")
     assert breaker.state == "open"  # 7 of 10
+    assert breaker.last_error == "503 Service Unavailable"  # what the destination_down alert names
     assert breaker.admit() == pytest.approx(30.0)
     clock.now += 30.0
     assert breaker.admit() is None  # the probe
