@@ -25,7 +25,7 @@ import structlog
 
 from router.alerts import summary
 from router.alerts.deliveries import ABOUT_A_DESTINATION, SOURCE
-from router.alerts.message import MAX_ITEMS
+from router.alerts.message import MAX_ITEMS, age
 from router.config import Config
 from router.config.model import ALERT_KINDS
 from router.events import Event
@@ -40,6 +40,7 @@ LAST_SENT = "alerts:last:{kind}"  # when the last alert of the kind went out
 READ_MARK = "alerts:outbox"  # every outbox row up to here is sent or dropped
 READ_LIMIT = 5000  # outbox rows read per tick
 QUARANTINE_SEEN = "alerts:quarantine"  # the newest refused webhook already told
+BACKLOG_TOLD = "alerts:backlog"  # 1 while a backlog that was told lasts, 0 once it cleared
 
 
 class Alerter:
@@ -63,7 +64,6 @@ class Alerter:
         self.read_limit = READ_LIMIT
         self._noted: list[tuple[str, dict[str, Any]]] = []
         self._breaker_seen: dict[str, tuple[str, float]] = {}
-        self._backlogged = False
         self._quarantined: int | None = None
         self._wake = asyncio.Event()
 
@@ -104,8 +104,7 @@ class Alerter:
                 items.append(("destination_down", {"connector": name, "error": self.errors().get(name)}))
                 self._breaker_seen[name] = ("open", now)
             elif state == "closed" and seen is not None and seen[0] == "open":
-                minutes = max(1, round((now - seen[1]) / 60))
-                items.append(("destination_recovered", {"connector": name, "down_for": f"{minutes} min"}))
+                items.append(("destination_recovered", {"connector": name, "down_for": age(now - seen[1])}))
                 self._breaker_seen[name] = ("closed", now)
             elif seen is None:
                 self._breaker_seen[name] = (state, now)
@@ -118,9 +117,13 @@ class Alerter:
         items: list[tuple[str, dict[str, Any]]] = []
         oldest = (await self.store.backlog()).oldest_pending_at
         aged = oldest is not None and now - oldest > config.alerts.backlog
-        if aged and not self._backlogged:
-            items.append(("backlog", {"waiting_for": f"{round((now - (oldest or now)) / 60)} min"}))
-        self._backlogged = aged
+        # Told once per backlog, whichever instance holds the lock on the tick that sees it: the mark is the
+        # store's, so instances taking turns with the lock do not each tell the same backlog.
+        told = bool(await self.store.get_watermark(BACKLOG_TOLD))
+        if aged and not told:
+            items.append(("backlog", {"waiting_for": age(now - (oldest or now)), "oldest_at": oldest}))
+        if aged != told:
+            await self.store.set_watermark(BACKLOG_TOLD, float(aged), now)
         # The newest refusal against a mark in the store: told once, whichever instance holds the lock, and
         # refusals from before a restart are not lost to a baseline taken after them.
         stats = await self.store.quarantine_stats()

@@ -20,11 +20,11 @@ MAX_ITEMS = 20  # items listed in one message; the count says how many there wer
 SUMMARY = {
     "dead_delivery": "{count} deliveries went dead",
     "destination_down": "destination {subject} is failing (its circuit breaker opened)",
-    "destination_recovered": "destination {subject} recovered",
+    "destination_recovered": "destination {subject} recovered after {down_for}",
     "event_failed": "{count} events could not be routed",
     "quarantined": "{count} webhooks refused by verification",
     "missed_webhooks": "reconcile found {count} events whose webhook never arrived",
-    "backlog": "work has been waiting since {first}",
+    "backlog": "work has been waiting for {waiting_for}",
     "reload_failed": "a config reload failed; the old config is kept",
     "test": "a test alert from plugpay-router",
     "daily_summary": "{day} ({timezone}): {events} events, {delivered} delivered, {dead} dead, {failed} failed",
@@ -53,10 +53,15 @@ class Alert:
 
     def line(self) -> str:
         """One line a person reads (a Slack message, a mail's subject)."""
-        first = _time(self.first_at) if self.first_at else "now"
-        text = SUMMARY.get(self.kind, self.kind).format(
-            count=self.count or len(self.items), subject=self.subject, first=first, **self.extra
-        )
+        named = {
+            "down_for": "a while",
+            "waiting_for": "a while",
+            **(self.items[0] if self.items else {}),
+            **self.extra,
+            "count": self.count or len(self.items),
+            "subject": self.subject,
+        }
+        text = SUMMARY.get(self.kind, self.kind).format(**named)
         return f"plugpay-router: {text}"
 
     def as_dict(self, dashboard: str | None) -> dict[str, Any]:
@@ -98,6 +103,14 @@ def request_for(connector_type: str, fields: Mapping[str, Any], alert: Alert, da
     if connector_type in ("slack", "discord"):
         return {**fields, "text": alert.line() + (f" ({dashboard})" if dashboard else "")}
     return {"method": "POST", **fields, "json": {"text": alert.line(), "alert": alert.as_dict(dashboard)}}
+
+
+def age(seconds: float) -> str:
+    """A duration as a person says it: ``40 s``, ``12 min``, ``3 h 5 min``."""
+    if seconds < 60:
+        return f"{max(0, round(seconds))} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _time(ts: float) -> str:

@@ -127,3 +127,9 @@ def test_an_alerts_errors_are_masked_like_the_logs() -> None:
         Alert("dead_delivery", [{"event_id": 7, "error": said}], count=1), frozenset({"tok-9f8e7d6c5b4a3210"})
     )
     assert alert.items == [{"event_id": 7, "error": "550 b***@example.nl unknown; key *** refused"}]
+
+
+def test_the_recovered_line_says_how_long_the_destination_was_down() -> None:
+    # What the alert loop stores for a recovery, rendered for a Slack channel: the line is all it gets.
+    alert = Alert("destination_recovered", [{"connector": "crm", "down_for": "12 min"}], count=1, subject="crm")
+    assert request_for("slack", {}, alert, None)["text"] == "plugpay-router: destination crm recovered after 12 min"
