@@ -16,6 +16,7 @@ each figure's range and the per-round ratio of this build to each other build:
     python -m bench.e2e --compare /work/old --rounds 3
     python -m bench.e2e --compare /work/old --count 4000 --profile /tmp/e2e   # py-spy top frames per build
     python -m bench.e2e --alerts --rounds 4   # this build with an alerts: section too (a channel to the sink)
+    python -m bench.e2e --tracing --rounds 4  # this build with tracing: too (every trace, to a local collector)
 
 Measured (issue 16; 2-core Xeon shared with other work; 8 interleaved rounds of 2000 events, 2026-11-30):
 this build 566-703 events/s (median 657), 1.31-1.63 ms CPU/event (median 1.42), peak RSS 57 MB; 9993736
@@ -23,7 +24,9 @@ this build 566-703 events/s (median 657), 1.31-1.63 ms CPU/event (median 1.42), 
 x0.86-1.23 CPU. The Plug&Pay sandbox costs 0.3-0.4 ms CPU per event on top. docs/performance.md: profiles.
 With ``--alerts`` (issue 22; 4 interleaved rounds, 2026-12-06): this / alerts throughput x0.92-1.11, CPU per
 event x0.91-1.08: within the noise; the alert loop costs a lock and two store reads a second, nothing per event
-while nothing fails.
+while nothing fails. With ``--tracing`` (issue 22; 4 interleaved rounds, 2026-12-06; every trace kept, exported
+to a bare server): this 0.98-1.10 ms CPU/event, tracing 1.67-1.81 ms (per round x0.55-0.62), RSS 59 → 72 MB;
+this build without a tracing section against the one before tracing (--compare): CPU per event x0.92-1.04.
 """
 
 from __future__ import annotations
@@ -47,11 +50,23 @@ from tests.support import reserved_port, welcome_rule
 ALERTS = """alerts:
   channels: [{connector: sink, path: /alerts}]
 """
+TRACING = """tracing: {{otlp_endpoint: "http://127.0.0.1:{port}"}}
+"""
 
 
-def config_text(*, port: int, api_port: int, sink_port: int, store: str, key: str = KEY, alerts: bool = False) -> str:
+def config_text(
+    *,
+    port: int,
+    api_port: int,
+    sink_port: int,
+    store: str,
+    key: str = KEY,
+    alerts: bool = False,
+    collector_port: int | None = None,
+) -> str:
     """The benchmark's daemon config: one rule that renders four fields of each paid order to the sink (and
-    with ``alerts``, an alerts section whose channel is the sink: the alert loop watching, nothing failing)."""
+    with ``alerts``, an alerts section whose channel is the sink: the alert loop watching, nothing failing;
+    with ``collector_port``, a tracing section exporting every trace to a bare server on that port)."""
     fields = {
         "email": "order.billing.contact.email",
         "name": "order.billing.contact.firstname ~ ' ' ~ order.billing.contact.lastname",
@@ -65,7 +80,7 @@ store: {{url: "{store}"}}
 delivery: {{concurrency: 64}}
 connectors:
   sink: {{type: http, base_url: "http://127.0.0.1:{sink_port}"}}
-{welcome_rule(fields)}{ALERTS if alerts else ""}"""
+{welcome_rule(fields)}{ALERTS if alerts else ""}{TRACING.format(port=collector_port) if collector_port else ""}"""
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,11 @@ def measure(build: Build, args: argparse.Namespace, folder: Path, profile: Path 
     store = f"sqlite:///{folder / 'router.db'}" if args.store == "sqlite" else args.store
     config = folder / "config.yaml"
     alerts = build.name == "alerts"
-    config.write_text(config_text(port=port, api_port=api_port, sink_port=sink_port, store=store, alerts=alerts))
+    collector_port = reserved_port() if build.name == "tracing" else None
+    text = config_text(
+        port=port, api_port=api_port, sink_port=sink_port, store=store, alerts=alerts, collector_port=collector_port
+    )
+    config.write_text(text)
     procs = []
     try:
         procs.append(
@@ -121,6 +140,9 @@ def measure(build: Build, args: argparse.Namespace, folder: Path, profile: Path 
         procs.append(
             start(["-m", "bench.bare", str(sink_port)], f"http://127.0.0.1:{sink_port}/count", folder / "sink.log")
         )
+        if collector_port is not None:  # the OTLP/HTTP collector: a bare server taking every POST
+            url = f"http://127.0.0.1:{collector_port}"
+            procs.append(start(["-m", "bench.bare", str(collector_port)], f"{url}/count", folder / "collector.log"))
         daemon = start(
             ["-m", "router", "serve", "-c", str(config)],
             f"http://127.0.0.1:{port}/healthz",
@@ -153,11 +175,14 @@ def main() -> int:
     parser.add_argument("--compare", action="append", default=[], metavar="DIR", help="another checkout to run too")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--alerts", action="store_true", help="also run this build with alerts on")
+    parser.add_argument("--tracing", action="store_true", help="also run this build with tracing on (otel extra)")
     parser.add_argument("--profile", type=Path, help="sample each daemon with py-spy; PROFILE-<build>.txt")
     args = parser.parse_args()
     builds = [Build.this(), *(Build.checkout(folder) for folder in args.compare)]
     if args.alerts:
         builds.append(replace(builds[0], name="alerts"))
+    if args.tracing:
+        builds.append(replace(builds[0], name="tracing"))
     rounds: list[list[Result]] = []
     for number in range(args.rounds):
         results = []

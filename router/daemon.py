@@ -44,6 +44,7 @@ from router.routing.route import Router
 from router.shop.reconcile import Reconciler
 from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
+from router.tracing import spans as tracing
 
 log = structlog.get_logger("router.daemon")
 # With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
@@ -232,6 +233,7 @@ class Daemon:
 
     async def start(self) -> None:
         config = self.loaded.config
+        tracing.start(config.tracing, config.secrets)  # a no-op unless the config asks for traces
         await self.store.open()
         nofile = raise_fd_limit()
         # handler_cancellation stays off (aiohttp's default): a webhook whose sender hung up mid-commit still
@@ -309,6 +311,7 @@ class Daemon:
                 (config.server.host, config.server.port),
             ),
             ("store.url", old.config.store.url, config.store.url),
+            ("tracing", old.config.tracing, config.tracing),
             (
                 "admin.listen",
                 (old.config.admin.host, old.config.admin.port, old.config.admin.enabled),
@@ -325,6 +328,7 @@ class Daemon:
             if site is not None:
                 site.limits = _limits(config)  # applies to connections accepted from now on
         logs.set_secrets(old.config.secrets | config.secrets)
+        tracing.set_secrets(old.config.secrets | config.secrets)
         self.route_loop.concurrency = config.plugandpay.concurrency
         self.deliver_loop.concurrency = config.delivery.concurrency
         self.route_loop.renew_every = self._event_lease() / 3
@@ -380,6 +384,7 @@ class Daemon:
             await self.store.release(self.owner)
         await self.loaded.aclose()
         await self.store.close()
+        await tracing.stop()  # the spans still queued, within a bound
         log.info("stopped")
 
 

@@ -25,6 +25,7 @@ import aiohttp
 from router.events import object_id
 from toolkit import jsontext
 from toolkit.client import new_session, read_capped
+from toolkit.outbound import WATCH
 from toolkit.protection import RateLimiter
 from toolkit.status import is_transient, parse_retry_after
 from toolkit.units import Rate
@@ -170,6 +171,7 @@ class PlugAndPayClient:
         session = self._client()
         where = f"{method} {path}"
         attempts = 3 if method == "GET" else 1
+        watch = WATCH.get()  # a traced fetch hears each answer (``toolkit.outbound``)
         try:
             for attempt in range(1, attempts + 1):
                 # A plain loop, not tenacity: its per-call machinery was 3 % of the daemon's CPU per event.
@@ -178,6 +180,8 @@ class PlugAndPayClient:
                     async with session.request(
                         method, self.base_url + path, params=params, json=body, allow_redirects=False
                     ) as response:
+                        if watch is not None:
+                            watch.sent(method, self.base_url + path, response.status)
                         raw = await self._read(where, response)
                         try:
                             return self._decode(where, response.status, response.headers.get("Retry-After"), raw)

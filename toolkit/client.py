@@ -10,7 +10,8 @@ header is a ``Permanent`` error naming it, ``toolkit.headers``), and keeps at mo
 costs 64 KB of memory, the rest is never read (the connection is closed instead of being reused).
 ``send`` turns transport failures into ``Retryable`` and a 429's Retry-After into a pause of the whole
 connector, so that the other deliveries stop knocking too. ``expect_success`` classifies an answer, naming
-the step that failed, and ``error_text`` digs a readable reason out of the error bodies APIs return.
+the step that failed, and ``error_text`` digs a readable reason out of the error bodies APIs return. During a
+traced delivery attempt each request carries its ``traceparent`` and reports its answer (``toolkit.outbound``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from toolkit import jsontext
 from toolkit.headers import checked_headers
+from toolkit.outbound import WATCH
 from toolkit.outcomes import DeliveryError, Limiter, Retryable
 from toolkit.status import classify_status, parse_retry_after
 
@@ -107,18 +109,26 @@ class HttpClient:
         if self._session is None:
             self._session = new_session(self.timeout)
         params = None if request.params is None else {k: str(v) for k, v in request.params.items()}
-        async with self._session.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            params=params,
-            data=request.content,
-            allow_redirects=False,
-        ) as response:
-            content, truncated = await read_capped(response, MAX_ANSWER_BYTES)
-            if truncated:
-                response.close()  # drop the connection: the unread rest must not be drained into memory
-            return Response(response.status, response.headers, content, truncated)
+        watch = WATCH.get()  # a traced attempt: its headers ride along, and it hears the answer
+        headers = request.headers if watch is None else {**request.headers, **watch.headers}
+        status: int | None = None
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                headers=headers,
+                params=params,
+                data=request.content,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                content, truncated = await read_capped(response, MAX_ANSWER_BYTES)
+                if truncated:
+                    response.close()  # drop the connection: the unread rest must not be drained into memory
+                return Response(response.status, response.headers, content, truncated)
+        finally:
+            if watch is not None:
+                watch.sent(request.method, request.url, status)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -52,6 +52,7 @@ from router.config.sections import (
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of
 from router.config.source import load as load_yaml
 from router.config.store_url import store_url_problem
+from router.config.tracing_section import tracing_config
 from router.config.webhook import check_webhook_key
 from router.events import canonical_trigger
 from router.render.rulebook import RuleSet
@@ -80,7 +81,8 @@ def build(text: str, file: str, env: Mapping[str, str], *, offline: bool = False
     variables: dict[str, str] = {}
     interpolate(root, "", env, problems, secrets, read, variables, offline=offline)
     try:
-        config = _Builder(problems, hashlib.sha256(text.encode()).hexdigest()[:12], secrets, offline).build(root)
+        version = hashlib.sha256(text.encode()).hexdigest()[:12]
+        config = _Builder(problems, version, secrets, offline, env).build(root)
     except ConfigError as exc:
         # Masked here, before anything prints it: check, serve and a reload all show this text.
         raise exc.masked(problem_mask(secrets, read)) from None
@@ -107,6 +109,7 @@ class _Builder:
     version: str
     secrets: set[str]
     offline: bool = False
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # OTEL_* turn traces on too
 
     def build(self, root: YMap) -> Config:
         self.problems.unknown_keys(root, "", SECTIONS)
@@ -127,6 +130,7 @@ class _Builder:
         rules = RuleCompiler(self.problems, connectors, plugandpay.trigger_aliases).rules(root)
         reconcile = _reconcile(self.problems, root, self._fields(root, "reconcile", RECONCILE_FIELDS), rules)
         alerts = alerts_config(self.problems, root, connectors)
+        tracing = tracing_config(self.problems, root, self.env, offline=self.offline)
         self.problems.raise_if_any()
         return Config(
             file=self.problems.file,
@@ -148,6 +152,7 @@ class _Builder:
             quarantine=quarantine,
             reconcile=reconcile,
             alerts=alerts,
+            tracing=tracing,
         )
 
     # -- helpers

@@ -166,6 +166,18 @@ class ReconcileConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry traces (the ``otel`` extra): on with a ``tracing:`` section, or when the environment names
+    an OTLP endpoint or a traces exporter (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_EXPORTER``)."""
+
+    enabled: bool = False
+    otlp_endpoint: str | None = None  # the collector's base URL; None: the exporter reads OTEL_EXPORTER_OTLP_*
+    service_name: str = "plugpay-router"  # or OTEL_SERVICE_NAME
+    sample_ratio: float | None = 1.0  # the share of traces kept; None: OTEL_TRACES_SAMPLER decides
+    exporter: str = "otlp"  # or "console" (OTEL_TRACES_EXPORTER)
+
+
+@dataclass(frozen=True)
 class ConnectorConfig:
     name: str
     type: str
@@ -195,6 +207,7 @@ class Config:
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @functools.cached_property
     def marked_actions(self) -> dict[int, tuple[Action, Action]]:

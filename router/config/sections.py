@@ -89,6 +89,7 @@ SECTIONS = (
     "quarantine",
     "reconcile",
     "alerts",
+    "tracing",
     "connectors",
     "rules",
 )

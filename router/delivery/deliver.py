@@ -7,6 +7,7 @@ before the destination's ``Retry-After``), or marks it ``dead`` when the schedul
 connectors of one config come from ``router.delivery.live_connectors``. Each connector is guarded by its
 rate limit and circuit breaker (``toolkit.protection``), which outlive reloads: while the breaker is open,
 or when the rate limit has no slot soon, the delivery goes back to the store without spending an attempt.
+Each attempt is a ``deliver`` span (``router.tracing``), a child of the route span that made the delivery.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Outgoing, Permanent, Retryable, Sent, Throttled
+from connectors.base import Connector, Outgoing, Permanent, Retryable, Sent, Throttled
 from router.config import Config
 from router.delivery.live_connectors import Connectors
 from router.delivery.retry import SendOutcome, decide
 from router.render.secret_refs import restore
 from router.store.base import Attempt, DeliveryRecord, Store
+from router.tracing import describe, names
+from router.tracing import spans as tracing
 from toolkit import jsontext
+from toolkit.protection import CircuitBreaker
 
 log = structlog.get_logger("router.deliver")
 ERROR_LIMIT = 1000
@@ -64,6 +68,28 @@ class Deliverer:
 
     async def handle(self, record: DeliveryRecord) -> None:
         config, connectors = self.current()
+        connector = connectors.get(record.connector)
+        breaker = connectors.guards[record.connector].breaker if connector is not None else None
+        wait = breaker.admit() if breaker is not None else None
+        if wait is not None:
+            await self._defer(record, wait, "circuit breaker open")
+            return
+        # Each attempt is a span, a child of the route span that made the delivery (its stored traceparent):
+        # the HTTP requests it makes carry the attempt's own traceparent, so a destination joins the trace.
+        with tracing.span("deliver", parent=record.trace, kind="client") as span:
+            if span.recording:
+                target = config.connectors.get(record.connector)
+                describe.attempting(span, record, target.type if target is not None else None)
+            await self._attempt(record, config, connector, breaker, span)
+
+    async def _attempt(
+        self,
+        record: DeliveryRecord,
+        config: Config,
+        connector: Connector | None,
+        breaker: CircuitBreaker | None,
+        span: tracing.Span,
+    ) -> None:
         bound = log.bind(
             delivery_id=record.id,
             event_id=record.event_id,
@@ -74,12 +100,6 @@ class Deliverer:
         started = time.time()
         clock = time.perf_counter()
         sent: Sent | None = None
-        connector = connectors.get(record.connector)
-        breaker = connectors.guards[record.connector].breaker if connector is not None else None
-        wait = breaker.admit() if breaker is not None else None
-        if wait is not None:
-            await self._defer(record, wait, "circuit breaker open")
-            return
         try:
             if connector is None:
                 raise Retryable(f"connector {record.connector!r} is not in the current config")
@@ -89,11 +109,13 @@ class Deliverer:
             out = Outgoing(record.id, record.delivery_key, record.event_id, request, record.attempts + 1)
             # Connectors enforce their own timeouts; this bound only guards against one that hangs.
             async with asyncio.timeout(config.delivery.timeout * 2 + 5):
-                sent = await connector.send(out)
+                with span.outbound():
+                    sent = await connector.send(out)
             result = SendOutcome.ok(sent.status_code)
         except Throttled as exc:
             if breaker is not None:
                 breaker.release()
+            span.set(names.OUTCOME, "deferred")
             await self._defer(record, exc.wait, "rate limited")
             return
         except Exception as exc:
@@ -104,6 +126,8 @@ class Deliverer:
         decision = decide(record, result, time.time())
         if breaker is not None:
             breaker.record(failed=decision.failed, error=decision.error)
+        if span.recording:
+            describe.attempted(span, decision.outcome, decision.status_code, decision.error)
         attempt = Attempt(
             started_at=started,
             duration_ms=duration_ms,

@@ -26,6 +26,8 @@ from router.inbound import verify
 from router.inbound.selftest import is_selftest
 from router.inbound.stale import is_stale
 from router.store.base import Store, StoreUnavailable
+from router.tracing import describe, names
+from router.tracing import spans as tracing
 
 if TYPE_CHECKING:
     from router.inbound.quarantine import Quarantine
@@ -78,6 +80,13 @@ class Receiver:
         return b"".join(chunks)
 
     async def __call__(self, request: web.Request) -> web.Response:
+        with tracing.span("receive", kind="server") as span:
+            response = await self._receive(request)
+            if span.recording:
+                describe.received(span, request, response)
+        return response
+
+    async def _receive(self, request: web.Request) -> web.Response:
         config = self.config()
         content_type = request.content_type.lower()
         if content_type == FORM_TYPE:
@@ -141,8 +150,11 @@ class Receiver:
         """Store a verified, parsed event and answer (202, 200 duplicate or stale, 503)."""
         now, window = time.time(), config.retention.dedupe_window
         stale = is_stale(event.sent_at, now - window)
+        span = tracing.current()  # the receive span: its traceparent is the route span's parent
         try:
-            accepted = await self.store.add_event(event, dedupe_window=window, now=now, stale=stale)
+            accepted = await self.store.add_event(
+                event, dedupe_window=window, now=now, stale=stale, trace=span.traceparent
+            )
         except StoreUnavailable as exc:
             log.error("store unavailable, answering 503", error=str(exc), trigger=event.trigger)
             self.observe(event.trigger, "store_unavailable")
@@ -153,6 +165,9 @@ class Receiver:
             triggerable=f"{event.triggerable_type}:{event.triggerable_id}",
             rule_id=event.rule_id,
         )
+        if span.recording:
+            describe.message(span, event, accepted.event_id, "receive")
+            span.set(names.OUTCOME, "duplicate" if accepted.duplicate else "stale" if stale else "accepted")
         if accepted.duplicate:
             bound.info("duplicate webhook")
             self.observe(event.trigger, "duplicate")

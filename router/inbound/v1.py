@@ -18,6 +18,8 @@ from aiohttp import web
 from router.config.model import Config
 from router.events import FORM_TYPE, PayloadError, parse_body
 from router.inbound.receive import Receiver, error
+from router.tracing import describe
+from router.tracing import spans as tracing
 
 
 class V1Receiver:
@@ -28,6 +30,13 @@ class V1Receiver:
         self.config = config
 
     async def __call__(self, request: web.Request) -> web.Response:
+        with tracing.span("receive", kind="server") as span:
+            response = await self._receive(request)
+            if span.recording:
+                describe.received(span, request, response)
+        return response
+
+    async def _receive(self, request: web.Request) -> web.Response:
         config = self.config()
         content_type = request.content_type.lower()
         if content_type != FORM_TYPE:

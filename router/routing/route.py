@@ -8,7 +8,9 @@ the business event (or the webhook, for ``source_rules`` rules), the rule, the a
 ``for_each`` element; the store keeps one delivery per key, which is how action dedupe works.
 The daemon runs ``plan`` on the event loop for at most a few milliseconds and otherwise on the render
 worker's thread (``router.routing.render_thread``), so a slow template never holds up the webhook listener; each
-render is bounded by ``delivery.render_timeout`` (``router.render.limits``).
+render is bounded by ``delivery.render_timeout`` (``router.render.limits``). Traced (``router.tracing``), an
+event's routing is a ``route`` span, a child of its stored receive span, with the API ``fetch`` and one ``render``
+span per matched rule under it; its deliveries keep the route span's traceparent for their attempts.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from router.routing.backfill_choice import only_named
 from router.routing.render_thread import LoopFirst, RenderWorker
 from router.routing.undecided import missing_includes, note_undecided, unknown_outcomes
 from router.store.base import EventRecord, NewDelivery, RouteResult, Store
+from router.tracing import describe, names
+from router.tracing import spans as tracing
 
 log = structlog.get_logger("router.route")
 
@@ -99,6 +103,7 @@ def plan(
     *,
     explain: bool = False,
     missing: frozenset[str] = frozenset(),
+    trace: str | None = None,
 ) -> Plan:
     """Match the rules and render every action of every matching rule. Sends and stores nothing.
 
@@ -108,6 +113,8 @@ def plan(
     includes that were needed but not given: the rules whose scope needs them are ``unknown`` and do not run.
     Every condition, and every action with its ``for_each`` and all its items, gets
     ``delivery.render_timeout`` to render; past it, that rule or action fails with "render timed out".
+    Each matched rule renders in a ``render`` span, a child of ``trace`` (the route span's traceparent: a plan
+    may run on the render thread, where this task's current span is not known).
     """
     with time_limit(config.delivery.render_timeout):
         context = base_context(event, data, now)
@@ -121,9 +128,14 @@ def plan(
                 continue
             rule = outcome.rule
             rule_context = {**context, "rule": rule.context}
-            for action in rule.actions:
-                with budget():
-                    deliveries.extend(_render_action(event, rule, action, rule_context, config))
+            with tracing.span("render", parent=trace) as span:
+                span.set(names.RULE, rule.name)
+                made = len(deliveries)
+                for action in rule.actions:
+                    with budget():
+                        deliveries.extend(_render_action(event, rule, action, rule_context, config))
+                if span.recording:
+                    describe.rendered(span, deliveries[made:])
     return Plan(deliveries, outcomes)
 
 
@@ -256,9 +268,25 @@ class Router:
         self._renders = LoopFirst(_WORKER)  # quick plans on the event loop, the others on the render thread
 
     async def handle(self, record: EventRecord) -> None:
+        # A child of the receive span when the webhook's was stored; events made here (reconcile, backfill,
+        # alerts) or before tracing was on have none: their route span starts a trace.
+        with tracing.span("route", parent=record.trace, kind="consumer") as span:
+            if span.recording:
+                describe.processing(span, record)
+            await self._route(record, span.traceparent)
+
+    def _seen(self, outcome: str, failure: str | None = None) -> None:
+        """Count the route's outcome, and say it on the route span (a failed event's reason as its error)."""
+        self.observe(outcome)
+        span = tracing.current()
+        span.set(names.OUTCOME, outcome)
+        if failure is not None:
+            span.fail(failure, outcome)
+
+    async def _route(self, record: EventRecord, trace: str | None) -> None:
         config, api = self.current()
         if record.event.source == ALERT_SOURCE:  # made by the alert loop: its deliveries are the channels
-            channels = RouteResult(alert_deliveries(record, config), [], config.version)
+            channels = RouteResult(alert_deliveries(record, config), [], config.version, trace=trace)
             await self.store.complete_route(record.id, self.owner, channels, time.time())
             self.on_routed()
             return
@@ -271,23 +299,24 @@ class Router:
         note_unknown_trigger(event, log)
         if not config.rules.for_trigger(event.trigger):
             await self.store.complete_route(record.id, self.owner, RouteResult([], [], config.version), time.time())
-            self.observe("routed")
+            self._seen("routed")
             # The receive line already recorded the event; one more info line per unrouted event is noise.
             bound.debug("event routed", matched=0, deliveries=0, note="no rule listens to this trigger")
             return
         extra = extra_includes(event, config)
         try:
-            data, refused = await api.fetch_optional(event.triggerable_type, event.triggerable_id, extra)
+            with tracing.span("fetch", kind="client") as fetch, fetch.outbound(propagate=False):
+                data, refused = await api.fetch_optional(event.triggerable_type, event.triggerable_id, extra)
         except (NotFound, ApiRejected) as exc:
             await self.store.fail_event(record.id, self.owner, str(exc), time.time())
-            self.observe("failed")
+            self._seen("failed", str(exc))
             bound.warning("event failed", reason=str(exc))
             return
         except ApiUnavailable as exc:
             delay = api_schedule(config.plugandpay.retry).delay(record.attempts + 1, exc.retry_after)
             assert delay is not None  # the API schedule repeats its last step: an event waits out any outage
             await self.store.retry_event(record.id, self.owner, time.time() + delay, str(exc))
-            self.observe("retry")
+            self._seen("retry")
             bound.warning(
                 "event fetch failed, will retry",
                 reason=str(exc),
@@ -300,11 +329,11 @@ class Router:
         missing = missing_includes(extra, refused, data)
         wait = config.delivery.render_timeout * PLAN_WAIT_FACTOR
         try:
-            result = await self._renders.run(partial(plan, event, data, config, missing=missing), wait)
+            result = await self._renders.run(partial(plan, event, data, config, missing=missing, trace=trace), wait)
         except TimeoutError:
             reason = f"render timed out: routing took longer than {wait:g}s"
             await self.store.fail_event(record.id, self.owner, reason, time.time())
-            self.observe("failed")
+            self._seen("failed", reason)
             bound.warning("event failed", reason=reason)
             return
         unknown = unknown_outcomes(result.outcomes)
@@ -313,13 +342,15 @@ class Router:
             note_undecided(unknown, refused)
         outcomes = [o.as_dict() for o in result.outcomes]
         kept = fetched_record(event.triggerable_type, data, keep_all=config.retention.keep_payloads)
-        routed = RouteResult(result.deliveries, outcomes, config.version, kept)
+        routed = RouteResult(result.deliveries, outcomes, config.version, kept, trace)
         inserted = await self.store.complete_route(record.id, self.owner, routed, time.time())
         if inserted is None:
             bound.warning("event lease lost before the route was stored; the instance holding it routes it")
             return
-        self.observe("routed")
+        self._seen("routed")
         matched = [o.rule.name for o in result.outcomes if o.matched]
+        tracing.current().set(names.RULES_MATCHED, len(matched))
+        tracing.current().set(names.DELIVERIES, inserted)
         for outcome in result.outcomes:
             if outcome.reason.startswith("error:"):
                 bound.warning("rule condition failed", rule=outcome.rule.name, reason=outcome.reason)
@@ -350,11 +381,11 @@ class Router:
         if done < len(delays):
             error = state_check.recheck_error(done + 1, len(delays), event.trigger, seen)
             await self.store.retry_event(record.id, self.owner, time.time() + delays[done], error)
-            self.observe("retry")
+            self._seen("retry")
             bound.info("state not yet visible, will fetch again", seen=seen, retry_in=delays[done], recheck=done + 1)
             return True
         reason = state_check.failure(event.trigger, seen, done)
         await self.store.fail_event(record.id, self.owner, reason, time.time())
-        self.observe("failed")
+        self._seen("failed", reason)
         bound.warning("event failed", reason=reason)
         return True

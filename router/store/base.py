@@ -70,8 +70,11 @@ class Store(Protocol):
         fails from then on. A store that cannot be lost under a running process (PostgreSQL) never calls it."""
 
     # receive
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
-        """Store the event (pending, or ``stale`` when ``stale``) unless a live dedupe key makes it a duplicate."""
+    async def add_event(
+        self, event: Event, *, dedupe_window: float, now: float, stale: bool = False, trace: str | None = None
+    ) -> Accepted:
+        """Store the event (pending, or ``stale`` when ``stale``) unless a live dedupe key makes it a duplicate;
+        ``trace`` is its receive span's traceparent (``EventRecord.trace``)."""
 
     # reconcile and backfill
     async def add_listed_events(self, items: list[ListedEvent], *, dedupe_window: float, now: float) -> list[Accepted]:

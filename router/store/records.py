@@ -32,6 +32,7 @@ class EventRecord:
     config_version: str | None = None
     routed_at: float | None = None
     fetched: dict[str, Any] | None = None
+    trace: str | None = None  # the W3C traceparent of its receive span (tracing on), parent of its route span
 
     def as_dict(self) -> dict[str, Any]:
         e = self.event
@@ -54,6 +55,7 @@ class EventRecord:
             "config_version": self.config_version,
             "routed_at": self.routed_at,
             "fetched": self.fetched,
+            "trace": self.trace,
         }
 
 
@@ -77,13 +79,15 @@ class NewDelivery:
 class RouteResult:
     """What routing one event produced, stored in one transaction by ``Store.complete_route``.
 
-    ``fetched`` is what is kept of the fetched object (a summary, or all of it with keep_payloads).
+    ``fetched`` is what is kept of the fetched object (a summary, or all of it with keep_payloads); ``trace``
+    the route span's traceparent (None while tracing is off).
     """
 
     deliveries: list[NewDelivery]
     outcomes: list[dict[str, Any]]
     config_version: str
     fetched: dict[str, Any] | None = None
+    trace: str | None = None  # the route span's traceparent, kept with every delivery: its attempts' parent
 
 
 @dataclass
@@ -105,6 +109,7 @@ class DeliveryRecord:
     item_key: str | None = None
     last_error: str | None = None
     config_version: str | None = None
+    trace: str | None = None  # the traceparent its attempts' spans are children of (``RouteResult.trace``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +127,7 @@ class DeliveryRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "config_version": self.config_version,
+            "trace": self.trace,
         }
 
 

@@ -37,6 +37,7 @@ EVENT_FIELDS = (
     "config_version",
     "routed_at",
     "fetched",
+    "trace",
 )
 DELIVERY_FIELDS = (
     "id",
@@ -56,6 +57,7 @@ DELIVERY_FIELDS = (
     "updated_at",
     "last_error",
     "config_version",
+    "trace",
 )
 ATTEMPT_FIELDS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status_code", "error", "result")
 
@@ -126,6 +128,7 @@ def event_record(row: Iterable[Any]) -> EventRecord:
         config_version=r["config_version"],
         routed_at=r["routed_at"],
         fetched=_json(r["fetched"]),
+        trace=r["trace"],
     )
 
 
@@ -149,6 +152,7 @@ def delivery_record(row: Iterable[Any]) -> DeliveryRecord:
         updated_at=r["updated_at"],
         last_error=r["last_error"],
         config_version=r["config_version"],
+        trace=r["trace"],
     )
 
 

@@ -38,11 +38,12 @@ READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_onl
 
 # ------------------------------------------------------------ receive
 
-# The event row for a claimed dedupe key (``claimed`` gives its id), shared by both ways of adding an event.
+# The event row for a claimed dedupe key (``claimed`` gives its id), shared by both ways of adding an event;
+# ``{{trace}}`` is the parameter of its traceparent (a webhook's) or NULL (a listed event's).
 _INSERT_CLAIMED = f""", inserted AS (
-    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)
+    INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at, trace)
     SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
-           $12::text, $13::json, $14::text, $3::float8, $3::float8
+           $12::text, $13::json, $14::text, $3::float8, $3::float8, {{trace}}
     FROM claimed
     RETURNING id
 )"""
@@ -55,14 +56,15 @@ WITH claimed AS (
     ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
-){_INSERT_CLAIMED}
+){_INSERT_CLAIMED.format(trace="NULL")}
 SELECT id, {{notify}} FROM inserted
 """,
     "events",
 )
 # A webhook's event in one round trip: unless a live entry for its business key ($15) stands for it (an
-# event found by reconcile; ``held`` names it and nothing is inserted), ADD_EVENT's claim and insert. The
-# one row says which: ``id`` (new), ``held``, or neither (the dedupe key is live: a duplicate).
+# event found by reconcile; ``held`` names it and nothing is inserted), ADD_EVENT's claim and insert, with
+# its traceparent ($16). The one row says which: ``id`` (new), ``held``, or neither (the dedupe key is live:
+# a duplicate).
 ADD_WEBHOOK_EVENT = _with_and_without_notice(
     f"""
 WITH held AS (
@@ -73,7 +75,7 @@ WITH held AS (
     ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
-){_INSERT_CLAIMED}
+){_INSERT_CLAIMED.format(trace="$16::text")}
 SELECT inserted.id, held.event_id AS held, CASE WHEN inserted.id IS NOT NULL THEN {{notify}} END
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN held ON true
 """,
@@ -84,8 +86,9 @@ COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = $1"
 
 # ------------------------------------------------------------ route
 
-# The deliveries come as one array per column ($6 … $15, in DELIVERY_VALUE_COLUMNS order). An action whose key
-# is kept (even with its delivery purged long ago) is not stored again; a new one's key is kept.
+# The deliveries come as one array per column ($6 … $15, in DELIVERY_VALUE_COLUMNS order), with the route's
+# traceparent ($17) for all of them. An action whose key is kept (even with its delivery purged long ago) is
+# not stored again; a new one's key is kept.
 COMPLETE_ROUTE = _with_and_without_notice(
     f"""
 WITH routed AS (
@@ -95,9 +98,9 @@ WITH routed AS (
     RETURNING id
 ), inserted AS (
     INSERT INTO deliveries (event_id, {DELIVERY_VALUE_COLUMNS}, next_attempt_at, created_at, updated_at,
-                            config_version)
+                            config_version, trace)
     SELECT routed.id, u.rule, u.action_index, u.item_key, u.connector, u.action_key, u.delivery_key,
-           u.request::json, u.schedule::json, u.status, u.error, $5, $5, $5, $4
+           u.request::json, u.schedule::json, u.status, u.error, $5, $5, $5, $4, $17::text
     FROM routed,
          unnest($6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
                 $13::text[], $14::text[], $15::text[])

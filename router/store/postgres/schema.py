@@ -145,6 +145,11 @@ MIGRATIONS: tuple[str, ...] = (
         item text NOT NULL
     );
     """,
+    # Traces (router.tracing): the W3C traceparent an event's route span and a delivery's attempts continue.
+    """
+    ALTER TABLE events ADD COLUMN trace text;
+    ALTER TABLE deliveries ADD COLUMN trace text;
+    """,
 )
 
 _VERSION_TABLE = """

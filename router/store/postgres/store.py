@@ -118,13 +118,15 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
 
     # ------------------------------------------------------------ receive
 
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
+    async def add_event(
+        self, event: Event, *, dedupe_window: float, now: float, stale: bool = False, trace: str | None = None
+    ) -> Accepted:
         key = event.dedupe_key
         # A stale event is not due work: no notice for it.
         sql = q.ADD_WEBHOOK_EVENT[not stale and self._notice_due("events")]
         status = EventStatus.STALE if stale else EventStatus.PENDING
         business = business_dedupe_key(event)
-        args = (key, now + dedupe_window, now, *rows.event_values(event), status.value, business)
+        args = (key, now + dedupe_window, now, *rows.event_values(event), status.value, business, trace)
 
         async def insert(conn: Any) -> Accepted | None:
             event_id, covered, _ = await conn.fetchrow(sql, *args)
@@ -178,6 +180,7 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
             now,
             *columns,
             rows.json_text(result.fetched),
+            result.trace,
         )
         sql = q.COMPLETE_ROUTE[self._notice_due("deliveries")]
         row = await self._pool.run(lambda conn: conn.fetchrow(sql, *args))

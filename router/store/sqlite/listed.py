@@ -42,7 +42,7 @@ def add_listed(conn: sqlite3.Connection, items: list[ListedEvent], window: float
             if held is not None:
                 out.append(held)
                 continue
-        args = (key, *rows.event_values(event), EventStatus.PENDING.value, now, now, key, now)
+        args = (key, *rows.event_values(event), EventStatus.PENDING.value, now, now, None, key, now)
         row = conn.execute(q.ADD_EVENT, args).fetchone()
         if row is None:
             out.append(Accepted(conn.execute(q.DEDUPED_EVENT, (key,)).fetchone()[0], duplicate=True))

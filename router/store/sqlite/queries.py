@@ -23,8 +23,8 @@ PING = "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)"
 
 # One statement inserts the event unless a live dedupe key says it is a repeat.
 ADD_EVENT = (
-    f"INSERT INTO events (dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at)"
-    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    f"INSERT INTO events (dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at, trace)"
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
     " WHERE NOT EXISTS (SELECT 1 FROM dedupe WHERE key = ? AND expires_at > ?) RETURNING id"
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = ?"
@@ -73,7 +73,7 @@ COMPLETE_EVENT = (
 # An action whose key is kept (even with its delivery purged long ago) is not stored again.
 ADD_DELIVERY = (
     f"INSERT INTO deliveries (event_id, {DELIVERY_VALUE_COLUMNS}, next_attempt_at, created_at, updated_at,"
-    " config_version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " config_version, trace) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
     " WHERE NOT EXISTS (SELECT 1 FROM action_keys WHERE key = ?) ON CONFLICT (action_key) DO NOTHING RETURNING id"
 )
 KEEP_ACTION_KEY = "INSERT OR IGNORE INTO action_keys (key, delivery_id, event_id, created_at) VALUES (?, ?, ?, ?)"

@@ -218,6 +218,11 @@ MIGRATIONS: tuple[str, ...] = (
         item TEXT NOT NULL
     );
     """,
+    # Traces (router.tracing): the W3C traceparent an event's route span and a delivery's attempts continue.
+    """
+    ALTER TABLE events ADD COLUMN trace TEXT;
+    ALTER TABLE deliveries ADD COLUMN trace TEXT;
+    """,
 )
 
 

@@ -163,11 +163,12 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
     # ------------------------------------------------------------ receive
 
-    async def add_event(self, event: Event, *, dedupe_window: float, now: float, stale: bool = False) -> Accepted:
+    async def add_event(
+        self, event: Event, *, dedupe_window: float, now: float, stale: bool = False, trace: str | None = None
+    ) -> Accepted:
         key = event.dedupe_key
         status = EventStatus.STALE if stale else EventStatus.PENDING
-        args = (key, *rows.event_values(event), status.value, now, now, key, now)
-
+        args = (key, *rows.event_values(event), status.value, now, now, trace, key, now)
         business = business_dedupe_key(event)
 
         def insert(conn: sqlite3.Connection) -> Accepted:
@@ -211,7 +212,7 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
         version = result.config_version
         routed = (jsontext.dumps(result.outcomes), version, now, rows.json_text(result.fetched), event_id, owner)
         deliveries = [
-            (d.action_key, (event_id, *rows.delivery_values(d), now, now, now, version, d.action_key))
+            (d.action_key, (event_id, *rows.delivery_values(d), now, now, now, version, result.trace, d.action_key))
             for d in result.deliveries
         ]
 
