@@ -154,11 +154,14 @@ class Event:
     sent_at: str | None = None
     source: str = "v2"  # v2 | v1
     payload: Mapping[str, Any] = field(default_factory=dict)
+    shop: str = ""  # the shop it came for (``shops:``); "" in a router of one shop
 
     @property
     def business_key(self) -> str:
-        """One business event: the same order paid, whichever Plug&Pay rule announced it."""
-        return "|".join((self.tenant_id or "", self.trigger, self.triggerable_type, self.triggerable_id))
+        """One business event: the same order paid, whichever Plug&Pay rule announced it. A named shop's keys
+        (and so its dedupe and action keys) start with its name: no shop's event stands for another's."""
+        key = "|".join((self.tenant_id or "", self.trigger, self.triggerable_type, self.triggerable_id))
+        return f"shop:{self.shop}|{key}" if self.shop else key
 
     @property
     def dedupe_key(self) -> str:

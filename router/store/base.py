@@ -92,7 +92,9 @@ class Store(Protocol):
         doing ``name`` (PostgreSQL: a session advisory lock), False when another one is."""
 
     # route
-    async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]: ...
+    async def claim_events(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[EventRecord]: ...
 
     async def complete_route(self, event_id: int, owner: str, result: RouteResult, now: float) -> int | None:
         """Mark the event routed and insert its deliveries, skipping every action key already kept (the
@@ -107,7 +109,9 @@ class Store(Protocol):
     async def fail_event(self, event_id: int, owner: str, error: str, now: float) -> None: ...
 
     # deliver
-    async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float) -> list[DeliveryRecord]: ...
+    async def claim_deliveries(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[DeliveryRecord]: ...
 
     async def finish_attempt(
         self, delivery_id: int, owner: str, attempt: Attempt, next_attempt_at: float | None
@@ -117,7 +121,7 @@ class Store(Protocol):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         """Give a claimed delivery back without spending an attempt (breaker open, shutting down)."""
 
-    async def next_due(self, now: float) -> float | None:
+    async def next_due(self, now: float, shop: str | None = None) -> float | None:
         """The earliest time any pending event or delivery becomes due (None when there is none)."""
 
     async def release(self, owner: str) -> None:

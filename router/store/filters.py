@@ -22,9 +22,11 @@ class EventFilter:
     until: float | None = None
     triggerable_type: str | None = None
     source: str | None = None  # v2, v1, reconcile, backfill
+    shop: str | None = None
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
+            ("shop = {}", self.shop),
             ("status = {}", self.status),
             ("trigger = {}", self.trigger),
             ("source = {}", self.source),
@@ -47,9 +49,11 @@ class DeliveryFilter:
     until: float | None = None
     trigger: str | None = None  # of the delivery's event
     triggerable_id: str | None = None  # of the delivery's event
+    shop: str | None = None
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
+            ("shop = {}", self.shop),
             ("status = {}", self.status),
             ("event_id = {}", self.event_id),
             ("event_id IN (SELECT id FROM events WHERE trigger = {})", self.trigger),

@@ -38,6 +38,7 @@ EVENT_FIELDS = (
     "routed_at",
     "fetched",
     "trace",
+    "shop",
 )
 DELIVERY_FIELDS = (
     "id",
@@ -77,6 +78,7 @@ EVENT_VALUE_FIELDS = (
     "sent_at",
     "source",
     "payload",
+    "shop",
 )
 DELIVERY_VALUE_FIELDS = (
     "rule",
@@ -115,6 +117,7 @@ def event_record(row: Iterable[Any]) -> EventRecord:
         sent_at=r["sent_at"],
         source=r["source"],
         payload=jsontext.loads(r["payload"]),
+        shop=r["shop"],
     )
     return EventRecord(
         id=r["id"],
@@ -184,6 +187,7 @@ def event_values(event: Event) -> tuple[Any, ...]:
         event.sent_at,
         event.source,
         payload,
+        event.shop,
     )
 
 

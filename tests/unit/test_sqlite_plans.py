@@ -1,4 +1,5 @@
-"""SQLite finds due work through the partial "due" indexes, however large the backlog (no sort of all pending)."""
+"""SQLite finds due work through the partial "due" indexes, however large the backlog (no sort of all pending),
+of every shop or of one (``shops:``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.store.sqlite import SqliteStore
-from router.store.sqlite.queries import CLAIM, NEXT_DUE
+from router.store.sqlite.queries import claim, next_due
 
 
 @pytest.fixture
@@ -19,15 +20,18 @@ async def db(tmp_path: Path) -> Path:
     return tmp_path / "plans.db"
 
 
+@pytest.mark.parametrize("shop", [None, "cursusshop"])
 @pytest.mark.parametrize("table", ["events", "deliveries"])
-def test_claims_walk_the_due_index_in_order(db: Path, table: str) -> None:
-    plan = " ".join(
-        str(row) for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {CLAIM[table]}", ("o", 1.0, 1.0, 16))
-    )
-    assert f"USING INDEX {table}_due" in plan
+def test_claims_walk_the_due_index_in_order(db: Path, table: str, shop: str | None) -> None:
+    sql, args = claim(table, "o", 1.0, 1.0, 16, shop)
+    plan = " ".join(str(row) for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {sql}", args))
+    assert f"USING INDEX {table}_{'shop_due' if shop else 'due'}" in plan
     assert "TEMP B-TREE" not in plan  # no sort of every pending row
 
 
-def test_next_due_reads_the_due_indexes(db: Path) -> None:
-    plan = " ".join(str(row) for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {NEXT_DUE}"))
-    assert "USING INDEX events_due" in plan and "USING INDEX deliveries_due" in plan
+@pytest.mark.parametrize("shop", [None, "cursusshop"])
+def test_next_due_reads_the_due_indexes(db: Path, shop: str | None) -> None:
+    sql, args = next_due(shop)
+    plan = " ".join(str(row) for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {sql}", args))
+    index = "shop_due" if shop else "due"
+    assert f"USING INDEX events_{index}" in plan and f"USING INDEX deliveries_{index}" in plan

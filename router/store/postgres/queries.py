@@ -43,7 +43,7 @@ READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_onl
 _INSERT_CLAIMED = f""", inserted AS (
     INSERT INTO events (id, dedupe_key, {EVENT_VALUE_COLUMNS}, status, received_at, next_attempt_at, trace)
     SELECT event_id, $1, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text,
-           $12::text, $13::json, $14::text, $3::float8, $3::float8, {{trace}}
+           $12::text, $13::json, $14::text, $15::text, $3::float8, $3::float8, {{trace}}
     FROM claimed
     RETURNING id
 )"""
@@ -61,21 +61,21 @@ SELECT id, {{notify}} FROM inserted
 """,
     "events",
 )
-# A webhook's event in one round trip: unless a live entry for its business key ($15) stands for it (an
+# A webhook's event in one round trip: unless a live entry for its business key ($16) stands for it (an
 # event found by reconcile; ``held`` names it and nothing is inserted), ADD_EVENT's claim and insert, with
-# its traceparent ($16). The one row says which: ``id`` (new), ``held``, or neither (the dedupe key is live:
+# its traceparent ($17). The one row says which: ``id`` (new), ``held``, or neither (the dedupe key is live:
 # a duplicate).
 ADD_WEBHOOK_EVENT = _with_and_without_notice(
     f"""
 WITH held AS (
-    SELECT event_id FROM dedupe WHERE key = $15 AND expires_at > $3
+    SELECT event_id FROM dedupe WHERE key = $16 AND expires_at > $3
 ), claimed AS (
     INSERT INTO dedupe (key, event_id, expires_at)
     SELECT $1, nextval('events_id_seq'), $2 WHERE NOT EXISTS (SELECT 1 FROM held)
     ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
     WHERE dedupe.expires_at <= $3
     RETURNING event_id
-){_INSERT_CLAIMED.format(trace="$16::text")}
+){_INSERT_CLAIMED.format(trace="$17::text")}
 SELECT inserted.id, held.event_id AS held, CASE WHEN inserted.id IS NOT NULL THEN {{notify}} END
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN held ON true
 """,
@@ -95,12 +95,12 @@ WITH routed AS (
     UPDATE events SET status = 'routed', lease_owner = NULL, outcomes = $3::json, config_version = $4,
                       routed_at = $5, last_error = NULL, fetched = $16::json
     WHERE id = $1 AND lease_owner = $2
-    RETURNING id
+    RETURNING id, shop
 ), inserted AS (
     INSERT INTO deliveries (event_id, {DELIVERY_VALUE_COLUMNS}, next_attempt_at, created_at, updated_at,
-                            config_version, trace)
+                            config_version, trace, shop)
     SELECT routed.id, u.rule, u.action_index, u.item_key, u.connector, u.action_key, u.delivery_key,
-           u.request::json, u.schedule::json, u.status, u.error, $5, $5, $5, $4, $17::text
+           u.request::json, u.schedule::json, u.status, u.error, $5, $5, $5, $4, $17::text, routed.shop
     FROM routed,
          unnest($6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
                 $13::text[], $14::text[], $15::text[])
@@ -132,14 +132,18 @@ WHERE id = $3 AND lease_owner = $4
 
 # ------------------------------------------------------------ claims and leases
 
+# With a shop ($5), only that shop's work (``shops:``: each shop claims its own).
 _CLAIM = """
 UPDATE {table} SET lease_owner = $1, next_attempt_at = $2 WHERE id IN (
-    SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= $3
+    SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= $3{shop}
     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
 ) RETURNING {columns}
 """
-CLAIM_EVENTS = _CLAIM.format(table="events", columns=EVENT_COLUMNS)
-CLAIM_DELIVERIES = _CLAIM.format(table="deliveries", columns=DELIVERY_COLUMNS)
+CLAIM = {
+    (table, by_shop): _CLAIM.format(table=table, columns=columns, shop=" AND shop = $5" if by_shop else "")
+    for table, columns in (("events", EVENT_COLUMNS), ("deliveries", DELIVERY_COLUMNS))
+    for by_shop in (False, True)
+}
 
 # A released item is due at once: its due time goes back from the lease expiry to when it arrived.
 RELEASE = f"""
@@ -162,10 +166,11 @@ WHERE lease_owner = $2 AND status = 'pending' AND id = ANY($3::bigint[])
 """
 EXTEND_LEASES = {table: _EXTEND_LEASES.format(table=table) for table in KINDS}
 
-NEXT_DUE = """
-SELECT LEAST((SELECT min(next_attempt_at) FROM events WHERE status = 'pending'),
-             (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'))
+_NEXT_DUE = """
+SELECT LEAST((SELECT min(next_attempt_at) FROM events WHERE status = 'pending'{shop}),
+             (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'{shop}))
 """
+NEXT_DUE = {False: _NEXT_DUE.format(shop=""), True: _NEXT_DUE.format(shop=" AND shop = $1")}
 
 # ------------------------------------------------------------ deliver
 

@@ -164,9 +164,16 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
 
     # ------------------------------------------------------------ route
 
-    async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]:
-        found = await self._pool.run(lambda conn: conn.fetch(q.CLAIM_EVENTS, owner, now + lease, now, limit))
-        return [rows.event_record(row) for row in found]
+    async def claim_events(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[EventRecord]:
+        return [rows.event_record(row) for row in await self._claim("events", owner, limit, now + lease, now, shop)]
+
+    async def _claim(self, table: str, owner: str, limit: int, until: float, now: float, shop: str | None) -> Any:
+        by_shop = () if shop is None else (shop,)
+        return await self._pool.run(
+            lambda conn: conn.fetch(q.CLAIM[table, bool(by_shop)], owner, until, now, limit, *by_shop)
+        )
 
     async def complete_route(self, event_id: int, owner: str, result: RouteResult, now: float) -> int | None:
         # One array per column: the statement unnests them into rows.
@@ -200,8 +207,10 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
 
     # ------------------------------------------------------------ deliver
 
-    async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float) -> list[DeliveryRecord]:
-        found = await self._pool.run(lambda conn: conn.fetch(q.CLAIM_DELIVERIES, owner, now + lease, now, limit))
+    async def claim_deliveries(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[DeliveryRecord]:
+        found = await self._claim("deliveries", owner, limit, now + lease, now, shop)
         return [rows.delivery_record(row) for row in found]
 
     async def finish_attempt(
@@ -225,8 +234,9 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         await self._pool.run(lambda conn: conn.execute(q.DEFER_DELIVERY, at, delivery_id, owner))
 
-    async def next_due(self, now: float) -> float | None:
-        due = await self._pool.run(lambda conn: conn.fetchval(q.NEXT_DUE), retries=1)
+    async def next_due(self, now: float, shop: str | None = None) -> float | None:
+        by_shop = () if shop is None else (shop,)
+        due = await self._pool.run(lambda conn: conn.fetchval(q.NEXT_DUE[bool(by_shop)], *by_shop), retries=1)
         return None if due is None else float(due)
 
     async def release(self, owner: str) -> None:

@@ -74,6 +74,18 @@ class SqliteInsight:
             out.setdefault(attempt.delivery_id, []).append(attempt)
         return out
 
+    async def list_attempts(self, delivery_id: int) -> list[Attempt]:
+        found = await self._read(lambda conn: conn.execute(q.LIST_ATTEMPTS, (delivery_id,)).fetchall())
+        return [rows.attempt_record(row) for row in found]
+
+    async def counts(self, now: float) -> Counts:
+        def query(conn: sqlite3.Connection) -> Counts:
+            events = dict(conn.execute(q.EVENT_COUNTS).fetchall())
+            deliveries = dict(conn.execute(q.DELIVERY_COUNTS).fetchall())
+            return Counts(events, deliveries, conn.execute(q.OLDEST_PENDING).fetchone()[0])
+
+        return await self._read(query)
+
     async def backlog(self) -> Counts:
         return insight.backlog(await self._read(lambda conn: conn.execute(BACKLOG).fetchone()))
 

@@ -223,6 +223,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN trace TEXT;
     ALTER TABLE deliveries ADD COLUMN trace TEXT;
     """,
+    # Several shops in one router (``shops:``): each row's shop ("" in a router of one), and each shop's due work.
+    """
+    ALTER TABLE events ADD COLUMN shop TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN shop TEXT NOT NULL DEFAULT '';
+    CREATE INDEX events_shop_due ON events (shop, next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_shop_due ON deliveries (shop, next_attempt_at) WHERE status = 'pending';
+    """,
 )
 
 

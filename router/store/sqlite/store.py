@@ -30,7 +30,6 @@ from router.store import rows
 from router.store.base import (
     Accepted,
     Attempt,
-    Counts,
     DeliveryFilter,
     DeliveryRecord,
     EventFilter,
@@ -202,9 +201,13 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
     # ------------------------------------------------------------ route
 
-    async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[EventRecord]:
+    async def claim_events(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[EventRecord]:
         def claim(conn: sqlite3.Connection) -> list[EventRecord]:
-            return [rows.event_record(row) for row in conn.execute(q.CLAIM["events"], (owner, now + lease, now, limit))]
+            return [
+                rows.event_record(row) for row in conn.execute(*q.claim("events", owner, now + lease, now, limit, shop))
+            ]
 
         return await self._write(claim)
 
@@ -212,7 +215,10 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
         version = result.config_version
         routed = (jsontext.dumps(result.outcomes), version, now, rows.json_text(result.fetched), event_id, owner)
         deliveries = [
-            (d.action_key, (event_id, *rows.delivery_values(d), now, now, now, version, result.trace, d.action_key))
+            (
+                d.action_key,
+                (event_id, *rows.delivery_values(d), now, now, now, version, result.trace, event_id, d.action_key),
+            )
             for d in result.deliveries
         ]
 
@@ -241,9 +247,11 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
     # ------------------------------------------------------------ deliver
 
-    async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float) -> list[DeliveryRecord]:
+    async def claim_deliveries(
+        self, owner: str, limit: int, lease: float, now: float, shop: str | None = None
+    ) -> list[DeliveryRecord]:
         def claim(conn: sqlite3.Connection) -> list[DeliveryRecord]:
-            found = conn.execute(q.CLAIM["deliveries"], (owner, now + lease, now, limit))
+            found = conn.execute(*q.claim("deliveries", owner, now + lease, now, limit, shop))
             return [rows.delivery_record(row) for row in found]
 
         return await self._write(claim)
@@ -270,9 +278,9 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         await self._write(lambda conn: conn.execute(q.DEFER_DELIVERY, (at, delivery_id, owner)))
 
-    async def next_due(self, now: float) -> float | None:
+    async def next_due(self, now: float, shop: str | None = None) -> float | None:
         def query(conn: sqlite3.Connection) -> float | None:
-            due: float | None = conn.execute(q.NEXT_DUE).fetchone()[0]
+            due: float | None = conn.execute(*q.next_due(shop)).fetchone()[0]
             return due
 
         return await self._read(query)
@@ -363,10 +371,6 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
         return await self._write(purge)
 
-    async def list_attempts(self, delivery_id: int) -> list[Attempt]:
-        found = await self._read(lambda conn: conn.execute(q.LIST_ATTEMPTS, (delivery_id,)).fetchall())
-        return [rows.attempt_record(row) for row in found]
-
     async def replay_deliveries(self, ids: list[int], now: float, *, delivered: bool = True) -> int:
         def replay(conn: sqlite3.Connection) -> int:
             count = 0
@@ -384,14 +388,6 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
     async def alerts_after(self, after_id: int, limit: int = 1000) -> list[AlertRow]:
         found = await self._read(lambda conn: conn.execute(q.OUTBOX_AFTER, (after_id, limit)).fetchall())
         return [alert_row(row) for row in found]
-
-    async def counts(self, now: float) -> Counts:
-        def query(conn: sqlite3.Connection) -> Counts:
-            events = dict(conn.execute(q.EVENT_COUNTS).fetchall())
-            deliveries = dict(conn.execute(q.DELIVERY_COUNTS).fetchall())
-            return Counts(events, deliveries, conn.execute(q.OLDEST_PENDING).fetchone()[0])
-
-        return await self._read(query)
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:

@@ -1,0 +1,46 @@
+"""Several shops in one store, on both stores: each shop claims only its own events and deliveries (and is told
+only its own next due time), a delivery belongs to its event's shop, the same webhook sent for two shops is two
+events, and a router of one shop claims everything as it always did."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from router.store.base import DeliveryFilter, EventFilter, RouteResult, Store
+from tests.system.test_store_contract import LEASE, WINDOW, T, delivery, event
+
+
+def of(shop: str, ident: int = 1042):
+    return dataclasses.replace(event(ident), shop=shop)
+
+
+async def test_each_shop_claims_only_its_own_events_and_deliveries(store: Store) -> None:
+    cursus = await store.add_event(of("cursusshop", 1042), dedupe_window=WINDOW, now=T)
+    yoga = await store.add_event(of("yogastudio", 2042), dedupe_window=WINDOW, now=T + 1)
+    assert await store.next_due(T + 5, "yogastudio") == T + 1
+    [claimed] = await store.claim_events("router", 10, LEASE, T + 5, "yogastudio")
+    assert (claimed.id, claimed.event.shop) == (yoga.event_id, "yogastudio")
+    assert await store.claim_events("router", 10, LEASE, T + 5, "yogastudio") == []
+    await store.complete_route(yoga.event_id, "router", RouteResult([delivery("welcome-y")], [], "v1"), T + 5)
+    assert await store.claim_deliveries("router", 10, LEASE, T + 6, "cursusshop") == []  # not the yoga studio's
+    [made] = await store.claim_deliveries("router", 10, LEASE, T + 6, "yogastudio")
+    assert made.event_id == yoga.event_id
+    assert [e.id for e in await store.list_deliveries(DeliveryFilter(shop="yogastudio"))] == [made.id]
+    [left] = await store.claim_events("router", 10, LEASE, T + 6, "cursusshop")
+    assert left.id == cursus.event_id and left.event.shop == "cursusshop"
+    assert [e.id for e in await store.list_events(EventFilter(shop="cursusshop"))] == [cursus.event_id]
+
+
+async def test_the_same_webhook_for_two_shops_is_two_events(store: Store) -> None:
+    first = await store.add_event(of("cursusshop"), dedupe_window=WINDOW, now=T)
+    second = await store.add_event(of("yogastudio"), dedupe_window=WINDOW, now=T)
+    again = await store.add_event(of("yogastudio"), dedupe_window=WINDOW, now=T + 1)
+    assert not first.duplicate and not second.duplicate and first.event_id != second.event_id
+    assert again.duplicate and again.event_id == second.event_id
+
+
+async def test_a_router_of_one_shop_claims_all_work_as_before(store: Store) -> None:
+    one = await store.add_event(event(1042), dedupe_window=WINDOW, now=T)
+    [claimed] = await store.claim_events("router", 10, LEASE, T + 1)
+    assert claimed.id == one.event_id and claimed.event.shop == ""
+    assert event(1042).dedupe_key == of("", 1042).dedupe_key  # keys unchanged without shops
