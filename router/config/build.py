@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,7 @@ from router.config.sections import (
     SIGNATURE_FIELDS,
     STORE_FIELDS,
 )
+from router.config.shops_section import ShopSource, in_shop, share_secrets, shop_sources
 from router.config.source import ConfigError, Problem, Problems, YMap, key_path, line_of
 from router.config.source import load as load_yaml
 from router.config.store_url import store_url_problem
@@ -56,6 +57,7 @@ from router.config.tracing_section import tracing_config
 from router.config.webhook import check_webhook_key
 from router.events import canonical_trigger
 from router.render.rulebook import RuleSet
+from router.render.template_files import TemplateFolder
 from router.text import suggest
 from toolkit.protection import BREAKER_FIELDS, check_breaker
 
@@ -80,13 +82,17 @@ def build(text: str, file: str, env: Mapping[str, str], *, offline: bool = False
     read: set[str] = set()
     variables: dict[str, str] = {}
     interpolate(root, "", env, problems, secrets, read, variables, offline=offline)
+    sources = shop_sources(problems, root, env, secrets, read, variables, offline=offline)
     try:
         version = hashlib.sha256(text.encode()).hexdigest()[:12]
-        config = _Builder(problems, version, secrets, offline, env).build(root)
+        builder = _Builder(problems, version, secrets, offline, env, shops=bool(sources))
+        config = builder.build(root)
     except ConfigError as exc:
         # Masked here, before anything prints it: check, serve and a reload all show this text.
         raise exc.masked(problem_mask(secrets, read)) from None
-    config = dataclasses.replace(config, secret_vars=secret_variables(variables, config.secrets))
+    if sources:
+        config = builder.with_shops(config, sources, problem_mask(secrets, read))
+    config = share_secrets(dataclasses.replace(config, secret_vars=secret_variables(variables, config.secrets)))
     if config.warnings:
         mask = problem_mask(secrets, read)
         config = dataclasses.replace(config, warnings=tuple(w.masked(mask) for w in config.warnings))
@@ -110,6 +116,7 @@ class _Builder:
     secrets: set[str]
     offline: bool = False
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # OTEL_* turn traces on too
+    shops: bool = False  # the file has shops: the webhook key and the rules are each shop's
 
     def build(self, root: YMap) -> Config:
         self.problems.unknown_keys(root, "", SECTIONS)
@@ -154,6 +161,50 @@ class _Builder:
             alerts=alerts,
             tracing=tracing,
         )
+
+    # -- shops
+
+    def with_shops(self, config: Config, sources: list[ShopSource], mask: Callable[[str], str]) -> Config:
+        """``config`` with each shop built from its source (``router.config.shops_section``) over it; a shop
+        with problems is left out and listed in ``broken_shops`` with them, masked."""
+        shops: dict[str, Config] = {}
+        broken: dict[str, tuple[Problem, ...]] = {}
+        for source in sources:
+            built, problems = self._shop(config, source)
+            if built is None:
+                broken[source.name] = tuple(p.masked(mask) for p in problems)
+            else:
+                shops[source.name] = built
+        secrets = frozenset(s for s in self.secrets if len(s) >= 4)  # with the shops' own
+        return dataclasses.replace(config, shops=shops, broken_shops=broken, secrets=secrets)
+
+    def _shop(self, base: Config, source: ShopSource) -> tuple[Config | None, list[Problem]]:
+        problems = Problems(self.problems.file)
+        shop = _Builder(problems, self.version, self.secrets, self.offline, self.env)
+        tree = source.tree
+        plugandpay = shop._plugandpay(tree)
+        connectors = {**base.connectors, **shop._connectors(tree)}  # its own shadow the shared
+        in_file = problems if source.rules_file is None else Problems(source.rules_file)
+        folder = TemplateFolder.of_config(self.problems.file)  # template files beside the config, as ever
+        rules = RuleCompiler(in_file, connectors, plugandpay.trigger_aliases, folder).rules(tree)
+        reconcile = _reconcile(problems, tree, shop._fields(tree, "reconcile", RECONCILE_FIELDS), rules)
+        found = [*source.problems, *(in_shop(p, source.name) for p in problems.items)]
+        if in_file is not problems:
+            found += in_file.items
+        if found:
+            return None, sorted(found, key=lambda p: (p.file, p.line))
+        version = hashlib.sha256(f"{self.version}|{source.rules_text}".encode()).hexdigest()[:12]
+        built = dataclasses.replace(
+            base,
+            shop=source.name,
+            version=version,
+            plugandpay=plugandpay,
+            connectors=connectors,
+            rules=RuleSet(rules),
+            reconcile=reconcile,
+            warnings=tuple(in_shop(p, source.name) for p in problems.warnings),
+        )
+        return built, []
 
     # -- helpers
 
@@ -238,7 +289,7 @@ class _Builder:
         plugandpay = PlugAndPayConfig(signature=signature, **values)
         if not plugandpay.api_url.startswith(("http://", "https://")):
             self._problem_at(root, "plugandpay.api_url", "must be an http:// or https:// URL")
-        if not self.offline:
+        if not self.offline and not self.shops:
             self._check_webhook_key(root, plugandpay)
         return plugandpay
 

@@ -208,6 +208,11 @@ class Config:
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    shop: str = ""  # the shop this config is for: "" for the one shop of a file without ``shops:``
+    # With ``shops:``: each shop's own config (its plugandpay, connectors, rules, reconcile over the file's
+    # other sections), and the shops whose section has problems, with them; a broken shop stops no other.
+    shops: Mapping[str, Config] = field(default_factory=dict)
+    broken_shops: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
 
     @functools.cached_property
     def marked_actions(self) -> dict[int, tuple[Action, Action]]:

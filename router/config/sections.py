@@ -92,4 +92,5 @@ SECTIONS = (
     "tracing",
     "connectors",
     "rules",
+    "shops",
 )
