@@ -70,6 +70,7 @@ class Sandbox:
     fixtures: dict[str, dict[str, dict[str, Any]]]
     token: str | None = None
     synthesize: bool = False
+    tenant_id: int = 42  # the shop the token belongs to (``/v2/auth/tenants/me``)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     reject_includes: set[str] = field(default_factory=set)
@@ -135,7 +136,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     async def tenant(request: web.Request) -> web.Response:
         if sandbox.token and request.headers.get("Authorization") != f"Bearer {sandbox.token}":
             return web.json_response({"message": "Unauthenticated."}, status=401)
-        return web.json_response({"data": {"id": 42, "name": "Sandbox Shop", "plan": "lite"}})
+        return web.json_response({"data": {"id": sandbox.tenant_id, "name": "Sandbox Shop", "plan": "lite"}})
 
     async def add_fault(request: web.Request) -> web.Response:
         body = await request.json()

@@ -12,6 +12,7 @@ are removed, the others stay until they age out.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiohttp import web
 
-from router.config import Config
+from router.config import Config, webhook_path
 from router.events import PayloadError, parse_body
 from router.inbound import verify
 from router.inbound.stale import is_stale
@@ -146,11 +147,14 @@ async def release(store: Store, config: Config, *, unsigned: bool = False, batch
         done: list[int] = []
         for entry in entries:
             after = entry.id
+            if config.shop and entry.path != webhook_path(config):
+                continue  # another shop's: released with its own key (``--shop``)
             if not reverify(config, entry):
                 result.still_failing.append(entry.id)
                 continue
             try:
                 event = parse_body(entry.body, entry.content_type.lower(), config.plugandpay.trigger_aliases)
+                event = dataclasses.replace(event, shop=config.shop)
             except PayloadError as exc:
                 result.invalid.append((entry.id, str(exc)))
                 done.append(entry.id)

@@ -13,6 +13,7 @@ connection is closed, so a slow sender cannot hold a connection (and a file desc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -148,6 +149,8 @@ class Receiver:
 
     async def admit(self, event: Event, config: Config) -> web.Response:
         """Store a verified, parsed event and answer (202, 200 duplicate or stale, 503)."""
+        if config.shop:  # the shop whose URL it came to (``shops:``): its key verified it, its rules take it
+            event = dataclasses.replace(event, shop=config.shop)
         now, window = time.time(), config.retention.dedupe_window
         stale = is_stale(event.sent_at, now - window)
         span = tracing.current()  # the receive span: its traceparent is the route span's parent

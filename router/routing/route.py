@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -258,6 +258,7 @@ class Router:
         on_routed: Callable[[], None],
         observe: Callable[[str], None] | None = None,
         observe_unknown: Callable[[str, int], None] | None = None,
+        refuse: Callable[[Event], Awaitable[str | None]] | None = None,
     ):
         self.observe_unknown = observe_unknown or (lambda reason, count: None)
         self.store = store
@@ -265,6 +266,7 @@ class Router:
         self.owner = owner
         self.on_routed = on_routed
         self.observe = observe or (lambda outcome: None)
+        self.refuse = refuse  # why an event must not be routed (another shop's tenant), asked before the fetch
         self._renders = LoopFirst(_WORKER)  # quick plans on the event loop, the others on the render thread
 
     async def handle(self, record: EventRecord) -> None:
@@ -305,6 +307,9 @@ class Router:
             return
         extra = extra_includes(event, config)
         try:
+            foreign = await self.refuse(event) if self.refuse is not None else None
+            if foreign is not None:
+                raise ApiRejected(f"not routed: {foreign}")
             with tracing.span("fetch", kind="client") as fetch, fetch.outbound(propagate=False):
                 data, refused = await api.fetch_optional(event.triggerable_type, event.triggerable_id, extra)
         except (NotFound, ApiRejected) as exc:

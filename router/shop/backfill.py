@@ -74,7 +74,7 @@ class Backfill:
         ):
             report.listed += count
             report.in_state += len(objects)
-            events = [listed_event(self.trigger, obj, tenant, SOURCE, note) for obj in objects]
+            events = [listed_event(self.trigger, obj, tenant, SOURCE, note, config.shop) for obj in objects]
             if store is None:
                 self._count(config, events, objects, report)
             else:

@@ -29,7 +29,11 @@ from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
 from router.store.base import ListedEvent, Store, StoreUnavailable
 
 log = structlog.get_logger("router.reconcile")
-WATERMARK = "reconcile:{trigger}"
+WATERMARK = "reconcile:{trigger}"  # with shops: "reconcile:<shop>:<trigger>", each shop's own
+
+
+def mark_of(config: Config, trigger: str) -> str:
+    return WATERMARK.format(trigger=f"{config.shop}:{trigger}" if config.shop else trigger)
 
 
 def full_includes(derivation: Derivation) -> str:
@@ -69,7 +73,9 @@ def listed_id(obj: Mapping[str, Any]) -> str | None:
         return None
 
 
-def listed_event(trigger: str, obj: Mapping[str, Any], tenant: str | None, source: str, note: dict[str, Any]) -> Event:
+def listed_event(
+    trigger: str, obj: Mapping[str, Any], tenant: str | None, source: str, note: dict[str, Any], shop: str = ""
+) -> Event:
     """The event a listed object stands for, shaped like a webhook's (no rule id: no Plug&Pay rule sent it)."""
     return Event(
         trigger=trigger,
@@ -79,6 +85,7 @@ def listed_event(trigger: str, obj: Mapping[str, Any], tenant: str | None, sourc
         tenant_id=tenant,
         source=source,
         payload={source: note},
+        shop=shop,
     )
 
 
@@ -152,7 +159,7 @@ class Reconciler:
         """One pass over every reconciled trigger; the report says what it checked and found."""
         config, api = self.current()
         started = time.monotonic()
-        async with self.store.exclusive("reconcile") as mine:
+        async with self.store.exclusive(f"reconcile:{config.shop}" if config.shop else "reconcile") as mine:
             if not mine:
                 log.debug("reconcile pass skipped: another instance is reconciling")
                 return PassReport(ran=False)
@@ -175,7 +182,7 @@ class Reconciler:
         self, config: Config, api: PlugAndPayClient, trigger: str, tenant: str, now: float
     ) -> TriggerReport:
         settings = config.reconcile
-        mark = await self.store.get_watermark(WATERMARK.format(trigger=trigger))
+        mark = await self.store.get_watermark(mark_of(config, trigger))
         earliest = now - settings.lookback
         if mark is not None and mark < earliest:
             log.warning(
@@ -196,7 +203,7 @@ class Reconciler:
             report.checked += count
             items = [
                 ListedEvent(event, event.dedupe_key)
-                for event in (listed_event(trigger, obj, tenant, "reconcile", note) for obj in objects)
+                for event in (listed_event(trigger, obj, tenant, "reconcile", note, config.shop) for obj in objects)
             ]
             accepted = await self.store.add_listed_events(
                 items, dedupe_window=config.retention.dedupe_window, now=time.time()
@@ -214,5 +221,5 @@ class Reconciler:
             if new:
                 self.on_found()
             self.observe(trigger, count, len(new))
-        await self.store.set_watermark(WATERMARK.format(trigger=trigger), report.until, time.time())
+        await self.store.set_watermark(mark_of(config, trigger), report.until, time.time())
         return report

@@ -46,10 +46,10 @@ class Store:
         self.renewed: list[tuple[str, list[int], str]] = []
         self.renewals = asyncio.Event()
 
-    async def claim_events(self, owner: str, limit: int, lease: float, now: float) -> list[Any]:
+    async def claim_events(self, owner: str, limit: int, lease: float, now: float, shop: str | None) -> list[Any]:
         return self._claim("events", limit)
 
-    async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float) -> list[Any]:
+    async def claim_deliveries(self, owner: str, limit: int, lease: float, now: float, shop: str | None) -> list[Any]:
         return self._claim("deliveries", limit)
 
     def _claim(self, kind: str, limit: int) -> list[Any]:
@@ -60,7 +60,7 @@ class Store:
         del items[:limit]
         return batch
 
-    async def next_due(self, now: float) -> float | None:
+    async def next_due(self, now: float, shop: str | None) -> float | None:
         return None
 
     async def extend_leases(self, owner: str, ids: list[int], until: float, kind: str = "deliveries") -> int:
@@ -85,7 +85,7 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     held.set()
     for loop in (built.route_loop, built.deliver_loop):
         await loop.stop(grace=1.0)
-    await built.loaded.aclose()
+    await built.fleet.main.loaded.aclose()
 
 
 async def running(loop: ClaimLoop[Any]) -> asyncio.Task[None]:
@@ -94,7 +94,7 @@ async def running(loop: ClaimLoop[Any]) -> asyncio.Task[None]:
 
 async def test_while_webhooks_wait_on_a_busy_loop_both_stages_claim_only_a_share(daemon: Daemon) -> None:
     store = Store()
-    daemon.store = store  # type: ignore[assignment]
+    daemon.fleet.main.store = store  # type: ignore[assignment]
     tasks = [await running(daemon.route_loop), await running(daemon.deliver_loop)]
     for kind in ("events", "deliveries"):
         await asyncio.wait_for(store.claimed[kind].wait(), SAFETY)
@@ -116,7 +116,7 @@ async def test_while_webhooks_wait_on_a_busy_loop_both_stages_claim_only_a_share
 
 async def test_each_stage_renews_its_leases_under_its_own_name(daemon: Daemon) -> None:
     store = Store(events=[SimpleNamespace(id=7)], deliveries=[SimpleNamespace(id=9)])
-    daemon.store = store  # type: ignore[assignment]
+    daemon.fleet.main.store = store  # type: ignore[assignment]
     daemon.route_loop.renew_every = daemon.deliver_loop.renew_every = 0.01
     tasks = [await running(daemon.route_loop), await running(daemon.deliver_loop)]
 
