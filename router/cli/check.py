@@ -14,7 +14,7 @@ import sys
 
 from connectors.registry import plugins
 from router.cli.errors import UserError
-from router.config import Config, load_config
+from router.config import Config, load_config, shop_config
 from router.config.pitfalls import unused_connectors
 
 
@@ -33,12 +33,35 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for found in plugins():  # which types came from where, and the ones that could not be loaded
         print(f"{'note' if found.error is None else 'warning'}: {found}", file=sys.stderr)
+    if config.shops or config.broken_shops:
+        return shops(config, args)
     rules = config.rules.rules
     print(f"{args.config}: ok: {len(rules)} rules, {len(config.connectors)} connectors, version {config.version}")
     if getattr(args, "render", False):
         return render(config, args)
     if getattr(args, "data", None) or getattr(args, "live", False):
         raise UserError("--data and --live go with --render")
+    return 0
+
+
+def shops(config: Config, args: argparse.Namespace) -> int:
+    """A config with ``shops:``: every shop's verdict (one shop's problems fail the check, and are each told),
+    then ``--render`` of the shop ``--shop`` names."""
+    for name, shop in config.shops.items():
+        for warning in shop.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        rules, connectors = len(shop.rules.rules), len(shop.connectors)
+        print(f"{args.config}: shop {name}: ok: {rules} rules, {connectors} connectors, version {shop.version}")
+    for name, problems in config.broken_shops.items():
+        for problem in problems:
+            print(str(problem), file=sys.stderr)
+        print(
+            f"{args.config}: shop {name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr
+        )
+    if config.broken_shops:
+        return 1
+    if getattr(args, "render", False):
+        return render(shop_config(config, args.shop), args)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from router.config import Config, load_config
+from router.config import Config, load_shop
 from router.events import TRIGGER_OBJECT
 from router.inbound import verify
 from router.inbound.selftest import selftest_body
@@ -194,7 +194,7 @@ async def diagnose(config: Config, base: Path, url: str | None) -> Report:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_shop(args.config, args.shop)
     report = asyncio.run(diagnose(config, Path(args.config).resolve().parent, args.url))
     print("\n".join(report.lines))
     print(f"\n{report.failed} check(s) failed" if report.failed else "\nall checks passed")

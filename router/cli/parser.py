@@ -85,12 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(p: argparse.ArgumentParser) -> None:
         p.add_argument("-c", "--config", required=True, help="the YAML config file")
+        with_shop(p)
+
+    def with_shop(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--shop", metavar="NAME", help="the shop, in a config with shops: (its name there)")
 
     def with_store(p: argparse.ArgumentParser) -> None:
         """Commands that only read or change the store: a config file (its store section) or a store URL."""
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("-c", "--config", help="the YAML config file (only store and retention are read)")
         source.add_argument("--store", metavar="URL", help="the store URL instead of a config file")
+        with_shop(p)
 
     p = sub.add_parser("serve", help="run the daemon: receive, route and deliver")
     with_config(p)
@@ -255,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         help="take the tenant from this config's API (its token), and by default its webhook key and URL",
     )
+    with_shop(p)
     p.add_argument("--url", help="the router's webhook URL (default with -c: server.listen and server.path)")
     p.add_argument("--key", help="the webhook key to sign with (default with -c: the config's; omit to send unsigned)")
     p.add_argument("--header", default="X-Signature", help="the signature header")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from router.cli.errors import UserError
 from router.cli.output import table
-from router.config import Config, load_config, require
+from router.config import Config, load_shop, require
 from router.events import PayloadError, parse_body
 from router.inbound import quarantine
 from router.store import Store, make_store
@@ -46,7 +46,7 @@ def _about(config: Config, entry: QuarantineRecord) -> str:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    config = load_config(args.config, offline=True)  # the key is used only to say whether entries verify now
+    config = load_shop(args.config, args.shop, offline=True)  # the key is used only to say whether entries verify now
     require(config, "store")
     base = Path(args.config).resolve().parent
     unset_key = [p for p in config.unset if p.path.startswith("plugandpay.webhook_key")]
@@ -88,7 +88,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_release(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_shop(args.config, args.shop)
     base = Path(args.config).resolve().parent
 
     async def work() -> quarantine.Released:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from router.cli.errors import UserError
-from router.config import Config, load_config
+from router.config import Config, load_shop, webhook_path
 from router.derive import DERIVATIONS, NOT_DERIVABLE, api_time
 from router.events import canonical_trigger, object_id
 from router.plugandpay import ApiError, PlugAndPayClient
@@ -72,12 +72,12 @@ def _wire(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_shop(args.config, args.shop)
     url = args.url.strip()
     if not url.startswith(("https://", "http://")):
         raise UserError(f"--url must be the router's public http(s) URL, got {url!r}")
-    if not url.rstrip("/").endswith(config.server.path.rstrip("/")):
-        print(f"warning: {url} does not end in server.path ({config.server.path})", file=sys.stderr)
+    if not url.rstrip("/").endswith(webhook_path(config).rstrip("/")):
+        print(f"warning: {url} does not end in the shop's webhook path ({webhook_path(config)})", file=sys.stderr)
     wire = _wire(args.wire or [])
 
     base = Path(args.config).resolve().parent
@@ -144,7 +144,7 @@ class _Progress:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_shop(args.config, args.shop)
     trigger = canonical_trigger(args.trigger)
     if trigger in NOT_DERIVABLE:
         raise UserError(f"{trigger} cannot be backfilled: {NOT_DERIVABLE[trigger]}")

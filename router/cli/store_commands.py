@@ -67,6 +67,7 @@ def _event_filter(args: argparse.Namespace) -> EventFilter:
         since=_time(args.since),
         until=_time(args.until),
         source=getattr(args, "source", None),
+        shop=getattr(args, "shop", None),
     )
 
 
@@ -80,6 +81,7 @@ def _delivery_filter(args: argparse.Namespace, status: str | None) -> DeliveryFi
         until=_time(args.until),
         trigger=getattr(args, "trigger", None),
         triggerable_id=getattr(args, "triggerable_id", None),
+        shop=getattr(args, "shop", None),
     )
 
 

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from router.cli.errors import UserError
-from router.config import Config, load_config, require
+from router.config import Config, load_shop, require, webhook_path
 from router.events import webhook_body
 from router.inbound import verify
 from router.plugandpay import ApiError, PlugAndPayClient
@@ -24,7 +24,7 @@ from router.plugandpay import ApiError, PlugAndPayClient
 def cmd_trigger(args: argparse.Namespace) -> int:
     url, key, tenant = args.url, args.key, args.tenant_id
     if args.config:
-        config = load_config(args.config, offline=True)
+        config = load_shop(args.config, args.shop, offline=True)
         require(config, "plugandpay.api_url", "plugandpay.api_token")
         if tenant is None:
             tenant = asyncio.run(_tenant_of(config))
@@ -33,7 +33,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             key = config.plugandpay.webhook_key
         if url is None:
             host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::", "") else config.server.host
-            url = f"http://{host}:{config.server.port}{config.server.path}"
+            url = f"http://{host}:{config.server.port}{webhook_path(config)}"
     if url is None:
         raise UserError("give --url (the router's webhook URL), or -c CONFIG to take it from the config")
     if tenant is None:
@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from router.tools import simulate
 
-    config = load_config(args.config, offline=True)
+    config = load_shop(args.config, args.shop, offline=True)
     if not getattr(args, "data", None):
         require(config, "plugandpay.api_url", "plugandpay.api_token")  # the object is fetched from the API
     try:
@@ -134,7 +134,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from router.tools import rule_tests
     from router.tools.render_check import never_firing
 
-    config = load_config(args.config, offline=True)  # rule tests send nothing: no secret is needed
+    config = load_shop(args.config, args.shop, offline=True)  # rule tests send nothing: no secret is needed
     dead = never_firing(config)
     for problem in dead:
         print(f"error: {problem}", file=sys.stderr)
