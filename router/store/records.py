@@ -56,6 +56,7 @@ class EventRecord:
             "routed_at": self.routed_at,
             "fetched": self.fetched,
             "trace": self.trace,
+            **({"shop": e.shop} if e.shop else {}),
         }
 
 
@@ -110,6 +111,7 @@ class DeliveryRecord:
     last_error: str | None = None
     config_version: str | None = None
     trace: str | None = None  # the traceparent its attempts' spans are children of (``RouteResult.trace``)
+    shop: str = ""  # its event's shop (``shops:``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +130,7 @@ class DeliveryRecord:
             "updated_at": self.updated_at,
             "config_version": self.config_version,
             "trace": self.trace,
+            **({"shop": self.shop} if self.shop else {}),
         }
 
 

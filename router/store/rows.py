@@ -59,6 +59,7 @@ DELIVERY_FIELDS = (
     "last_error",
     "config_version",
     "trace",
+    "shop",
 )
 ATTEMPT_FIELDS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status_code", "error", "result")
 
@@ -156,6 +157,7 @@ def delivery_record(row: Iterable[Any]) -> DeliveryRecord:
         last_error=r["last_error"],
         config_version=r["config_version"],
         trace=r["trace"],
+        shop=r["shop"],
     )
 
 

@@ -1,6 +1,6 @@
 """Several shops in one store, on both stores: each shop claims only its own events and deliveries (and is told
 only its own next due time), a delivery belongs to its event's shop, the same webhook sent for two shops is two
-events, and a router of one shop claims everything as it always did."""
+events, a dead delivery's alert names its shop, and a router of one shop claims everything as it always did."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 
 from router.store.base import DeliveryFilter, EventFilter, RouteResult, Store
 from tests.system.test_store_contract import LEASE, WINDOW, T, delivery, event
+from tests.system.test_store_insight import finish
 
 
 def of(shop: str, ident: int = 1042):
@@ -44,3 +45,14 @@ async def test_a_router_of_one_shop_claims_all_work_as_before(store: Store) -> N
     [claimed] = await store.claim_events("router", 10, LEASE, T + 1)
     assert claimed.id == one.event_id and claimed.event.shop == ""
     assert event(1042).dedupe_key == of("", 1042).dedupe_key  # keys unchanged without shops
+
+
+async def test_a_shops_dead_delivery_alert_names_the_shop(store: Store) -> None:
+    accepted = await store.add_event(of("yogastudio"), dedupe_window=WINDOW, now=T)
+    await store.claim_events("router", 10, LEASE, T, "yogastudio")
+    await store.complete_route(accepted.event_id, "router", RouteResult([delivery("w")], [], "v1"), T)
+    [made] = await store.list_deliveries(DeliveryFilter(event_id=accepted.event_id))
+    assert made.shop == "yogastudio"
+    await finish(store, made.id, "dead", T + 1)
+    [row] = await store.alerts_after(0)
+    assert row.kind == "dead_delivery" and row.item["shop"] == "yogastudio"
