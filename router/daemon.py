@@ -240,6 +240,7 @@ class Daemon:
         for name, job in (("route", pipeline.route_loop.run), ("deliver", pipeline.deliver_loop.run)):
             self._tasks.append(asyncio.create_task(job(), name=name + shop))
         self._tasks.append(asyncio.create_task(pipeline.reconciler.run(), name="reconcile" + shop))
+        self._tasks.append(asyncio.create_task(pipeline.learn_tenant(), name="tenant" + shop))
 
     async def reload(self) -> bool:
         """Re-read the config file; swap it in when valid, else keep serving the old one. With shops, a shop
@@ -298,6 +299,8 @@ class Daemon:
             self._later(self._retire(pipeline.loaded, grace, pipeline))
         for loaded in changes.retired:
             self._later(self._retire(loaded, grace))
+        for pipeline in self.fleet:
+            self._later(pipeline.learn_tenant())  # a new token may belong to another tenant
         log.info(
             "config reloaded",
             config_version=config.version,

@@ -59,8 +59,10 @@ class Receiver:
         on_accepted: Callable[[], None],
         observe: Callable[[str, str], None] | None = None,
         quarantine: Quarantine | None = None,
+        foreign: Callable[[Event], str | None] | None = None,
     ):
         self.quarantine = quarantine
+        self.foreign = foreign  # why a verified webhook is not this shop's (another tenant), when known now
         self.store = store
         self.config = config
         self.on_accepted = on_accepted
@@ -110,6 +112,11 @@ class Receiver:
         except PayloadError as exc:
             self.observe("", "rejected_payload")
             return error(400, str(exc))
+        if self.foreign is not None and (why := self.foreign(event)) is not None:
+            kept = None if self.quarantine is None else await self.quarantine.keep(request, body)
+            log.warning("webhook for another tenant quarantined", reason=why, quarantined=kept, remote=request.remote)
+            self.observe(event.trigger, "rejected_tenant")
+            return error(403, f"not this shop's webhook: {why}")
         return await self.admit(event, config)
 
     async def _refuse(self, request: web.Request, body: bytes, header: str) -> web.Response:

@@ -5,8 +5,9 @@ A router of one shop has one pipeline (shop ``""``) that claims all the work, as
 Plug&Pay client and connectors (their rate limits and circuit breakers): a shop whose destination hangs or
 whose API is slow holds up only itself. The router's own pipeline (shop ``""``, no webhook path, no rules)
 then routes and delivers the alert events. The daemon owns the store, the HTTP listeners, alerts and
-signals; it hands a pipeline a new ``Loaded`` on reload. Before a named shop's event is fetched, its
-``tenant_id`` must be the tenant the shop's API token belongs to: an event for another tenant fails, unrouted.
+signals; it hands a pipeline a new ``Loaded`` on reload. A named shop's webhooks must name the tenant its API
+token belongs to: once that is known, the receiver quarantines one that names another (403), and the route
+stage checks again before the fetch (an event for another tenant fails, unrouted).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from router.inbound.receive import Receiver
 from router.inbound.v1 import V1Receiver
 from router.loaded import Loaded
 from router.metrics import Metrics
+from router.plugandpay import ApiError
 from router.routing.route import Router
 from router.shop.reconcile import Reconciler
 from router.store import Store
@@ -83,6 +85,7 @@ class Pipeline:
             on_accepted=self.wake_route,
             observe=metrics.observe_received,
             quarantine=self.quarantine,
+            foreign=self._known_foreign if self.shop else None,
         )
         self.v1_receiver = V1Receiver(self.receiver, lambda: self.loaded.config)
         self.route_loop: ClaimLoop[EventRecord] = ClaimLoop(
@@ -154,16 +157,38 @@ class Pipeline:
             item: dict[str, object] = {"trigger": trigger, "count": found}
             self.shared.note("missed_webhooks", {"shop": self.shop, **item} if self.shop else item)
 
+    async def learn_tenant(self) -> None:
+        """Ask the API once, at start, whose the shop's token is, so the receiver can tell a webhook for another
+        tenant at once; an API that cannot say now leaves it to the route stage, which asks again."""
+        if not self.shop:
+            return
+        try:
+            await self._tenant_of(self.loaded)
+        except ApiError as exc:
+            log.warning("shop's tenant not known yet: the route stage asks again", shop=self.shop, error=str(exc))
+
+    async def _tenant_of(self, loaded: Loaded) -> str:
+        """The tenant the token of ``loaded`` belongs to, asked once per load."""
+        if self._tenant is None or self._tenant[0] is not loaded:
+            tenant = await loaded.api.tenant()
+            self._tenant = (loaded, str(tenant.get("id", "")))
+        return self._tenant[1]
+
+    def _known_foreign(self, event: Event) -> str | None:
+        """At receive: why ``event`` is not this shop's, when its tenant is known already (else None: the route
+        stage checks)."""
+        if self._tenant is None or self._tenant[0] is not self.loaded:
+            return None
+        return self._why_foreign(event, self._tenant[1])
+
     async def _foreign_tenant(self, event: Event) -> str | None:
-        """Why a named shop must not route ``event`` (it names another tenant than the shop's token), or None.
-        The token's tenant is asked once per load; an API that cannot say now leaves the event to its retry."""
+        """At route, before the fetch: why a named shop must not route ``event``, or None. An API that cannot
+        say whose the token is leaves the event to its retry, like a failed fetch."""
         if event.tenant_id is None or event.source == "alert":
             return None
-        loaded = self.loaded
-        if self._tenant is None or self._tenant[0] is not loaded:
-            tenant = await loaded.api.tenant()  # an ApiUnavailable is retried like a failed fetch
-            self._tenant = (loaded, str(tenant.get("id", "")))
-        mine = self._tenant[1]
-        if str(event.tenant_id) == mine:
+        return self._why_foreign(event, await self._tenant_of(self.loaded))
+
+    def _why_foreign(self, event: Event, mine: str) -> str | None:
+        if event.tenant_id is None or str(event.tenant_id) == mine:
             return None
         return f"the webhook names tenant {event.tenant_id}, but shop {self.shop}'s API token belongs to tenant {mine}"

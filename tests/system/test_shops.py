@@ -1,6 +1,7 @@
 """Many shops, one router: a real daemon serving two shops, each with its own Plug&Pay API (token, tenant), webhook
 key, rules and connectors. Each shop's webhooks are verified with its key, fetched with its token, matched with its
-rules and delivered through its own or the shared connectors; a webhook naming another tenant is not routed; a
+rules and delivered through its own or the shared connectors; a webhook naming another tenant is quarantined
+and never routed; a
 shop whose rules file is broken does not stop the other, on start or on reload; and a shop whose destination
 hangs does not slow another shop's deliveries."""
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 from router.demo.standins import serve_app
 from router.demo.standins.sink import HttpSink
+from tests.conftest import run_cli
 from tests.support import DaemonProcess, reserved_port, signed_headers, wait_until, webhook_body
 
 CURSUS_KEY, YOGA_KEY = "cursus-webhook-key-5d8e1f0a", "yoga-webhook-key-8c1d4e7f0a"
@@ -115,11 +117,16 @@ async def test_each_shop_is_verified_fetched_routed_and_delivered_with_only_its_
         assert bare.status_code == 404 and "/webhooks/plugandpay/<shop>" in bare.json()["error"]
         assert (await post(daemon, "nosuchshop", webhook_body(ident=2045), YOGA_KEY)).status_code == 404
 
-        # A webhook that names another tenant than the shop's token belongs to is stored but never routed.
+        # A webhook that names another tenant than the shop's token belongs to is quarantined, not routed; released
+        # anyway (its signature is good), the route stage refuses it before fetching anything.
         foreign = await post(daemon, "yogastudio", webhook_body(ident=2046, tenant_id=42), YOGA_KEY)
-        assert foreign.status_code == 202
-        failed = await daemon.wait_log("event failed", event_id=foreign.json()["event_id"])
-        assert "tenant 42" in failed["reason"] and "tenant 77" in failed["reason"]
+        assert foreign.status_code == 403 and "tenant 42" in foreign.json()["error"]
+        released = await asyncio.to_thread(
+            run_cli, "quarantine", "release", "-c", str(daemon.config_path), "--shop", "yogastudio", env=ENV
+        )
+        assert released.returncode == 0, released.stderr
+        failed = await daemon.wait_log("event failed", triggerable="order:2046")
+        assert "not routed" in failed["reason"] and "tenant 42" in failed["reason"] and "tenant 77" in failed["reason"]
         assert {r["path"] for r in yoga_api.state.requests if "/orders/" in r["path"]} == {"/v2/orders/2042"}
     finally:
         assert daemon.stop() == 0
