@@ -34,7 +34,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     async def work(store: Store) -> Trace | None:
         if args.event is not None:
             return await trace_event(store, args.event)
-        return await trace_object(store, kind, str(args.id))
+        return await trace_object(store, kind, str(args.id), args.shop)
 
     mask = masker(settings(args).secrets)
     trace = asyncio.run(with_store(args, work))

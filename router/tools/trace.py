@@ -97,9 +97,10 @@ def object_kind(text: str) -> str:
     return kind
 
 
-async def trace_object(store: Store, kind: str, ident: str) -> Trace:
-    """The trace of one object: its events newest first, each with its deliveries and their attempts."""
-    flt = EventFilter(triggerable_id=ident)
+async def trace_object(store: Store, kind: str, ident: str, shop: str | None = None) -> Trace:
+    """The trace of one object (of one shop, with ``shops:``: ids are each shop's own): its events newest first,
+    each with its deliveries and their attempts."""
+    flt = EventFilter(triggerable_id=ident, shop=shop)
     records = [
         r
         for r in await store.list_events(flt, limit=MAX_EVENTS)

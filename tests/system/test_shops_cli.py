@@ -1,10 +1,11 @@
 """The command line with a config of several shops: ``check`` gives each shop's verdict and fails on one shop's
 problems (at their file, line and key), a command that acts on one shop asks which (``--shop``, with the nearest
-name for a typo), and the store commands list one shop's events with ``--shop``."""
+name for a typo), and the store commands and ``trace`` show one shop's events with ``--shop``."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from router.store.sqlite import SqliteStore
@@ -54,3 +55,16 @@ async def test_the_store_commands_list_one_shops_events_with_shop(tmp_path: Path
     assert '"2042"' in listed.stdout and '"1042"' not in listed.stdout
     every = run_cli("events", "-c", str(path), "--json", env=ENV)
     assert '"2042"' in every.stdout and '"1042"' in every.stdout  # the agency's view: every shop
+
+
+async def test_trace_with_shop_shows_only_that_shops_order_of_the_same_number(tmp_path: Path) -> None:
+    path = shop_folder(tmp_path)
+    store = SqliteStore(tmp_path / "r.db")
+    await store.open()
+    for shop in ("cursusshop", "yogastudio"):  # order 1042 in both shops: two different orders
+        await store.add_event(dataclasses.replace(event(1042), shop=shop), dedupe_window=WINDOW, now=T)
+    await store.close()
+    one = run_cli("trace", "-c", str(path), "--shop", "yogastudio", "order", "1042", "--json", env=ENV)
+    assert one.returncode == 0, one.stderr
+    [traced] = json.loads(one.stdout)["events"]
+    assert traced["shop"] == "yogastudio"
