@@ -16,11 +16,13 @@ from typing import Any
 from router.store.records import Counts
 
 HOUR = 3600.0
-# Per connector: pending deliveries, when the oldest of them was made, and dead deliveries (for /metrics).
+# Per connector: pending deliveries, when the oldest of them was made, and dead deliveries (for /metrics). A
+# shop's connectors are named ``shop/connector``, as its circuit breakers are: two shops' ``sink`` are two.
 CONNECTOR_BACKLOG = (
-    "SELECT connector, sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),"
+    "SELECT CASE WHEN shop = '' THEN connector ELSE shop || '/' || connector END,"
+    " sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),"
     " min(CASE WHEN status = 'pending' THEN created_at END), sum(CASE WHEN status = 'dead' THEN 1 ELSE 0 END)"
-    " FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY connector"
+    " FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY 1"
 )
 
 

@@ -56,3 +56,12 @@ async def test_a_shops_dead_delivery_alert_names_the_shop(store: Store) -> None:
     await finish(store, made.id, "dead", T + 1)
     [row] = await store.alerts_after(0)
     assert row.kind == "dead_delivery" and row.item["shop"] == "yogastudio"
+
+
+async def test_the_connector_backlog_keeps_two_shops_connectors_of_one_name_apart(store: Store) -> None:
+    for shop, ident in (("cursusshop", 1042), ("yogastudio", 2042), ("yogastudio", 2043)):
+        accepted = await store.add_event(of(shop, ident), dedupe_window=WINDOW, now=T)
+        await store.claim_events("router", 10, LEASE, T, shop)
+        await store.complete_route(accepted.event_id, "router", RouteResult([delivery(f"w{ident}")], [], "v1"), T)
+    backlog = await store.connector_backlog()
+    assert {name: b.pending for name, b in backlog.items()} == {"cursusshop/sink": 1, "yogastudio/sink": 2}
