@@ -54,8 +54,8 @@ def alert_deliveries(record: EventRecord, config: Config) -> list[NewDelivery]:
     alert = masked(alert_of(record.event.payload), config.secrets)
     found = []
     for index, channel in enumerate(config.alerts.channels):
-        if alert.kind in ABOUT_A_DESTINATION and channel.connector == alert.subject:
-            continue  # never tell a destination that it is down
+        if alert.kind in ABOUT_A_DESTINATION and channel.connector == alert.subject.rsplit("/", 1)[-1]:
+            continue  # never tell a destination that it is down (a shop's breakers are named shop/connector)
         key = hashlib.sha256(f"{record.event.dedupe_key}|{index}|{channel.connector}".encode()).hexdigest()
         common: dict[str, Any] = dict(
             rule=RULE_PREFIX + alert.kind,

@@ -8,10 +8,12 @@ import zoneinfo
 
 import pytest
 
-from router.alerts.deliveries import alert_of, masked
+from router.alerts.deliveries import alert_deliveries, alert_of, masked
 from router.alerts.message import Alert, request_for
 from router.alerts.summary import bounds, due_day, payload
 from router.config import ConfigError, parse_config
+from router.events import Event
+from router.store.base import EventRecord, EventStatus
 from router.store.insight import DaySummary
 
 CONNECTORS = """version: 1
@@ -133,3 +135,15 @@ def test_the_recovered_line_says_how_long_the_destination_was_down() -> None:
     # What the alert loop stores for a recovery, rendered for a Slack channel: the line is all it gets.
     alert = Alert("destination_recovered", [{"connector": "crm", "down_for": "12 min"}], count=1, subject="crm")
     assert request_for("slack", {}, alert, None)["text"] == "plugpay-router: destination crm recovered after 12 min"
+
+
+def test_a_shops_destination_alert_is_not_sent_through_the_connector_it_is_about() -> None:
+    config = parse_config(
+        CONNECTORS + "alerts: {channels: [{connector: hook, path: /ops}, {connector: mail, to: ops@shop.nl}]}\n",
+        "shop.yaml",
+        {},
+    )
+    payload = {"kind": "destination_down", "subject": "cursusshop/hook", "items": [{"connector": "cursusshop/hook"}]}
+    down = Event("alert", "destination_down", "alert", "destination_down-7", source="alert", payload=payload)
+    [only] = alert_deliveries(EventRecord(7, down, EventStatus.PENDING, 0.0), config)
+    assert only.connector == "mail"
