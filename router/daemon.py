@@ -30,6 +30,7 @@ from aiohttp import web
 from connectors import registry
 from router import logs
 from router.admin import AdminStatus, admin_app
+from router.admin.access import changed_users
 from router.admin.listener import AdminListener, not_here
 from router.alerts.loop import Alerter
 from router.claims import ClaimLoop
@@ -68,6 +69,7 @@ class Daemon:
         self._admin: AdminListener | None = None
         self.reloaded_at = time.time()
         self.token_changed_at = 0.0  # when a reload last changed admin.token (dashboard sessions end then)
+        self.users_changed_at: dict[str, float] = {}  # the same, per user of admin.users (changed or removed)
         self._tasks: list[asyncio.Task[None]] = []
         self.foreground = Foreground()
         self._retired: set[asyncio.Task[None]] = set()
@@ -89,6 +91,7 @@ class Daemon:
             breakers=lambda: self.fleet.breakers(),
             reloaded_at=lambda: self.reloaded_at,
             token_changed_at=lambda: self.token_changed_at,
+            user_changed_at=lambda name: self.users_changed_at.get(name, 0.0),
         )
         self._notified = self.store.subscribe(self._on_store_notice)
         for pipeline in self.fleet:
@@ -284,6 +287,8 @@ class Daemon:
         self.reloaded_at = time.time()
         if config.admin.token != old.config.admin.token:
             self.token_changed_at = self.reloaded_at
+        for name in changed_users(old.config.admin, config.admin):
+            self.users_changed_at[name] = self.reloaded_at
         for site in (self._site, self._admin.site if self._admin else None):
             if site is not None:
                 site.limits = _limits(config)  # applies to connections accepted from now on

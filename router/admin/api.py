@@ -1,11 +1,13 @@
 """The admin API under ``/api`` (on the admin listener): look at events and deliveries, replay them, re-route events.
 
-Every request needs ``Authorization: Bearer <admin.token>`` (constant-time compare; wrong tokens are
-limited per client address, 429 with ``Retry-After``); without a token in the config the API is disabled
-and answers 404 saying so. Answers never contain a secret: rendered
+Every request needs ``Authorization: Bearer <admin.token>`` or the token of one of ``admin.users``
+(constant-time compare; wrong tokens are limited per client address, 429 with ``Retry-After``); without a
+token in the config the API is disabled and answers 404 saying so. A user's token sees and acts on only its
+shops (``router.admin.access``): lists hold only their rows, and an event or delivery of another shop is a
+404 like one that does not exist. Answers never contain a secret: rendered
 requests and errors pass through the config's masker, and attempt errors are already truncated when
 stored. Filters are query parameters (``status``, ``trigger``, ``triggerable_id``, ``connector``,
-``rule``, ``event_id``, ``since``, ``until`` as ISO-8601 or epoch seconds, ``limit``); bulk replay takes
+``rule``, ``event_id``, ``shop``, ``since``, ``until`` as ISO-8601 or epoch seconds, ``limit``); bulk replay takes
 the same filters as a JSON body. Replaying a dead delivery needs nothing more; a delivered one would be
 sent again (a second mail), so it is refused with 409 and the reason unless the body says
 ``{"confirm": true}``, for one delivery and for a bulk replay of ``status: delivered`` alike.
@@ -13,7 +15,6 @@ sent again (a second mail), so it is refused with 409 and the reason unless the 
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,10 +22,11 @@ from typing import Any
 
 from aiohttp import web
 
+from router.admin.access import Access, Scoped, identify
 from router.admin.auth import LoginThrottle
 from router.config import Config
 from router.secrets import json_masker
-from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, EventFilter, Store
+from router.store.base import DELIVERY_STATUSES, EVENT_STATUSES, DeliveryFilter, DeliveryRecord, EventFilter, Store
 from toolkit.units import parse_timestamp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,8 +35,20 @@ MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1
 
 
+ACCESS = "plugpay_router.access"  # the request's login (``router.admin.access.Access``), set by the guard
+
+
 class BadQuery(ValueError):
     pass
+
+
+def bearer(request: web.Request, config: Config) -> Access | None:
+    """The login whose token the request's ``Authorization: Bearer`` header carries, or None."""
+    # aiohttp keeps header bytes that are not UTF-8 as surrogates; surrogateescape gives the raw bytes back.
+    given = request.headers.get("Authorization", "")
+    if not given.startswith("Bearer "):
+        return None
+    return identify(config.admin, given[len("Bearer ") :])
 
 
 def parse_time(value: str | None, name: str) -> float | None:
@@ -73,6 +87,7 @@ def event_filter(query: Mapping[str, Any]) -> EventFilter:
         triggerable_id=query.get("triggerable_id") or None,
         since=parse_time(query.get("since"), "since"),
         until=parse_time(query.get("until"), "until"),
+        shop=_shop(query.get("shop")),
     )
 
 
@@ -84,7 +99,13 @@ def delivery_filter(query: Mapping[str, Any]) -> DeliveryFilter:
         event_id=_int(query.get("event_id"), "event_id"),
         since=parse_time(query.get("since"), "since"),
         until=parse_time(query.get("until"), "until"),
+        shop=_shop(query.get("shop")),
     )
+
+
+def _shop(value: str | None) -> str | None:
+    """A ``shop`` filter: a shop's name (a router without ``shops:`` has one shop, named "")."""
+    return None if value is None else str(value)[:64]
 
 
 def _limit(query: Mapping[str, Any]) -> int:
@@ -128,18 +149,20 @@ class AdminApi:
                 answer = _error(429, f"too many wrong tokens from this address: try again in {wait} s")
                 answer.headers["Retry-After"] = str(wait)
                 return answer
-            # aiohttp keeps header bytes that are not UTF-8 as surrogates; surrogateescape gives the raw bytes back.
-            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-            expected = f"Bearer {token}"
-            if not hmac.compare_digest(given, expected.encode()):
+            access = bearer(request, self.config())
+            if access is None:
                 self.throttle.failed(request.remote)
                 return _error(401, "missing or wrong admin token (Authorization: Bearer <admin.token>)")
+            request[ACCESS] = access
             try:
                 return await handler(request)
             except BadQuery as exc:
                 return _error(400, str(exc))
 
         return guarded
+
+    def _scoped(self, request: web.Request) -> Scoped:
+        return Scoped(self.store, request[ACCESS])
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
         mask = json_masker(self.config().secrets)
@@ -148,13 +171,13 @@ class AdminApi:
     # ------------------------------------------------------------ events
 
     async def list_events(self, request: web.Request) -> web.Response:
-        records = await self.store.list_events(event_filter(request.query), limit=_limit(request.query))
+        records = await self._scoped(request).list_events(event_filter(request.query), limit=_limit(request.query))
         return self._json({"events": [r.as_dict() for r in records]})
 
     async def get_event(self, request: web.Request) -> web.Response:
         event_id = _int(request.match_info["id"], "id")
         assert event_id is not None
-        record = await self.store.get_event(event_id)
+        record = await self._scoped(request).event(event_id)
         if record is None:
             return _error(404, f"no event {event_id}")
         deliveries = await self.store.list_deliveries(DeliveryFilter(event_id=event_id), limit=MAX_LIMIT)
@@ -166,7 +189,9 @@ class AdminApi:
     async def reroute(self, request: web.Request) -> web.Response:
         event_id = _int(request.match_info["id"], "id")
         assert event_id is not None
-        if not await self.store.reroute_event(event_id, time.time()):
+        scoped = self._scoped(request)
+        hidden = scoped.access.scoped and await scoped.event(event_id) is None  # another shop's: as if none
+        if hidden or not await self.store.reroute_event(event_id, time.time()):
             return _error(404, f"no event {event_id}")
         self.on_rerouted()
         return self._json({"event_id": event_id, "rerouting": True}, status=202)
@@ -174,11 +199,12 @@ class AdminApi:
     # ------------------------------------------------------------ deliveries
 
     async def list_deliveries(self, request: web.Request) -> web.Response:
-        records = await self.store.list_deliveries(delivery_filter(request.query), limit=_limit(request.query))
+        flt = delivery_filter(request.query)
+        records = await self._scoped(request).list_deliveries(flt, limit=_limit(request.query))
         return self._json({"deliveries": [r.as_dict() for r in records]})
 
-    async def _delivery_detail(self, delivery_id: int) -> dict[str, Any] | None:
-        record = await self.store.get_delivery(delivery_id)
+    async def _delivery_detail(self, delivery_id: int, record: DeliveryRecord | None = None) -> dict[str, Any] | None:
+        record = record or await self.store.get_delivery(delivery_id)
         if record is None:
             return None
         body = record.as_dict()
@@ -189,7 +215,8 @@ class AdminApi:
     async def get_delivery(self, request: web.Request) -> web.Response:
         delivery_id = _int(request.match_info["id"], "id")
         assert delivery_id is not None
-        body = await self._delivery_detail(delivery_id)
+        record = await self._scoped(request).delivery(delivery_id)
+        body = None if record is None else await self._delivery_detail(delivery_id, record)
         if body is None:
             return _error(404, f"no delivery {delivery_id}")
         return self._json(body)
@@ -199,7 +226,7 @@ class AdminApi:
         assert delivery_id is not None
         body = await _body(request, '{"confirm": true} (only needed to send a delivered delivery again)')
         confirmed = body.get("confirm") is True
-        record = await self.store.get_delivery(delivery_id)
+        record = await self._scoped(request).delivery(delivery_id)
         if record is None:
             return _error(404, f"no delivery {delivery_id}")
         if record.status not in ("dead", "delivered") or record.request is None:
@@ -225,7 +252,7 @@ class AdminApi:
             return _error(400, "status: bulk replay takes dead or delivered deliveries")
         if flt.status == "delivered" and not confirmed:
             return _error(409, f"these deliveries were delivered already; {SEND_AGAIN}")
-        ids = await self.store.delivery_ids(flt)
+        ids = await self._scoped(request).delivery_ids(flt)
         count = await self.store.replay_deliveries(ids, time.time(), delivered=confirmed)
         if count:
             self.on_requeued()

@@ -3,7 +3,9 @@
 It runs on its own address (``admin.listen``, loopback by default), apart from the webhook listener, so
 publishing the webhook port never publishes these, and it answers only requests whose Host is one of
 ``admin.hosts`` (421 otherwise), so a web page that rebinds its DNS name to this address cannot reach it
-from an operator's browser. No answer but static files may be cached. Every dashboard answer carries
+from an operator's browser. ``/metrics`` is the whole router's: with ``admin.users`` in the config it takes
+``admin.token`` (a user's token gets 403, none or a wrong one 401), without them it is open as ever. No answer
+but static files may be cached. Every dashboard answer carries
 headers that keep the browser strict: a Content-Security-Policy allowing only this origin's own CSS and
 script (no inline script, no framing), no MIME sniffing and no referrer.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from router.admin.api import AdminApi
+from router.admin.api import AdminApi, bearer
 from router.admin.auth import LoginThrottle
 from router.admin.ui import AdminStatus, Dashboard
 from router.store.base import Store
@@ -83,12 +85,34 @@ def admin_app(
     hosts = served_hosts(lambda: status.config().admin.hosts)
     app = web.Application(client_max_size=1024 * 1024, middlewares=[hosts, strict_headers])
     throttle = LoginThrottle()  # one budget of wrong tokens per address, for the API and the login form
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", router_wide(metrics, status, throttle))
     app.router.add_routes(AdminApi(store, status.config, on_requeued, on_rerouted, throttle).routes())
     app.router.add_routes(Dashboard(store, status, on_requeued, on_rerouted, throttle).routes())
     app.router.add_get("/", _to_dashboard)
     app.router.add_static("/ui/static", STATIC, append_version=False)
     return app
+
+
+def router_wide(handler: Handler, status: AdminStatus, throttle: LoginThrottle) -> Handler:
+    """An endpoint about every shop: open as before without ``admin.users``; with them, ``admin.token`` only."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        config = status.config()
+        if not config.admin.users:
+            return await handler(request)
+        if wait := throttle.retry_after(request.remote):
+            message = f"too many wrong tokens from this address: try again in {wait} s"
+            return web.json_response({"error": message}, status=429, headers={"Retry-After": str(wait)})
+        access = bearer(request, config)
+        if access is None:
+            throttle.failed(request.remote)
+            message = "with admin.users set, this takes the admin token (Authorization: Bearer <admin.token>)"
+            return web.json_response({"error": message}, status=401)
+        if access.scoped:
+            return web.json_response({"error": "this is about every shop: admin.token only"}, status=403)
+        return await handler(request)
+
+    return guarded
 
 
 async def _to_dashboard(request: web.Request) -> web.StreamResponse:

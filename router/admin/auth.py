@@ -1,7 +1,9 @@
-"""Dashboard login: the admin token typed once into a form, then a signed session cookie and CSRF tokens.
+"""Dashboard login: the admin token (or a user's of ``admin.users``) typed once into a form, then a signed
+session cookie and CSRF tokens.
 
 The cookie never holds the token: it holds an expiry and a random nonce, signed with a key derived from
-the admin token (HMAC-SHA256), so changing the token in the config logs every session out. A session is
+the token it logged in with (HMAC-SHA256), so changing that token in the config logs its sessions out (the
+admin token's change every admin session, a user's that user's). A session is
 also live only while this process keeps its nonce: logout ends it at once (the cookie is worthless from
 then on, wherever a copy of it went), and so does a restart. The cookie is HttpOnly and SameSite=Strict,
 limited to ``/ui``, and Secure when the request came over TLS, ``admin.public_url`` is https, or a proxy
@@ -20,7 +22,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -33,20 +35,38 @@ MAX_SESSIONS = 1000  # live sessions kept; past it the oldest ends (an operator 
 
 
 class Sessions:
-    """Issues and checks session values and their CSRF tokens for the current admin token."""
+    """Issues and checks session values and their CSRF tokens for the current admin token, and for each user of
+    ``admin.users`` under that user's own token (``users``: name -> token of the config in force).
 
-    def __init__(self, token: Callable[[], str | None], token_changed_at: Callable[[], float] = lambda: 0.0):
+    A session belongs to one login: ``admin.token`` (``None``) or a user's name. Its cookie is signed with a
+    key derived from that login's token, so a new token (or a user taken out of the config) ends the login's
+    sessions and no other's; ``token_changed_at`` and ``user_changed_at`` say when a reload last changed a
+    token, so a session issued before stays over even once the old token is back (A→B→A)."""
+
+    def __init__(
+        self,
+        token: Callable[[], str | None],
+        token_changed_at: Callable[[], float] = lambda: 0.0,
+        users: Callable[[], Mapping[str, str]] = dict,
+        user_changed_at: Callable[[str], float] = lambda name: 0.0,
+    ):
         self.token = token
         self.token_changed_at = token_changed_at  # sessions issued before the token last changed are over
-        # nonce -> (expiry, issued at) of the sessions not ended
-        self._live: OrderedDict[str, tuple[int, float]] = OrderedDict()
-        self._issued_under: bytes | None = None  # the key the live sessions were issued with
+        self.users = users
+        self.user_changed_at = user_changed_at
+        # nonce -> (expiry, issued at, login) of the sessions not ended
+        self._live: OrderedDict[str, tuple[int, float, str | None]] = OrderedDict()
+        self._issued_under: dict[str | None, bytes | None] = {}  # the key each login's live sessions were issued with
 
-    def _key(self) -> bytes | None:
-        token = self.token()
+    def _token_of(self, user: str | None) -> str | None:
+        return self.token() if user is None else self.users().get(user)
+
+    def _key(self, user: str | None = None) -> bytes | None:
+        token = self._token_of(user)
         if not token:
             return None
-        return hmac.new(token.encode(), b"plugpay-router dashboard session", hashlib.sha256).digest()
+        label = b"plugpay-router dashboard session" + (b"" if user is None else b" of " + user.encode())
+        return hmac.new(token.encode(), label, hashlib.sha256).digest()
 
     def _sign(self, key: bytes, text: str) -> str:
         return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
@@ -55,45 +75,59 @@ class Sessions:
         token = self.token()
         return bool(token) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), str(token).encode())
 
-    def issue(self, now: float | None = None) -> str:
-        key = self._key()
-        assert key is not None, "no admin token: no sessions"
-        self._follow(key)
+    def issue(self, now: float | None = None, user: str | None = None) -> str:
+        """A new session of ``admin.token`` (``user`` None) or of the user named."""
+        key = self._key(user)
+        assert key is not None, "no token for this login: no sessions"
+        self._follow(user, key)
         issued = now or time.time()
         expires, nonce = int(issued + SESSION_TTL), secrets.token_urlsafe(16)
-        self._live[nonce] = (expires, issued)
+        self._live[nonce] = (expires, issued, user)
         while len(self._live) > MAX_SESSIONS:
             self._live.popitem(last=False)
         body = f"{expires}.{nonce}"
         return f"{body}.{self._sign(key, body)}"
 
     def valid(self, value: str | None, now: float | None = None) -> bool:
-        key = self._key()
-        if key is None or not value or value.count(".") != 2:
-            return False
+        return self.login_of(value, now) is not None
+
+    def login_of(self, value: str | None, now: float | None = None) -> tuple[str | None] | None:
+        """``(user,)`` of a live session (``(None,)`` for ``admin.token``'s), or None when ``value`` is none."""
+        if not value or value.count(".") != 2:
+            return None
         body, _, signature = value.rpartition(".")
-        if not hmac.compare_digest(signature, self._sign(key, body)):
-            return False
-        self._follow(key)
         expires, _, nonce = body.partition(".")
-        if not expires.isdigit() or int(expires) <= (now or time.time()):
-            return False
         live = self._live.get(nonce)
+        if live is None:
+            return None
+        user = live[2]
+        key = self._key(user)
+        if key is None or not hmac.compare_digest(signature, self._sign(key, body)):
+            return None
+        self._follow(user, key)
+        if not expires.isdigit() or int(expires) <= (now or time.time()):
+            return None
+        live = self._live.get(nonce)
+        changed = self.token_changed_at() if user is None else self.user_changed_at(user)
         # Issued before the token last changed: over, even when the token has been changed back (A→B→A).
-        return live is not None and live[0] == int(expires) and live[1] >= self.token_changed_at()
+        if live is None or live[0] != int(expires) or live[1] < changed:
+            return None
+        return (user,)
 
     def end(self, value: str) -> None:
         """Log this session out: its cookie is refused from now on."""
         self._live.pop(value.split(".")[1] if value.count(".") == 2 else "", None)
 
-    def _follow(self, key: bytes) -> None:
-        """A new admin token ends every session issued under the old one, even if the token comes back."""
-        if self._issued_under != key:
-            self._live.clear()
-            self._issued_under = key
+    def _follow(self, user: str | None, key: bytes) -> None:
+        """A login's new token ends every session issued under its old one, even if the token comes back."""
+        if self._issued_under.get(user, key) != key:
+            for nonce in [n for n, live in self._live.items() if live[2] == user]:
+                del self._live[nonce]
+        self._issued_under[user] = key
 
     def csrf(self, session: str) -> str:
-        key = self._key()
+        live = self._live.get(session.split(".")[1] if session.count(".") == 2 else "")
+        key = self._key(live[2] if live is not None else None)
         assert key is not None
         return self._sign(key, f"csrf:{session}")[:40]
 

@@ -1,7 +1,8 @@
 """The dashboard under ``/ui``: overview, events with search, an event's trace, dead letters, replay and re-route.
 
 Pages are rendered on the server with Jinja2 in its own environment (autoescape on, apart from the rule
-sandbox): every customer value is text, never markup. A page needs a session (``auth``); an action
+sandbox): every customer value is text, never markup. A page needs a session (``auth``) of ``admin.token``
+or of a user of ``admin.users``, whose pages show only its shops (``access``); an action
 (replay, re-route, logout) is a POST with the session's CSRF token and answers with a redirect back to the
 page it came from. Replaying a dead delivery is one click; sending a delivered one again (a second mail)
 goes through a confirmation page first, with no script needed. Everything a page shows passes the
@@ -11,29 +12,36 @@ the small document the pages poll every 5 s.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from aiohttp import web
 
-from router.admin.api import BadQuery, event_filter
-from router.admin.auth import CSRF_FIELD, LoginThrottle, Sessions, clear_session, local_target, over_tls, set_session
+from router.admin.access import Access, Scoped, identify, user_access, user_tokens
+from router.admin.api import ACCESS, BadQuery, event_filter
+from router.admin.auth import (
+    COOKIE,
+    CSRF_FIELD,
+    LoginThrottle,
+    Sessions,
+    clear_session,
+    local_target,
+    over_tls,
+    set_session,
+)
 from router.admin.chart import chart
+from router.admin.pages import ago, environment
 from router.alerts.conditions import open_conditions
 from router.config import Config
 from router.secrets import masker
-from router.store.base import DeliveryFilter, DeliveryHealth, EventFilter, EventRecord, Store
-from router.text import clip, when
-from router.tools.trace import Trace, mask_request, object_kind, trace_event, trace_object
+from router.store.base import DeliveryFilter, DeliveryHealth, Store
+from router.store.quarantined import QuarantineStats
+from router.tools.trace import Trace, object_kind, trace_event
 
-TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZES = (50, 200, 1000)
 COUNT_CAP = 10_000  # a page counts matches up to here ("more than 10000"), so a wide filter stays fast
 Page = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
@@ -47,38 +55,8 @@ class AdminStatus:
     breakers: Callable[[], Mapping[str, str]]
     reloaded_at: Callable[[], float]
     token_changed_at: Callable[[], float] = lambda: 0.0  # a reload that changed admin.token: sessions end
-
-
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
-    )
-    env.filters.update(when=when, clip=clip, ago=_ago, request_json=_request_json)
-    env.globals.update(tone=tone)
-    return env
-
-
-def tone(record: EventRecord, health: DeliveryHealth | None) -> str:
-    """The colour an event's row and badge take: its own state, or for a routed event the worst state of its
-    deliveries (a routed event with a dead delivery is not green); ``quiet`` when it made none."""
-    if record.status != "routed":
-        return str(record.status)
-    worst = health.worst if health else "none"
-    return {"dead": "dead", "pending": "pending", "delivered": "routed"}.get(worst, "quiet")
-
-
-def _ago(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    seconds = max(0, int(time.time() - ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def _request_json(request: Any) -> str:
-    return json.dumps(mask_request(request), indent=2, ensure_ascii=False)
+    # When a reload last changed (or removed) a user's token (``access.changed_users``): its sessions end.
+    user_changed_at: Callable[[str], float] = lambda name: 0.0
 
 
 class Dashboard:
@@ -94,7 +72,12 @@ class Dashboard:
         self.status = status
         self.on_requeued = on_requeued
         self.on_rerouted = on_rerouted
-        self.sessions = Sessions(lambda: status.config().admin.token, status.token_changed_at)
+        self.sessions = Sessions(
+            lambda: status.config().admin.token,
+            status.token_changed_at,
+            lambda: user_tokens(status.config().admin),
+            status.user_changed_at,
+        )
         self.throttle = throttle or LoginThrottle()
         self.env = environment()
 
@@ -127,7 +110,7 @@ class Dashboard:
             disabled = self._disabled()
             if disabled is not None:
                 return disabled
-            session = self.sessions.session_of(request)
+            session = self._session(request)
             if session is None:
                 if request.path.endswith(".json"):
                     return web.json_response({"error": "log in first"}, status=401)
@@ -144,7 +127,7 @@ class Dashboard:
             disabled = self._disabled()
             if disabled is not None:
                 return disabled
-            session = self.sessions.session_of(request)
+            session = self._session(request)
             if session is None:
                 return web.Response(status=403, text="log in first")
             if not await self.sessions.csrf_ok(request, session):
@@ -153,15 +136,38 @@ class Dashboard:
 
         return action
 
+    def _session(self, request: web.Request) -> str | None:
+        """The request's live session, its login kept in ``request[ACCESS]``; None without one."""
+        session = request.cookies.get(COOKIE)
+        login = self.sessions.login_of(session)
+        access = None if login is None else user_access(self.status.config().admin, login[0])
+        if session is None or access is None:
+            return None
+        request[ACCESS] = access
+        return session
+
+    def _scoped(self, request: web.Request) -> Scoped:
+        return Scoped(self.store, request.get(ACCESS) or Access(shops=()))
+
+    def _not_found(self, request: web.Request, what: str) -> web.Response:
+        """A user's action on what it cannot see (another shop's, or nothing): 404, never "exists elsewhere"."""
+        return self._render("error.html", request, request.cookies.get(COOKIE), status=404, message=f"no {what}")
+
     def _render(
         self, template: str, request: web.Request, session: str | None, *, status: int = 200, **context: Any
     ) -> web.Response:
         config = self.status.config()
+        access: Access | None = request.get(ACCESS)
+        version = config.version
+        if access is not None and access.shops is not None:  # a user's shops' own versions, no other's
+            version = " ".join(config.shops[s].version for s in access.shops if s in config.shops) or "-"
         text = self.env.get_template(template).render(
             csrf=self.sessions.csrf(session) if session else "",
             csrf_field=CSRF_FIELD,
             path=request.path_qs,
-            config_version=config.version,
+            config_version=version,
+            login=access,
+            users=bool(config.admin.users),
             done=request.query.get("done", ""),
             problem=request.query.get("problem", ""),
             q=request.query.get("q", ""),
@@ -194,12 +200,14 @@ class Dashboard:
             return web.Response(status=429, text=message, headers={"Retry-After": str(wait)})
         form = await request.post()
         target = local_target(str(form.get("next") or ""))
-        if not self.sessions.token_matches(str(form.get("token") or "")):
+        admin = self.status.config().admin
+        access = identify(admin, str(form.get("token") or ""))
+        if access is None:
             self.throttle.failed(request.remote)
             return self._render("login.html", request, None, status=401, next=target, failed=True)
         response = web.HTTPSeeOther(target)
-        admin = self.status.config().admin
-        set_session(response, self.sessions.issue(), secure=over_tls(request, admin.public_url, admin.trusted_proxies))
+        session = self.sessions.issue(user=access.user)
+        set_session(response, session, secure=over_tls(request, admin.public_url, admin.trusted_proxies))
         raise response
 
     async def logout(self, request: web.Request, session: str) -> web.StreamResponse:
@@ -211,17 +219,19 @@ class Dashboard:
     # ------------------------------------------------------------ pages
 
     async def overview(self, request: web.Request, session: str) -> web.StreamResponse:
-        now = time.time()
-        hours = await self.store.hourly(now - 47 * 3600, now)
-        counts = await self.store.backlog()
-        breakers = dict(self.status.breakers())
-        quarantine = await self.store.quarantine_stats()
+        now, scoped = time.time(), self._scoped(request)
+        # The chart and the quarantine are the whole router's: a user's overview goes without them.
+        everything = not scoped.access.scoped
+        hours = await self.store.hourly(now - 47 * 3600, now) if everything else None
+        counts = await scoped.backlog()
+        breakers = scoped.breakers(self.status.breakers())
+        quarantine = await self.store.quarantine_stats() if everything else QuarantineStats(0, 0, None)
         backlog_after = self.status.config().alerts.backlog
         return self._render(
             "overview.html",
             request,
             session,
-            chart=chart(hours),
+            chart=chart(hours) if hours is not None else None,
             counts=counts,
             conditions=open_conditions(breakers, counts, quarantine, backlog_after, now),
             breakers=breakers,
@@ -235,8 +245,9 @@ class Dashboard:
             query["triggerable_id"] = search.lstrip("#")
         flt = event_filter(query)
         limit = _page_size(query.get("limit"))
-        records = await self.store.list_events(flt, limit=limit)
-        total = await self.store.count_events(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
+        scoped = self._scoped(request)
+        records = await scoped.list_events(flt, limit=limit)
+        total = await scoped.count_events(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
         health = await self.store.delivery_health([r.id for r in records])
         objects = sorted({(r.event.triggerable_type, r.event.triggerable_id) for r in records}) if search else []
         return self._render(
@@ -255,7 +266,7 @@ class Dashboard:
 
     async def event(self, request: web.Request, session: str) -> web.StreamResponse:
         trace = await trace_event(self.store, int(request.match_info["id"]))
-        if trace is None:
+        if trace is None or not self._scoped(request).access.sees(trace.events[0].record.event.shop):
             return self._render("error.html", request, session, status=404, message="no such event")
         return self._render("trace.html", request, session, trace=trace, single=True, health=_health(trace))
 
@@ -264,14 +275,15 @@ class Dashboard:
             kind = object_kind(request.match_info["kind"])
         except ValueError as exc:
             raise BadQuery(str(exc)) from None
-        trace = await trace_object(self.store, kind, request.match_info["ident"][:64])
+        trace = await self._scoped(request).trace_object(kind, request.match_info["ident"][:64])
         return self._render("trace.html", request, session, trace=trace, single=False, health=_health(trace))
 
     async def dead(self, request: web.Request, session: str) -> web.StreamResponse:
         flt = DeliveryFilter(status="dead", connector=request.query.get("connector") or None)
         limit = _page_size(request.query.get("limit"))
-        records = await self.store.list_deliveries(flt, limit=limit)
-        total = await self.store.count_deliveries(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
+        scoped = self._scoped(request)
+        records = await scoped.list_deliveries(flt, limit=limit)
+        total = await scoped.count_deliveries(flt, cap=COUNT_CAP + 1) if len(records) >= limit else len(records)
         objects = await self.store.objects_of(sorted({d.event_id for d in records}))
         return self._render(
             "dead.html", request, session, deliveries=records, objects=objects, total=total, limit=limit, cap=COUNT_CAP
@@ -280,7 +292,7 @@ class Dashboard:
     async def confirm_again(self, request: web.Request, session: str) -> web.StreamResponse:
         """The confirmation step before a delivered delivery is sent again."""
         delivery_id = int(request.match_info["id"])
-        record = await self.store.get_delivery(delivery_id)
+        record = await self._scoped(request).delivery(delivery_id)
         if record is None:
             return self._render("error.html", request, session, status=404, message=f"no delivery {delivery_id}")
         back = local_target(request.query.get("back") or f"/ui/events/{record.event_id}").split("?", 1)[0]
@@ -288,15 +300,15 @@ class Dashboard:
         return self._render("again.html", request, session, d=record, attempts=attempts, back=back)
 
     async def live(self, request: web.Request, session: str) -> web.StreamResponse:
-        counts = await self.store.backlog()
-        latest = await self.store.list_events(EventFilter(), limit=1)
+        scoped = self._scoped(request)
+        counts = await scoped.backlog()
         body = {
             "pending_events": counts.events.get("pending", 0),
             "pending_deliveries": counts.deliveries.get("pending", 0),
             "dead": counts.deliveries.get("dead", 0),
-            "oldest_pending": _ago(counts.oldest_pending_at) if counts.oldest_pending_at else "-",
-            "latest_event": latest[0].id if latest else 0,
-            "breakers": dict(self.status.breakers()),
+            "oldest_pending": ago(counts.oldest_pending_at) if counts.oldest_pending_at else "-",
+            "latest_event": await scoped.latest_event(),
+            "breakers": scoped.breakers(self.status.breakers()),
         }
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
@@ -304,7 +316,10 @@ class Dashboard:
 
     async def replay_one(self, request: web.Request, session: str) -> web.StreamResponse:
         delivery_id = int(request.match_info["id"])
-        record = await self.store.get_delivery(delivery_id)
+        scoped = self._scoped(request)
+        record = await scoped.delivery(delivery_id)
+        if record is None and scoped.access.scoped:
+            return self._not_found(request, f"delivery {delivery_id}")
         if record is None or record.status not in ("dead", "delivered") or record.request is None:
             return await self._back(request, f"delivery {delivery_id} cannot be replayed", problem=True)
         form = await request.post()
@@ -325,6 +340,7 @@ class Dashboard:
         ids = [int(v) for v in form.getall("ids", []) if isinstance(v, str) and v.isdigit() and len(v) < 19]
         if not ids:
             return await self._back(request, "Nothing selected: tick the deliveries to replay first.", problem=True)
+        ids = await self._scoped(request).visible_dead(ids)  # a user's own shops' only
         count = await self.store.replay_deliveries(ids, time.time(), delivered=False)
         if count:
             self.on_requeued()
@@ -337,6 +353,9 @@ class Dashboard:
 
     async def reroute(self, request: web.Request, session: str) -> web.StreamResponse:
         event_id = int(request.match_info["id"])
+        scoped = self._scoped(request)
+        if scoped.access.scoped and await scoped.event(event_id) is None:
+            return self._not_found(request, f"event {event_id}")
         if not await self.store.reroute_event(event_id, time.time()):
             return await self._back(request, f"no event {event_id}")
         self.on_rerouted()

@@ -75,10 +75,11 @@ def interpolate(
 
 
 def secret_values(fields: Mapping[str, Field], values: Mapping[str, Any]) -> Iterator[str]:
-    """The secrets among typed settings: secret text, and secret-named keys of a secret mapping.
+    """The secrets among typed settings: secret text, and secret-named keys of a secret mapping (or of each
+    mapping in a secret list).
 
     The mapping case is a setting such as ``sign: {scheme: ..., secret: ...}``, where only some keys are
-    secret.
+    secret; the list case is ``admin.users: [{name: ..., token: ..., shops: [...]}]``.
     """
     for name, spec in fields.items():
         value = values.get(name)
@@ -88,6 +89,10 @@ def secret_values(fields: Mapping[str, Field], values: Mapping[str, Any]) -> Ite
             yield value
         elif isinstance(value, Mapping):
             yield from (v for k, v in value.items() if SECRET_NAME.search(k) and v)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping):
+                    yield from (v for k, v in item.items() if SECRET_NAME.search(str(k)) and isinstance(v, str) and v)
 
 
 def secret_variables(variables: Mapping[str, str], secrets: frozenset[str]) -> dict[str, str]:

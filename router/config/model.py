@@ -38,6 +38,15 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class AdminUser:
+    """One ``admin.users`` entry: a token that sees and acts on only the events and deliveries of ``shops``."""
+
+    name: str
+    token: str = field(repr=False)
+    shops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class AdminConfig:
     token: str | None = None
     # The admin listener (/api, /ui, /metrics): its own address, so publishing the webhook port never publishes it.
@@ -48,6 +57,8 @@ class AdminConfig:
     hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     public_url: str | None = None  # the dashboard's public address; https marks the session cookie Secure
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-Proto: https counts as TLS
+    # Shop-scoped logins beside ``token`` (which keeps seeing every shop); each token is one of the config's secrets.
+    users: tuple[AdminUser, ...] = ()
 
     @property
     def enabled(self) -> bool:

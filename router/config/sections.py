@@ -25,6 +25,7 @@ ADMIN_FIELDS = {
     "hosts": Field("list"),
     "public_url": Field("str"),
     "trusted_proxies": Field("list"),
+    "users": Field("list", secret=True),  # [{name, token, shops}]: each user's token is a secret
 }
 SIGNATURE_FIELDS = {"header": Field("str"), "encoding": Field("str", choices=("hex", "base64"))}
 PLUGANDPAY_FIELDS = {

@@ -1,0 +1,254 @@
+"""Admin users per shop, through a real two-shop daemon over HTTP: a token of ``admin.users`` sees and acts on
+only its shops in the admin API and the dashboard (another shop's event or delivery is a 404, as if it did not
+exist; ``/metrics``, about every shop, is a 403), while ``admin.token`` still sees both; a user's dashboard
+sessions end when its token changes or it is taken out of the config, and its wrong tokens are throttled like
+the admin token's.
+
+Each test starts one daemon and checks everything it can on it."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
+from router.demo.standins.sink import Reply
+from tests.admin_support import admin_listen
+from tests.support import DaemonProcess, reserved_port, wait_until, webhook_body
+from tests.system.test_dashboard import csrf_of
+from tests.system.test_shops import CURSUS_KEY, CURSUS_TOKEN, ENV, YOGA_KEY, YOGA_TOKEN, post
+
+ADMIN_TOKEN = "router-admin-token-4c9e1a7b"
+JAN_TOKEN = "agency-jan-token-8d2f6b3e"
+JAN_NEW_TOKEN = "agency-jan-token-rotated-1a5c"
+COOKIE = "plugpay_router_session"
+RULE = "[{{name: welcome, trigger: order_paid, actions: [{{connector: sink, path: {path}, json: {{id: x}}}}]}}]"
+
+
+@pytest.fixture
+async def apis() -> AsyncIterator[tuple[SandboxServer, SandboxServer]]:
+    cursus = await SandboxServer(Sandbox(load_fixtures(), token=CURSUS_TOKEN, synthesize=True)).start()
+    yoga = await SandboxServer(Sandbox(load_fixtures(), token=YOGA_TOKEN, synthesize=True, tenant_id=77)).start()
+    yield cursus, yoga
+    await cursus.stop()
+    await yoga.stop()
+
+
+def two_shops_with_users(tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, jan_token: str) -> DaemonProcess:
+    """cursusshop and yogastudio, each posting paid orders to the shared sink (``/cursus``, ``/yoga``), with the
+    admin token and agency-jan, a user limited to cursusshop (its token written in the file as given)."""
+    port = reserved_port()
+    listen, admin_url = admin_listen()
+    config = tmp_path / "router.yaml"
+    config.write_text(f"""version: 1
+server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
+admin:
+  token: "{ADMIN_TOKEN}"
+  listen: "{listen}"
+  users:
+    - {{name: agency-jan, token: "{jan_token}", shops: [cursusshop]}}
+plugandpay: {{retry: [0.2s]}}
+store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
+delivery: {{schedule: [0.2s], timeout: 5s, concurrency: 4}}
+connectors:
+  sink: {{type: http, base_url: "{sink}"}}
+shops:
+  cursusshop:
+    plugandpay: {{api_url: "{cursus_api}", api_token: "${{CURSUS_API_TOKEN}}", webhook_key: "${{CURSUS_WEBHOOK_KEY}}"}}
+    rules: {RULE.format(path="/cursus")}
+  yogastudio:
+    plugandpay: {{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}", webhook_key: "${{YOGA_WEBHOOK_KEY}}"}}
+    rules: {RULE.format(path="/yoga")}
+""")
+    daemon = DaemonProcess(config, port, ENV)
+    daemon.admin_url = admin_url
+    return daemon
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def event_of(daemon: DaemonProcess, shop: str, order: int, key: str, *, tenant: int) -> int:
+    answer = await post(daemon, shop, webhook_body(ident=order, tenant_id=tenant), key)
+    assert answer.status_code == 202, answer.text
+    return int(answer.json()["event_id"])
+
+
+async def log_in(client: httpx.AsyncClient, admin_url: str, token: str) -> str:
+    answer = await client.post(f"{admin_url}/ui/login", data={"token": token, "next": "/ui"})
+    assert answer.status_code == 303, answer.text
+    return str(answer.cookies[COOKIE])
+
+
+async def test_a_shop_scoped_token_sees_and_acts_on_only_its_shops_in_the_api_the_dashboard_and_metrics(
+    tmp_path, apis, sink
+) -> None:
+    cursus_api, yoga_api = apis
+    daemon = two_shops_with_users(tmp_path, cursus_api.url, yoga_api.url, sink.url, JAN_TOKEN).start()
+    url = daemon.admin_url
+    try:
+        # Order 1042 delivered in each shop (the same order number: each shop's own), order 1043 dead in each.
+        cursus_ok = await event_of(daemon, "cursusshop", 1042, CURSUS_KEY, tenant=42)
+        yoga_ok = await event_of(daemon, "yogastudio", 1042, YOGA_KEY, tenant=77)
+        await sink.wait_for(2)
+        sink.replies = [Reply(400, {"error": "no"}), Reply(400, {"error": "no"})]
+        cursus_dead = await event_of(daemon, "cursusshop", 1043, CURSUS_KEY, tenant=42)
+        yoga_dead = await event_of(daemon, "yogastudio", 1043, YOGA_KEY, tenant=77)
+        await daemon.wait_log("delivery dead", event_id=cursus_dead)
+        await daemon.wait_log("delivery dead", event_id=yoga_dead)
+        jan, admin = bearer(JAN_TOKEN), bearer(ADMIN_TOKEN)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            # Lists: the user's shop only; the admin token every shop.
+            events = (await client.get("/api/events", headers=jan)).json()["events"]
+            assert {e["id"] for e in events} == {cursus_ok, cursus_dead}
+            assert {e["shop"] for e in events} == {"cursusshop"}
+            everything = (await client.get("/api/events", headers=admin)).json()["events"]
+            assert {e["id"] for e in everything} == {cursus_ok, cursus_dead, yoga_ok, yoga_dead}
+            assert (await client.get("/api/events?shop=yogastudio", headers=jan)).json()["events"] == []
+            assert len((await client.get("/api/events?shop=yogastudio", headers=admin)).json()["events"]) == 2
+            deliveries = (await client.get("/api/deliveries", headers=jan)).json()["deliveries"]
+            assert {d["shop"] for d in deliveries} == {"cursusshop"} and len(deliveries) == 2
+            assert {d["shop"] for d in (await client.get("/api/deliveries", headers=admin)).json()["deliveries"]} == {
+                "cursusshop",
+                "yogastudio",
+            }
+            [yoga_dead_delivery] = (await client.get(f"/api/deliveries?event_id={yoga_dead}", headers=admin)).json()[
+                "deliveries"
+            ]
+            dead_id = yoga_dead_delivery["id"]
+
+            # Another shop's event or delivery: 404, word for word what an id that does not exist gets.
+            for path, method, missing in (
+                (f"/api/events/{yoga_ok}", "GET", "no event"),
+                (f"/api/events/{yoga_dead}/reroute", "POST", "no event"),
+                (f"/api/deliveries/{dead_id}", "GET", "no delivery"),
+                (f"/api/deliveries/{dead_id}/replay", "POST", "no delivery"),
+            ):
+                answer = await client.request(method, path, headers=jan, json={"confirm": True})
+                assert answer.status_code == 404, path
+                ident = path.split("/")[3]
+                assert answer.json() == {"error": f"{missing} {ident}"}, path
+            nothing = await client.get("/api/events/999999", headers=jan)
+            assert nothing.status_code == 404 and nothing.json() == {"error": "no event 999999"}
+            assert (await client.get(f"/api/events/{yoga_ok}", headers=admin)).status_code == 200
+
+            # /metrics names every shop: the admin token only (and nobody without a token, once users exist).
+            assert (await client.get("/metrics", headers=jan)).status_code == 403
+            assert (await client.get("/metrics")).status_code == 401
+            metrics = await client.get("/metrics", headers=admin)
+            assert metrics.status_code == 200 and "plugpay_router_pending" in metrics.text
+
+            # The dashboard of the user's login: its shop everywhere, no trace of the other.
+            await log_in(client, url, JAN_TOKEN)
+            pages = {}
+            for path in ("/ui", "/ui/events", "/ui/dead", "/ui/objects/order/1042", f"/ui/events/{cursus_dead}"):
+                page = await client.get(path)
+                assert page.status_code == 200, path
+                assert "yogastudio" not in page.text, path
+                pages[path] = page.text
+            assert "agency-jan" in pages["/ui"] and "cursusshop" in pages["/ui"]
+            shown = set(map(int, re.findall(r'href="/ui/events/(\d+)"', pages["/ui/events"])))
+            assert shown == {cursus_ok, cursus_dead}
+            assert set(map(int, re.findall(r'href="/ui/events/(\d+)"', pages["/ui/objects/order/1042"]))) == {cursus_ok}
+            live = (await client.get("/ui/live.json")).json()
+            assert live["dead"] == 1 and live["latest_event"] == cursus_dead
+            assert live["breakers"] and all(name.startswith("cursusshop/") for name in live["breakers"])
+            csrf = csrf_of(pages["/ui/dead"])
+            assert (await client.get(f"/ui/events/{yoga_dead}")).status_code == 404
+            assert (await client.get(f"/ui/deliveries/{dead_id}/again")).status_code == 404
+            for action in (f"/ui/deliveries/{dead_id}/replay", f"/ui/events/{yoga_dead}/reroute"):
+                assert (await client.post(action, data={"csrf": csrf, "back": "/ui/dead"})).status_code == 404
+            ticked = await client.post("/ui/replay", data={"csrf": csrf, "ids": str(dead_id), "back": "/ui/dead"})
+            assert ticked.status_code == 303 and "0 deliveries requeued" in ticked.headers["Location"].replace("+", " ")
+
+            # Bulk replay by the user: its own dead delivery only.
+            replayed = await client.post("/api/replay", headers=jan, json={"status": "dead"})
+            assert replayed.status_code == 202 and replayed.json() == {"replayed": 1}
+            await sink.wait_for(3, path="/cursus")  # delivered, the dead one's try, and now its replay
+            assert len(sink.to("/yoga")) == 2  # delivered, and the dead one's try: nothing again
+            still = (await client.get(f"/api/deliveries/{dead_id}", headers=admin)).json()
+            assert still["status"] == "dead"
+            assert (await client.post(f"/api/events/{cursus_ok}/reroute", headers=jan)).status_code == 202
+
+        # The admin token's dashboard shows both shops.
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await log_in(client, url, ADMIN_TOKEN)
+            page = (await client.get("/ui/events")).text
+            assert set(map(int, re.findall(r'href="/ui/events/(\d+)"', page))) == {
+                cursus_ok,
+                cursus_dead,
+                yoga_ok,
+                yoga_dead,
+            }
+            assert (await client.get(f"/ui/events/{yoga_dead}")).status_code == 200
+        assert JAN_TOKEN not in daemon.log() and ADMIN_TOKEN not in daemon.log()
+    finally:
+        assert daemon.stop() == 0
+
+
+async def reload_with(daemon: DaemonProcess, old: str, new: str) -> None:
+    text = daemon.config_path.read_text()
+    assert old in text
+    daemon.config_path.write_text(text.replace(old, new))
+    before = sum(1 for line in daemon.log_events() if line.get("event") == "config reloaded")
+    daemon.signal(signal.SIGHUP)
+
+    async def reloaded() -> bool:
+        return sum(1 for line in daemon.log_events() if line.get("event") == "config reloaded") > before
+
+    await wait_until(reloaded, what="the config reload")
+
+
+async def logged_in(admin_url: str, session: str) -> bool:
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"{admin_url}/ui", headers={"Cookie": f"{COOKIE}={session}"})
+    assert answer.status_code in (200, 303), answer.text
+    return answer.status_code == 200
+
+
+async def test_a_users_sessions_end_when_its_token_changes_or_it_is_removed_and_its_wrong_tokens_are_throttled(
+    tmp_path,
+) -> None:
+    nowhere = "http://127.0.0.1:9"  # nothing is routed here: the shops' APIs and sink are never needed
+    daemon = two_shops_with_users(tmp_path, nowhere, nowhere, nowhere, JAN_TOKEN).start()
+    url = daemon.admin_url
+    assert url is not None
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            jan, admin = await log_in(client, url, JAN_TOKEN), await log_in(client, url, ADMIN_TOKEN)
+            assert await logged_in(url, jan) and await logged_in(url, admin)
+
+            await reload_with(daemon, JAN_TOKEN, JAN_NEW_TOKEN)
+            assert not await logged_in(url, jan), "a user's new token ends the sessions of its old one"
+            assert await logged_in(url, admin), "and no other login's"
+            jan = await log_in(client, url, JAN_NEW_TOKEN)
+            assert await logged_in(url, jan)
+            refused = await client.post(f"{url}/ui/login", data={"token": JAN_TOKEN, "next": "/ui"})
+            assert refused.status_code == 401  # the old token is a wrong one now: the first of the budget's 10
+
+            # Wrong tokens are limited per address for the users' logins as for the admin token's.
+            for n in range(9):
+                assert (await client.get(f"{url}/api/events", headers=bearer(JAN_NEW_TOKEN))).status_code == 200
+                wrong = await client.get(f"{url}/api/events", headers=bearer(f"guess-{n}"))
+                assert wrong.status_code == 401
+            throttled = await client.get(f"{url}/api/events", headers=bearer(JAN_NEW_TOKEN))
+            assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+            form = await client.post(f"{url}/ui/login", data={"token": JAN_NEW_TOKEN, "next": "/ui"})
+            assert form.status_code == 429
+
+        await reload_with(daemon, f'    - {{name: agency-jan, token: "{JAN_NEW_TOKEN}", shops: [cursusshop]}}\n', "")
+        assert not await logged_in(url, jan), "a user taken out of the config is logged out"
+        assert await logged_in(url, admin)
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")  # an address with its own budget
+        async with httpx.AsyncClient(timeout=10, transport=transport) as other:
+            assert (await other.get(f"{url}/api/events", headers=bearer(JAN_NEW_TOKEN))).status_code == 401
+            assert (await other.get(f"{url}/metrics")).status_code == 200, "without users /metrics is open again"
+        assert JAN_TOKEN not in daemon.log() and JAN_NEW_TOKEN not in daemon.log()
+    finally:
+        assert daemon.stop() == 0
