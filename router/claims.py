@@ -51,6 +51,7 @@ class ClaimLoop(Generic[T]):
         busy_share: int = 32,
         busy_pause: float = 0.0,
         retry_unavailable: tuple[float, ...] = (),
+        pace: Callable[[], Awaitable[None]] | None = None,
     ):
         self.name = name
         self._claim = claim
@@ -74,6 +75,7 @@ class ClaimLoop(Generic[T]):
         self._busy = busy
         self.busy_share = busy_share
         self.busy_pause = busy_pause
+        self._pace = pace  # with it, the pause while busy is a turn shared with other loops, not busy_pause
 
     @property
     def in_flight(self) -> list[Any]:
@@ -100,10 +102,10 @@ class ClaimLoop(Generic[T]):
                 self._slot.clear()
                 await self._slot.wait()
                 continue
-            if self.busy_pause and self._busy is not None and self._busy():
+            if (self.busy_pause or self._pace) and self._busy is not None and self._busy():
                 # A share of the concurrency bounds items in flight, not CPU: against a fast destination
                 # they turn over at once. A pause between claims bounds what background work takes.
-                await asyncio.sleep(self.busy_pause)
+                await (self._pace() if self._pace is not None else asyncio.sleep(self.busy_pause))
                 if self._stopping:
                     break
                 free = self._limit() - len(self._tasks)

@@ -116,9 +116,10 @@ class Daemon:
         self._lost = reason
         self._stop.set()
 
-    def _on_store_notice(self, kind: str) -> None:
-        """Another instance (or a CLI command) committed work of ``kind``: wake the stage that takes it."""
-        self.fleet.wake(kind)
+    def _on_store_notice(self, kind: str, shop: str | None) -> None:
+        """Another instance (or a CLI command) committed work of ``kind``: wake the stage that takes it (of
+        ``shop`` only, when the notice names one: waking every shop's loops cost each of them two queries)."""
+        self.fleet.wake(kind, shop)
 
     # ------------------------------------------------------------ HTTP
 

@@ -7,7 +7,9 @@ loop is contended (a timer of ``tick`` seconds fired more than ``lag_limit`` lat
 are needed: in-flight webhooks alone flicker between requests of a burst, so the loops would claim their
 full concurrency in the gaps; arrivals alone would also hold back a loop that waits on a slow API while
 the CPU is idle, and a steady trickle of webhooks would then starve routing. A lateness of the loop's own
-timer is the direct measure of "an acknowledgement would wait behind other work now".
+timer is the direct measure of "an acknowledgement would wait behind other work now". ``pace`` spaces the
+claims of every loop of the daemon while it is busy, so the share background work takes stays the same
+however many shops (and so loops) the router serves.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Foreground:
     last_arrival: float = -math.inf
     contended_until: float = -math.inf
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    pace_every: float = 0.01  # while busy, the daemon's loops claim once per this many seconds, all together
+    _next_claim: float = 0.0
 
     def started(self) -> None:
         """A webhook arrived (call ``finished`` when its answer is sent)."""
@@ -36,6 +40,13 @@ class Foreground:
 
     def finished(self) -> None:
         self.in_flight -= 1
+
+    async def pace(self) -> None:
+        """Wait for this loop's turn to claim while busy: the turns of all loops are ``pace_every`` apart."""
+        now = time.monotonic()
+        turn = max(now, self._next_claim)
+        self._next_claim = turn + self.pace_every
+        await asyncio.sleep(turn - now)
 
     def arriving(self, now: float) -> bool:
         return self.in_flight > 0 or now - self.last_arrival < self.window

@@ -79,9 +79,11 @@ class Fleet:
     def _named(self, pipeline: Pipeline, connector: str) -> str:
         return f"{pipeline.shop}/{connector}" if pipeline.shop else connector
 
-    def wake(self, kind: str) -> None:
-        """New work of ``kind`` (``events`` or ``deliveries``) may be waiting: every pipeline looks."""
-        for pipeline in self:
+    def wake(self, kind: str, shop: str | None = None) -> None:
+        """New work of ``kind`` (``events`` or ``deliveries``) may be waiting: ``shop``'s pipeline looks, or
+        every pipeline when no shop is named."""
+        named = self.by_name.get(shop) if shop is not None else None
+        for pipeline in [named] if named is not None else ([] if shop is not None else list(self)):
             (pipeline.route_loop if kind == "events" else pipeline.deliver_loop).wake()
 
     def apply(self, config: Config) -> Changes:

@@ -36,7 +36,6 @@ from router.store.base import DeliveryRecord, EventRecord
 log = structlog.get_logger("router.pipeline")
 # Wake-ups of the claim loops are gathered for this long, so a burst of webhooks is claimed in a few batches.
 COALESCE = 0.005
-BUSY_PAUSE = 0.02  # while webhooks need the CPU, each stage claims at most once per this many seconds
 # A route whose store write failed (a full disk, a dropped connection) is tried again after these waits, in
 # place, before its lease is left to bring it back (routing may run twice: its transaction checks the lease).
 ROUTE_STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -99,7 +98,7 @@ class Pipeline:
             renew_every=self.event_lease() / 3,
             retry_unavailable=ROUTE_STORE_RETRY,
             busy=shared.foreground.busy,
-            busy_pause=BUSY_PAUSE,
+            pace=shared.foreground.pace,
         )
         self.deliver_loop: ClaimLoop[DeliveryRecord] = ClaimLoop(
             "deliver",
@@ -111,7 +110,7 @@ class Pipeline:
             renew=lambda ids: self.store.extend_leases(shared.owner, ids, time.time() + self.delivery_lease()),
             renew_every=self.delivery_lease() / 3,
             busy=shared.foreground.busy,
-            busy_pause=BUSY_PAUSE,
+            pace=shared.foreground.pace,
         )
         self.reconciler = Reconciler(
             self.store,

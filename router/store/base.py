@@ -57,8 +57,9 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store can take writes now."""
 
-    def subscribe(self, callback: Callable[[str], None]) -> bool:
-        """Call ``callback("events" | "deliveries")`` whenever any process commits new due work of that kind.
+    def subscribe(self, callback: Callable[[str, str | None], None]) -> bool:
+        """Call ``callback("events" | "deliveries", shop)`` whenever any process commits new due work of that
+        kind: ``shop`` names the shop whose work it is, or is None when any shop's may be.
 
         Call it before ``open``. Returns True when the store does this (PostgreSQL: LISTEN/NOTIFY), so a
         caller may poll slowly; False when it cannot (SQLite: the daemon wakes itself and sees other

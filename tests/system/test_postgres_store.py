@@ -9,6 +9,7 @@ listener comes back after its connection is killed; killed pool connections and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
@@ -35,10 +36,12 @@ class Notices:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.shops: list[str | None] = []  # the shop each notice named (None: any)
         self._changed = asyncio.Event()
 
-    def __call__(self, kind: str) -> None:
+    def __call__(self, kind: str, shop: str | None) -> None:
         self.seen.append(kind)
+        self.shops.append(shop)
         self._changed.set()
 
     async def wait(self, kind: str, count: int = 1, timeout: float = 5.0) -> None:
@@ -109,6 +112,25 @@ async def test_commits_in_one_instance_wake_subscribers_of_every_instance(pg_url
     await notices.wait("deliveries", 3)
     assert notices.seen.count("events") == 1
     assert accepted.event_id == claimed.id
+
+
+async def test_a_shops_work_is_noticed_with_its_name_so_only_its_loops_wake(pg_url: str, stores) -> None:
+    writer, reader = stores(), stores()
+    notices = Notices()
+    reader.subscribe(notices)
+    await writer.open()
+    await reader.open()
+    await writer.add_event(dataclasses.replace(event(1), shop="yogastudio"), dedupe_window=60, now=T)
+    await notices.wait("events")
+    [claimed] = await writer.claim_events("w", 10, 30, T, "yogastudio")
+    delivery = NewDelivery("r", 0, "sink", "key-1", "ppr_1", {"path": "/"}, (1.0,))
+    await writer.complete_route(claimed.id, "w", RouteResult([delivery], [], "v1"), T)
+    await notices.wait("deliveries")
+    other = stores()  # another instance: this one's notices of events are spaced (NOTIFY_INTERVAL)
+    await other.open()
+    await other.add_event(event(2), dedupe_window=60, now=T + 1)  # a router of one shop: any loop
+    await notices.wait("events", 2)
+    assert notices.shops == ["yogastudio", "yogastudio", None]
 
 
 async def test_notices_of_another_schema_are_ignored(pg_url: str, stores) -> None:

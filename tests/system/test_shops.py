@@ -55,7 +55,14 @@ async def yoga_sink() -> AsyncIterator[HttpSink]:
 
 
 def two_shops(
-    tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, yoga_sink: str, *, concurrency: int = 8
+    tmp_path: Path,
+    cursus_api: str,
+    yoga_api: str,
+    sink: str,
+    yoga_sink: str,
+    *,
+    concurrency: int = 8,
+    timeout: str = "10s",
 ) -> DaemonProcess:
     """A daemon of two shops: cursusshop's rules in a rules file (to the shared ``sink``), yogastudio's inline
     (to its own ``sink``, which shadows the shared one)."""
@@ -67,7 +74,7 @@ def two_shops(
 server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
 plugandpay: {{retry: [0.2s, 0.5s]}}
 store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
-delivery: {{schedule: [0.2s, 0.4s], timeout: 10s, concurrency: {concurrency}}}
+delivery: {{schedule: [0.2s, 0.4s], timeout: {timeout}, concurrency: {concurrency}}}
 connectors:
   sink: {{type: http, base_url: "{sink}"}}
 shops:
@@ -194,7 +201,9 @@ class Hanging:
 async def test_a_shop_whose_destination_hangs_does_not_slow_another_shops_deliveries(tmp_path, apis, yoga_sink) -> None:
     cursus_api, yoga_api = apis
     hanging = Hanging()
-    daemon = two_shops(tmp_path, cursus_api.url, yoga_api.url, await hanging.start(), yoga_sink.url, concurrency=8)
+    # The hanging destination holds its requests for the whole test: no attempt times out and is sent again.
+    hold = await hanging.start()
+    daemon = two_shops(tmp_path, cursus_api.url, yoga_api.url, hold, yoga_sink.url, concurrency=8, timeout="5m")
     daemon.start()
 
     async def yoga_round(first: int, count: int = 200) -> float:
@@ -208,7 +217,8 @@ async def test_a_shop_whose_destination_hangs_does_not_slow_another_shops_delive
         return time.monotonic() - started
 
     try:
-        alone = await yoga_round(3000)  # the yoga studio alone
+        # Each figure is the better of two rounds: on a shared machine one round can lose the CPU for a while.
+        alone = min([await yoga_round(3000), await yoga_round(3200)])  # the yoga studio alone
         for ident in range(1000, 1030):  # the course shop's destination now holds all it can take, and more waits
             assert (await post(daemon, "cursusshop", webhook_body(ident=ident), CURSUS_KEY)).status_code == 202
 
@@ -216,9 +226,8 @@ async def test_a_shop_whose_destination_hangs_does_not_slow_another_shops_delive
             return hanging.held >= 8
 
         await wait_until(full, 20, "the course shop's deliveries to fill its concurrency")
-        shared = await yoga_round(3200)
+        shared = min([await yoga_round(3400), await yoga_round(3600)])
         assert hanging.held == 8  # no more than its own concurrency went to the hanging destination
-        print(f"FIGURES alone {alone:.2f} s, beside a hanging shop {shared:.2f} s")
         assert shared <= alone * 1.5 + 0.5, f"alone {alone:.2f} s, beside a hanging shop {shared:.2f} s"
     finally:
         await hanging.stop()

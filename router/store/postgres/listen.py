@@ -2,8 +2,9 @@
 
 Writers call ``pg_notify`` (``queries.notify_sql``) inside the transaction that commits new due work, so the
 notice goes out at commit and never before. Every instance keeps one dedicated connection that LISTENs on
-``CHANNEL``; the payload is ``"<schema>:<kind>"`` (kind ``events`` or ``deliveries``), so instances on other
-schemas of the same database ignore each other's notices. A lost connection (server restart,
+``CHANNEL``; the payload is ``"<schema>:<kind>"`` (kind ``events`` or ``deliveries``), or
+``"<schema>:<kind>/<shop>"`` for one shop's work, so instances on other schemas of the same database ignore
+each other's notices and a shop's notice wakes only that shop's loop. A lost connection (server restart,
 ``pg_terminate_backend``, or a keepalive that fails) is re-established with backoff, and after it every
 subscriber is called once for each kind, since notices sent meanwhile are lost. The claim loops' slow poll
 stays as a safety net.
@@ -30,7 +31,7 @@ RECONNECT_MAX = 5.0
 
 
 class Listener:
-    def __init__(self, connect: Callable[[], Awaitable[Any]], schema: str, notify: Callable[[str], None]):
+    def __init__(self, connect: Callable[[], Awaitable[Any]], schema: str, notify: Callable[[str, str | None], None]):
         self._connect = connect
         self._schema = schema
         self._notify = notify
@@ -71,9 +72,10 @@ class Listener:
             conn.terminate()
 
     def _on_notice(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        schema, _, kind = payload.rpartition(":")
+        schema, _, tail = payload.rpartition(":")
+        kind, _, shop = tail.partition("/")
         if schema == self._schema and kind in KINDS:
-            self._notify(kind)
+            self._notify(kind, shop or None)
 
     async def _watch(self) -> None:
         while True:
@@ -91,8 +93,8 @@ class Listener:
                     delay = min(delay * 2, RECONNECT_MAX)
             self.reconnects += 1
             log.info("notification connection re-established")
-            for kind in KINDS:  # notices sent while we were away are lost: look for work now
-                self._notify(kind)
+            for kind in KINDS:  # notices sent while we were away are lost: look for work now, everywhere
+                self._notify(kind, None)
 
     async def _until_lost(self) -> None:
         """Return when the connection is gone, checking it every KEEPALIVE seconds."""

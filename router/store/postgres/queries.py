@@ -23,14 +23,17 @@ CHANNEL = "plugpay_router"
 KINDS = ("events", "deliveries")
 
 
-def notify_sql(kind: str) -> str:
-    """A SQL expression that sends the ``kind`` notice for the current schema (at commit)."""
+def notify_sql(kind: str, shop: str | None = None) -> str:
+    """A SQL expression that sends the ``kind`` notice for the current schema (at commit). ``shop``, a SQL
+    expression of the shop whose work it is, makes the notice name it (``<schema>:<kind>/<shop>``), so an
+    instance wakes only that shop's loop; a notice without one (or of shop "") wakes every loop of the kind."""
     assert kind in KINDS
-    return f"pg_notify('{CHANNEL}', current_schema() || ':{kind}')"
+    named = "" if shop is None else f" || CASE WHEN {shop} = '' THEN '' ELSE '/' || {shop} END"
+    return f"pg_notify('{CHANNEL}', current_schema() || ':{kind}'{named})"
 
 
-def _with_and_without_notice(template: str, kind: str) -> dict[bool, str]:
-    return {True: template.format(notify=notify_sql(kind)), False: template.format(notify="NULL")}
+def _with_and_without_notice(template: str, kind: str, shop: str | None = None) -> dict[bool, str]:
+    return {True: template.format(notify=notify_sql(kind, shop)), False: template.format(notify="NULL")}
 
 
 CURRENT_SCHEMA = "SELECT current_schema()"
@@ -60,6 +63,7 @@ WITH claimed AS (
 SELECT id, {{notify}} FROM inserted
 """,
     "events",
+    "$14::text",
 )
 # A webhook's event in one round trip: unless a live entry for its business key ($16) stands for it (an
 # event found by reconcile; ``held`` names it and nothing is inserted), ADD_EVENT's claim and insert, with
@@ -80,6 +84,7 @@ SELECT inserted.id, held.event_id AS held, CASE WHEN inserted.id IS NOT NULL THE
 FROM (SELECT 1) AS one LEFT JOIN inserted ON true LEFT JOIN held ON true
 """,
     "events",
+    "$14::text",
 )
 DEDUPED_EVENT = "SELECT event_id FROM dedupe WHERE key = $1"
 COUNT_DUPLICATE = "UPDATE events SET duplicates = duplicates + 1 WHERE id = $1"
@@ -120,6 +125,7 @@ SELECT (SELECT count(*) FROM routed) AS routed,
        CASE WHEN EXISTS (SELECT 1 FROM inserted WHERE status = 'pending') THEN {{notify}} END
 """,
     "deliveries",
+    "(SELECT shop FROM routed)",
 )
 RETRY_EVENT = """
 UPDATE events SET lease_owner = NULL, next_attempt_at = $1, attempts = attempts + 1, last_error = $2

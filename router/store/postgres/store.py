@@ -59,7 +59,7 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
         self.url = url
         self.schema: str | None = None
         self._pool = Pool(url, max_size=pool_size)
-        self._subscribers: list[Callable[[str], None]] = []
+        self._subscribers: list[Callable[[str, str | None], None]] = []
         self._listener: Listener | None = None
         self._notified = {"events": -NOTIFY_INTERVAL, "deliveries": -NOTIFY_INTERVAL}
 
@@ -92,16 +92,16 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
         """A server-side database is not a file under this process: losing the connection is an outage
         (StoreUnavailable, retried), never a loss to exit for."""
 
-    def subscribe(self, callback: Callable[[str], None]) -> bool:
-        """Call ``callback(kind)`` when any instance commits new due work; subscribe before ``open``."""
+    def subscribe(self, callback: Callable[[str, str | None], None]) -> bool:
+        """Call ``callback(kind, shop)`` when any instance commits new due work; subscribe before ``open``."""
         if self.schema is not None and self._listener is None:
             raise RuntimeError("subscribe before opening the store")
         self._subscribers.append(callback)
         return True
 
-    def _notify(self, kind: str) -> None:
+    def _notify(self, kind: str, shop: str | None) -> None:
         for callback in self._subscribers:
-            callback(kind)
+            callback(kind, shop)
 
     def _notice_due(self, kind: str) -> bool:
         """Whether this commit of new ``kind`` work should send a notice (see NOTIFY_INTERVAL)."""

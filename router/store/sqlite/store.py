@@ -149,7 +149,7 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
 
         return await asyncio.get_running_loop().run_in_executor(self._reads, run)
 
-    def subscribe(self, callback: Callable[[str], None]) -> bool:
+    def subscribe(self, callback: Callable[[str, str | None], None]) -> bool:
         return False  # one daemon per file, and it wakes itself; other processes are seen by polling
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
