@@ -13,6 +13,7 @@ costs time, so throughput is compared without it.
 
     python -m bench.multi [--count 2000] [--concurrency 32] [--postgres postgresql://postgres@127.0.0.1/test]
     python -m bench.multi --round-trips
+    python -m bench.multi --shops 50 [--count 2000] [--rounds 2]   # many shops on one router: bench.shops
 
 Measured (issue 16; 2 cores, the PostgreSQL server on the same machine, 2026-11-30): SQLite 582-793
 events/s at 1.18-1.61 ms CPU/event; PostgreSQL one instance 332-481 events/s (x0.51-0.83 of SQLite over
@@ -131,7 +132,12 @@ def run_setup(
 
 
 def main() -> int:
+    if any(arg == "--shops" or arg.startswith("--shops=") for arg in sys.argv[1:]):
+        from bench.shops import main as shops  # many shops, one router (issue 24): its own setups and options
+
+        return shops(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shops", type=int, help="N shops against one: bench.shops, with its options (--help there)")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
