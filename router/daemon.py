@@ -232,7 +232,7 @@ class Daemon:
             listen=f"{config.server.host}:{config.server.port}",
             path=config.server.path,
             config_version=config.version,
-            rules=len(config.rules.rules),
+            rules=sum(len(p.loaded.config.rules.rules) for p in self.fleet),
             store=_store_kind(config),
             owner=self.owner,
             **({"shops": sorted(config.shops)} if config.shops else {}),
