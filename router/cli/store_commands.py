@@ -174,8 +174,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     async def work(store: Store) -> tuple[int, int]:
         if args.delivery is not None:
             record = await store.get_delivery(args.delivery)
-            if record is None:
-                raise UserError(f"no delivery {args.delivery}")
+            if record is None or not _of_shop(args, record.shop):
+                raise UserError(f"no delivery {args.delivery}{_in_shop(args)}")
             if record.status not in ("dead", "delivered"):
                 raise UserError(f"delivery {args.delivery} is {record.status}; nothing to replay")
             if record.request is None:
@@ -189,8 +189,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     "a second invoice); add --again to do that on purpose"
                 )
             return await store.replay_deliveries([record.id], time.time(), delivered=again), 0
-        if args.event is not None and await store.get_event(args.event) is None:
-            raise UserError(f"no event {args.event}")
+        if args.event is not None:
+            event = await store.get_event(args.event)
+            if event is None or not _of_shop(args, event.event.shop):
+                raise UserError(f"no event {args.event}{_in_shop(args)}")
         # Dead ones; with --again the delivered ones too (the store skips pending ones). --event alone names
         # its delivered ones it leaves alone.
         ids = await store.delivery_ids(_delivery_filter(args, None if again else "dead"))
@@ -222,10 +224,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_reroute(args: argparse.Namespace) -> int:
     async def work(store: Store) -> bool:
+        record = await store.get_event(args.event_id)
+        if record is None or not _of_shop(args, record.event.shop):
+            return False  # with --shop, another shop's event is not this shop's to re-route
         return await store.reroute_event(args.event_id, time.time())
 
     if not asyncio.run(with_store(args, work)):
-        raise UserError(f"no event {args.event_id}")
+        raise UserError(f"no event {args.event_id}{_in_shop(args)}")
     print(f"event {args.event_id} will be routed again with fresh data; a running daemon does it now")
     return 0
 
@@ -260,3 +265,12 @@ def _duration(value: str) -> float:
         return parse_duration(value)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def _of_shop(args: argparse.Namespace, shop: str) -> bool:
+    """Whether a row of ``shop`` is one the command may act on: any, or with ``--shop`` only that shop's."""
+    return getattr(args, "shop", None) is None or shop == args.shop
+
+
+def _in_shop(args: argparse.Namespace) -> str:
+    return f" in shop {args.shop}" if getattr(args, "shop", None) else ""

@@ -68,3 +68,17 @@ async def test_trace_with_shop_shows_only_that_shops_order_of_the_same_number(tm
     assert one.returncode == 0, one.stderr
     [traced] = json.loads(one.stdout)["events"]
     assert traced["shop"] == "yogastudio"
+
+
+async def test_replay_and_reroute_with_shop_refuse_another_shops_event(tmp_path: Path) -> None:
+    path = shop_folder(tmp_path)
+    store = SqliteStore(tmp_path / "r.db")
+    await store.open()
+    cursus = await store.add_event(dataclasses.replace(event(1042), shop="cursusshop"), dedupe_window=WINDOW, now=T)
+    await store.close()
+    wrong = run_cli("reroute", "-c", str(path), "--shop", "yogastudio", str(cursus.event_id), env=ENV)
+    assert wrong.returncode == 1 and f"no event {cursus.event_id} in shop yogastudio" in wrong.stderr
+    replay = run_cli("replay", "-c", str(path), "--shop", "yogastudio", "--event", str(cursus.event_id), env=ENV)
+    assert replay.returncode == 1 and "in shop yogastudio" in replay.stderr
+    right = run_cli("reroute", "-c", str(path), "--shop", "cursusshop", str(cursus.event_id), env=ENV)
+    assert right.returncode == 0, right.stderr
