@@ -1,9 +1,8 @@
 """Many shops, one router: a real daemon serving two shops, each with its own Plug&Pay API (token, tenant), webhook
 key, rules and connectors. Each shop's webhooks are verified with its key, fetched with its token, matched with its
-rules and delivered through its own or the shared connectors; a webhook naming another tenant is quarantined
-and never routed; a
-shop whose rules file is broken does not stop the other, on start or on reload; and a shop whose destination
-hangs does not slow another shop's deliveries."""
+rules and delivered through its own or the shared connectors; a webhook naming another tenant is quarantined and
+never routed; a shop whose rules file is broken does not stop the other, on start or on reload; and a shop whose
+destination hangs, or whose API rate-limits, does not slow another shop's deliveries."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
+from router.demo.sandbox import Fault, Sandbox, SandboxServer, load_fixtures
 from router.demo.standins import serve_app
 from router.demo.standins.sink import HttpSink
 from tests.conftest import run_cli
@@ -135,6 +134,19 @@ async def test_each_shop_is_verified_fetched_routed_and_delivered_with_only_its_
         failed = await daemon.wait_log("event failed", triggerable="order:2046")
         assert "not routed" in failed["reason"] and "tenant 42" in failed["reason"] and "tenant 77" in failed["reason"]
         assert {r["path"] for r in yoga_api.state.requests if "/orders/" in r["path"]} == {"/v2/orders/2042"}
+
+        # A shop whose API rate-limits (429, try again later) holds up only its own events.
+        for ident in range(1100, 1110):
+            cursus_api.state.faults[f"/v2/orders/{ident}"] = [Fault(429, times=100, retry_after="3")]
+            assert (await post(daemon, "cursusshop", webhook_body(ident=ident), CURSUS_KEY)).status_code == 202
+        await daemon.wait_log("event fetch failed, will retry", triggerable="order:1100")
+        for ident in range(2100, 2110):
+            body = webhook_body(ident=ident, tenant_id=77)
+            assert (await post(daemon, "yogastudio", body, YOGA_KEY)).status_code == 202
+        await yoga_sink.wait_for(11, path="/yoga")
+        assert len(sink.to("/cursus")) == 1  # the rate-limited shop's events wait for their retry
+        cursus_api.state.faults.clear()  # the API takes calls again: the waiting events go
+        await sink.wait_for(11, 20, path="/cursus")
     finally:
         assert daemon.stop() == 0
 
