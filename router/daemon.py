@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import signal
 import socket
@@ -158,7 +159,10 @@ class Daemon:
         found = self.fleet.for_path(request.path)
         if isinstance(found, tuple):
             return error(*found)
-        return await found.receiver(request)
+        if not found.shop:
+            return await found.receiver(request)
+        with structlog.contextvars.bound_contextvars(shop=found.shop):  # its log lines name the shop
+            return await found.receiver(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -239,12 +243,19 @@ class Daemon:
         )
 
     def _run(self, pipeline: Pipeline) -> None:
-        """Start a pipeline's loops (its reconciler runs only when its config asks for passes)."""
-        shop = f":{pipeline.shop}" if pipeline.shop else ""
-        for name, job in (("route", pipeline.route_loop.run), ("deliver", pipeline.deliver_loop.run)):
-            self._tasks.append(asyncio.create_task(job(), name=name + shop))
-        self._tasks.append(asyncio.create_task(pipeline.reconciler.run(), name="reconcile" + shop))
-        self._tasks.append(asyncio.create_task(pipeline.learn_tenant(), name="tenant" + shop))
+        """Start a pipeline's loops (its reconciler runs only when its config asks for passes); with shops, every
+        line they log names the shop (the tasks of its items inherit the context)."""
+        context = contextvars.copy_context()
+        if pipeline.shop:
+            context.run(structlog.contextvars.bind_contextvars, shop=pipeline.shop)
+        suffix = f":{pipeline.shop}" if pipeline.shop else ""
+        for name, job in (
+            ("route", pipeline.route_loop.run()),
+            ("deliver", pipeline.deliver_loop.run()),
+            ("reconcile", pipeline.reconciler.run()),
+            ("tenant", pipeline.learn_tenant()),
+        ):
+            self._tasks.append(asyncio.create_task(job, name=name + suffix, context=context))
 
     async def reload(self) -> bool:
         """Re-read the config file; swap it in when valid, else keep serving the old one. With shops, a shop

@@ -91,6 +91,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
     )
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,  # a shop's pipeline binds ``shop`` (router.pipelines)
             structlog.processors.add_log_level,
             _timestamp,
             structlog.processors.format_exc_info,

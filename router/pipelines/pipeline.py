@@ -75,7 +75,7 @@ class Pipeline:
             self.store,
             lambda: (self.loaded.config, self.loaded.connectors),
             shared.owner,
-            observe=metrics.observe_attempt,
+            observe=self._observe_attempt,
         )
         self.quarantine = Quarantine(self.store, lambda: self.loaded.config, observe=metrics.observe_quarantined)
         self.receiver = Receiver(
@@ -118,6 +118,10 @@ class Pipeline:
             on_found=self.wake_route,
             observe=self._observe_reconcile,
         )
+
+    def _observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
+        """An attempt in the metrics, a shop's connector named ``shop/connector`` as its breaker is."""
+        self.shared.metrics.observe_attempt(f"{self.shop}/{connector}" if self.shop else connector, outcome, seconds)
 
     def event_lease(self) -> float:
         api = self.loaded.config.plugandpay

@@ -110,6 +110,9 @@ async def test_each_shop_is_verified_fetched_routed_and_delivered_with_only_its_
         [yoga] = await yoga_sink.wait_for(1, path="/yoga")
         assert json.loads(cursus.body) == {"id": "1042"} and json.loads(yoga.body) == {"id": "2042"}
         assert sink.to("/yoga") == [] and yoga_sink.to("/cursus") == []  # own rules, own connectors
+        assert (await daemon.wait_log("webhook accepted", triggerable="order:2042"))["shop"] == "yogastudio"
+        delivered = await daemon.wait_log("delivered", shop="cursusshop")  # each shop's lines name it
+        assert delivered["connector"] == "sink"
         for api, order, token in (
             (cursus_api, "/v2/orders/1042", CURSUS_TOKEN),
             (yoga_api, "/v2/orders/2042", YOGA_TOKEN),
