@@ -74,7 +74,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self.foreground = Foreground()
         self._retired: set[asyncio.Task[None]] = set()
-        self.metrics = Metrics()
+        self.metrics = Metrics(shops=bool(config.shops or config.broken_shops))
         self.alerter = Alerter(
             self.store,
             lambda: self.config,

@@ -28,9 +28,30 @@ OTHER_TRIGGER = "other"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, shops: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # With ``shops:``, the webhook and routing counts per shop too (a router of one shop exports neither).
+        self.shop_received = (
+            Counter(
+                "plugpay_router_shop_events_received",
+                "Webhooks received per shop, by trigger and outcome",
+                ["shop", "trigger", "outcome"],
+                registry=r,
+            )
+            if shops
+            else None
+        )
+        self.shop_routed = (
+            Counter(
+                "plugpay_router_shop_events_routed",
+                "Events routed per shop, by outcome",
+                ["shop", "outcome"],
+                registry=r,
+            )
+            if shops
+            else None
+        )
         self.events_received = Counter(
             "plugpay_router_events_received",
             "Webhooks received, by trigger and outcome",
@@ -148,13 +169,20 @@ class Metrics:
             return trigger
         return OTHER_TRIGGER
 
-    def observe_received(self, trigger: str, outcome: str) -> None:
+    def observe_received(self, trigger: str, outcome: str, shop: str = "") -> None:
         # Called for every webhook: keep the labelled children instead of looking them up each time.
         label = self.trigger_label(trigger)
         child = self._received.get((label, outcome))
         if child is None:
             child = self._received[(label, outcome)] = self.events_received.labels(trigger=label, outcome=outcome)
         child.inc()
+        if shop and self.shop_received is not None:
+            self.shop_received.labels(shop=shop, trigger=label, outcome=outcome).inc()
+
+    def observe_routed(self, outcome: str, shop: str = "") -> None:
+        self.events_routed.labels(outcome=outcome).inc()
+        if shop and self.shop_routed is not None:
+            self.shop_routed.labels(shop=shop, outcome=outcome).inc()
 
     def observe_protocol_error(self, kind: str) -> None:
         self.protocol_errors.labels(kind=kind).inc()

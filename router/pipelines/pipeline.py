@@ -67,7 +67,7 @@ class Pipeline:
             lambda: (self.loaded.config, self.loaded.api),
             shared.owner,
             on_routed=self.wake_deliver,
-            observe=lambda outcome: metrics.events_routed.labels(outcome=outcome).inc(),
+            observe=lambda outcome: metrics.observe_routed(outcome, self.shop),
             observe_unknown=metrics.observe_unknown,
             refuse=self._foreign_tenant if self.shop else None,
         )
@@ -82,7 +82,7 @@ class Pipeline:
             self.store,
             lambda: self.loaded.config,
             on_accepted=self.wake_route,
-            observe=metrics.observe_received,
+            observe=lambda trigger, outcome: metrics.observe_received(trigger, outcome, self.shop),
             quarantine=self.quarantine,
             foreign=self._known_foreign if self.shop else None,
         )

@@ -143,6 +143,7 @@ async def test_a_shop_scoped_token_sees_and_acts_on_only_its_shops_in_the_api_th
             assert (await client.get("/metrics")).status_code == 401
             metrics = await client.get("/metrics", headers=admin)
             assert metrics.status_code == 200 and "plugpay_router_pending" in metrics.text
+            assert 'plugpay_router_shop_events_routed_total{outcome="routed",shop="yogastudio"} 2.0' in metrics.text
 
             # The dashboard of the user's login: its shop everywhere, no trace of the other.
             await log_in(client, url, JAN_TOKEN)

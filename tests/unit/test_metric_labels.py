@@ -1,4 +1,5 @@
-"""The ``trigger`` label of received webhooks, in process: bounded however many names a sender invents."""
+"""The ``trigger`` label of received webhooks, in process: bounded however many names a sender invents; with
+shops, the per-shop counts come beside the totals, and a router of one shop exports no per-shop family."""
 
 from __future__ import annotations
 
@@ -26,3 +27,19 @@ def test_trigger_labels_stay_bounded_however_many_names_a_sender_invents() -> No
     # Rejections before parsing have no trigger at all.
     metrics.observe_received("", "rejected_signature")
     assert 'trigger="unknown"' in generate_latest(metrics.registry).decode()
+
+
+def test_with_shops_webhooks_and_routing_are_counted_per_shop_beside_the_totals() -> None:
+    metrics = Metrics(shops=True)
+    metrics.observe_received("order_paid", "accepted", "yogastudio")
+    metrics.observe_routed("routed", "yogastudio")
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        'plugpay_router_shop_events_received_total{outcome="accepted",shop="yogastudio",trigger="order_paid"} 1.0'
+        in text
+    )
+    assert 'plugpay_router_shop_events_routed_total{outcome="routed",shop="yogastudio"} 1.0' in text
+    assert 'plugpay_router_events_received_total{outcome="accepted",trigger="order_paid"} 1.0' in text
+    one = Metrics()
+    one.observe_received("order_paid", "accepted")
+    assert "plugpay_router_shop_" not in generate_latest(one.registry).decode()
