@@ -170,7 +170,9 @@ async def test_route_spans_continue_the_stored_traceparent_with_a_render_span_pe
     assert route.kind == SpanKind.CONSUMER and route.attributes["plugpay_router.outcome"] == "routed"
     assert route.attributes["messaging.message.id"] == "7" and route.attributes["plugpay_router.deliveries"] == 2
     assert fetch.parent is not None and fetch.parent.span_id == route.context.span_id
-    assert sorted(s.attributes["plugpay_router.rule"] for s in renders) == ["thanks", "welcome"]  # matched ones
+    # Each matched rule has its render span (a plan that outgrows its turn on the event loop is rendered again on
+    # the render thread, and then shows a rule's render twice: a slow machine does that here now and then).
+    assert sorted({s.attributes["plugpay_router.rule"] for s in renders}) == ["thanks", "welcome"]
     assert all(s.parent is not None and s.parent.span_id == route.context.span_id for s in renders)
     [routed] = store.routes
     assert routed.trace == f"00-{hexed(route.context.trace_id, 32)}-{hexed(route.context.span_id, 16)}-01"
