@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -51,6 +51,15 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+async def traced(handle: Callable[[web.Request], Awaitable[web.Response]], request: web.Request) -> web.Response:
+    """``handle(request)`` inside the webhook's ``receive`` span (the root of its trace), with its HTTP answer."""
+    with tracing.span("receive", kind="server") as span:
+        response = await handle(request)
+        if span.recording:
+            describe.received(span, request, response)
+    return response
+
+
 class Receiver:
     def __init__(
         self,
@@ -83,11 +92,7 @@ class Receiver:
         return b"".join(chunks)
 
     async def __call__(self, request: web.Request) -> web.Response:
-        with tracing.span("receive", kind="server") as span:
-            response = await self._receive(request)
-            if span.recording:
-                describe.received(span, request, response)
-        return response
+        return await traced(self._receive, request)
 
     async def _receive(self, request: web.Request) -> web.Response:
         config = self.config()

@@ -17,9 +17,7 @@ from aiohttp import web
 
 from router.config.model import Config
 from router.events import FORM_TYPE, PayloadError, parse_body
-from router.inbound.receive import Receiver, error
-from router.tracing import describe
-from router.tracing import spans as tracing
+from router.inbound.receive import Receiver, error, traced
 
 
 class V1Receiver:
@@ -30,11 +28,7 @@ class V1Receiver:
         self.config = config
 
     async def __call__(self, request: web.Request) -> web.Response:
-        with tracing.span("receive", kind="server") as span:
-            response = await self._receive(request)
-            if span.recording:
-                describe.received(span, request, response)
-        return response
+        return await traced(self._receive, request)
 
     async def _receive(self, request: web.Request) -> web.Response:
         config = self.config()
