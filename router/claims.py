@@ -2,7 +2,8 @@
 
 It claims up to as many items as it has free slots, runs each in its own task, and sleeps when there is
 nothing due: until woken (new work was committed), until the store's next due time, or at most
-``idle`` seconds (the safety net for work committed by another process). ``stop`` stops claiming,
+``idle`` seconds (the safety net for work committed by another process). With ``idle=None`` it never
+polls on its own: the daemon's one poll for all its loops (``router.pipelines.due``) wakes it. ``stop`` stops claiming,
 lets in-flight items finish within a bound, then cancels what is left; their leases make the work
 claimable again.
 
@@ -42,7 +43,7 @@ class ClaimLoop(Generic[T]):
         next_due: Callable[[], Awaitable[float | None]],
         *,
         concurrency: int,
-        idle: float = 1.0,
+        idle: float | None = 1.0,
         coalesce: float = 0.0,
         ident: Callable[[T], Hashable] | None = None,
         renew: Callable[[list[Any]], Awaitable[object]] | None = None,
@@ -148,17 +149,22 @@ class ClaimLoop(Generic[T]):
             return max(1, self.concurrency // self.busy_share)
         return self.concurrency
 
-    async def _until_due(self) -> float:
+    async def _until_due(self) -> float | None:
+        """How long to sleep with nothing to claim: until the next due time, at most ``idle`` (None: no bound)."""
         try:
             due = await self._next_due()
         except StoreUnavailable:
             return self.idle
         if due is None:
             return self.idle
-        return min(self.idle, max(0.005, due - time.time()))
+        wait = max(0.005, due - time.time())
+        return wait if self.idle is None else min(self.idle, wait)
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep until woken (True) or for ``seconds`` (False)."""
+    async def _sleep(self, seconds: float | None) -> bool:
+        """Sleep until woken (True) or for ``seconds`` (False; None: until woken)."""
+        if seconds is None:
+            await self._wake.wait()
+            return True
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
         except TimeoutError:

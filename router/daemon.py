@@ -42,6 +42,7 @@ from router.listener import GuardedSite, Limits, connection_cap, raise_fd_limit
 from router.loaded import Loaded
 from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
+from router.pipelines.due import DueWatch
 from router.pipelines.fleet import Fleet
 from router.pipelines.pipeline import Pipeline, Shared
 from router.retention import purge_forever
@@ -50,9 +51,11 @@ from router.store.base import DeliveryRecord, EventRecord
 from router.tracing import spans as tracing
 
 log = structlog.get_logger("router.daemon")
-# With a store that notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance,
-# so polling only guards against a lost notice.
+# How often the one poll for every loop looks for due work (``router.pipelines.due``). With a store that
+# notifies (PostgreSQL LISTEN/NOTIFY) idle loops are woken by commits of any instance, so polling only guards
+# against a lost notice; SQLite has no notices (a CLI command's writes are found by this poll).
 NOTIFIED_POLL = 5.0
+POLL = 1.0
 # On SIGTERM, how long requests in progress (a webhook being committed) may take before they are cancelled.
 HTTP_SHUTDOWN_TIMEOUT = 10.0
 
@@ -94,9 +97,8 @@ class Daemon:
             token_changed_at=lambda: self.token_changed_at,
             user_changed_at=lambda name: self.users_changed_at.get(name, 0.0),
         )
-        self._notified = self.store.subscribe(self._on_store_notice)
-        for pipeline in self.fleet:
-            self._polled(pipeline)
+        notified = self.store.subscribe(self._on_store_notice)
+        self.due = DueWatch(self.store, lambda: self.fleet, by_shop, NOTIFIED_POLL if notified else POLL)
         self.store.on_lost(self._on_store_lost)
 
     @property
@@ -106,10 +108,6 @@ class Daemon:
     @property
     def deliver_loop(self) -> ClaimLoop[DeliveryRecord]:
         return self.fleet.main.deliver_loop
-
-    def _polled(self, pipeline: Pipeline) -> None:
-        if self._notified:
-            pipeline.route_loop.idle = pipeline.deliver_loop.idle = NOTIFIED_POLL
 
     def _on_store_lost(self, reason: str) -> None:
         """Nothing may be acknowledged any more: stop, and exit non-zero (``run`` raises ``StoreLost``)."""
@@ -219,6 +217,7 @@ class Daemon:
             asyncio.create_task(purge_forever(self.store, lambda: self.config.retention), name="retention"),
             asyncio.create_task(self.alerter.run(), name="alerts"),
             asyncio.create_task(self.foreground.watch(), name="foreground"),
+            asyncio.create_task(self.due.run(), name="due"),
         ]
         for pipeline in self.fleet:
             self._run(pipeline)
@@ -310,7 +309,6 @@ class Daemon:
         self.metrics.set_config(config.version)
         grace = config.delivery.timeout * 2 + 5
         for pipeline in changes.started:
-            self._polled(pipeline)
             self._run(pipeline)
         for pipeline in changes.stopped:
             self._later(self._retire(pipeline.loaded, grace, pipeline))

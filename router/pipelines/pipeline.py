@@ -60,6 +60,7 @@ class Pipeline:
         self.shop = loaded.config.shop
         self.store = shared.store
         claims = self.shop if shared.by_shop else None  # None: all the work of the store
+        self._due_of = [self.shop] if shared.by_shop else None
         self._tenant: tuple[Loaded, str] | None = None  # the tenant of the token of that load
         metrics = shared.metrics
         self.router = Router(
@@ -91,8 +92,9 @@ class Pipeline:
             "route",
             lambda n: self.store.claim_events(shared.owner, n, self.event_lease(), time.time(), claims),
             self.router.handle,
-            lambda: self.store.next_due(time.time(), claims),
+            lambda: self._next_due("events"),
             concurrency=loaded.config.plugandpay.concurrency,
+            idle=None,  # the daemon's one poll for every loop wakes it (``router.pipelines.due``)
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(shared.owner, ids, time.time() + self.event_lease(), "events"),
             renew_every=self.event_lease() / 3,
@@ -104,8 +106,9 @@ class Pipeline:
             "deliver",
             lambda n: self.store.claim_deliveries(shared.owner, n, self.delivery_lease(), time.time(), claims),
             self.deliverer.handle,
-            lambda: self.store.next_due(time.time(), claims),
+            lambda: self._next_due("deliveries"),
             concurrency=loaded.config.delivery.concurrency,
+            idle=None,
             coalesce=COALESCE,
             renew=lambda ids: self.store.extend_leases(shared.owner, ids, time.time() + self.delivery_lease()),
             renew_every=self.delivery_lease() / 3,
@@ -122,6 +125,12 @@ class Pipeline:
     def _observe_attempt(self, connector: str, outcome: str, seconds: float) -> None:
         """An attempt in the metrics, a shop's connector named ``shop/connector`` as its breaker is."""
         self.shared.metrics.observe_attempt(f"{self.shop}/{connector}" if self.shop else connector, outcome, seconds)
+
+    async def _next_due(self, kind: str) -> float | None:
+        """When this pipeline's next event (``kind`` "events") or delivery becomes due: each loop sleeps until
+        its own kind's, so a backlog of deliveries does not keep the route loop claiming."""
+        due = (await self.store.due_times(self._due_of))[0]
+        return due.events if kind == "events" else due.deliveries
 
     def event_lease(self) -> float:
         api = self.loaded.config.plugandpay

@@ -26,6 +26,7 @@ from router.store.records import (
     Attempt,
     Counts,
     DeliveryRecord,
+    Due,
     EventRecord,
     NewDelivery,
     RouteResult,
@@ -122,8 +123,9 @@ class Store(Protocol):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         """Give a claimed delivery back without spending an attempt (breaker open, shutting down)."""
 
-    async def next_due(self, now: float, shop: str | None = None) -> float | None:
-        """The earliest time any pending event or delivery becomes due (None when there is none)."""
+    async def due_times(self, shops: list[str] | None = None) -> list[Due]:
+        """When the earliest pending event and delivery of each of ``shops`` become due, in their order, in one
+        round trip however many shops; with None, of the whole store (one entry)."""
 
     async def release(self, owner: str) -> None:
         """Drop every lease ``owner`` holds, so the work is claimable at once."""
@@ -238,6 +240,7 @@ __all__ = [
     "DeliveryHealth",
     "DeliveryRecord",
     "DeliveryStatus",
+    "Due",
     "EventFilter",
     "EventRecord",
     "EventStatus",

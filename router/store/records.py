@@ -19,6 +19,15 @@ class Accepted:
     duplicate: bool = False
 
 
+@dataclass(frozen=True)
+class Due:
+    """When the earliest pending event and delivery (of a shop, or of the whole store) become due; None when
+    there is none. A leased item counts at its lease's end."""
+
+    events: float | None
+    deliveries: float | None
+
+
 @dataclass
 class EventRecord:
     id: int

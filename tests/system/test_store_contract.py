@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from router.events import Event
-from router.store.base import Attempt, DeliveryFilter, EventFilter, NewDelivery, RouteResult, Store
+from router.store.base import Attempt, DeliveryFilter, Due, EventFilter, NewDelivery, RouteResult, Store
 from tests.system.conftest import Opener
 
 T = 1_000_000.0
@@ -297,21 +297,21 @@ async def test_release_makes_an_owners_work_claimable_at_once(store: Store) -> N
     assert record is not None and record.next_attempt_at == T + LEASE  # another owner's lease is untouched
 
 
-async def test_next_due_is_the_earliest_pending_event_or_delivery(store: Store) -> None:
-    assert await store.next_due(T) is None
-    [ident] = await routed(store, 1, ["d"], now=T)
-    assert await store.next_due(T) == T  # the new delivery
+async def test_due_times_are_the_earliest_pending_event_and_delivery_each(store: Store) -> None:
+    assert await store.due_times() == [Due(None, None)]
+    [ident] = await routed(store, 1, ["d"], now=T)  # its event is routed: only the new delivery is pending
+    assert await store.due_times() == [Due(None, T)]
     await store.claim_deliveries("a", 10, LEASE, T)
-    assert await store.next_due(T) == T + LEASE  # a lease is due when it expires
+    assert await store.due_times() == [Due(None, T + LEASE)]  # a lease is due when it expires
     await store.finish_attempt(ident, "a", attempt("retry", T, 500, "HTTP 500"), T + 7)
     await store.add_event(event(2), dedupe_window=WINDOW, now=T + 9)
-    assert await store.next_due(T) == T + 7
+    assert await store.due_times() == [Due(T + 9, T + 7)]
     await store.claim_deliveries("a", 10, LEASE, T + 7)
     await store.finish_attempt(ident, "a", attempt("delivered", T + 7), None)
-    assert await store.next_due(T) == T + 9
+    assert await store.due_times() == [Due(T + 9, None)]
     [pending] = await store.claim_events("a", 10, LEASE, T + 9)
     await store.fail_event(pending.id, "a", "404", T + 9)
-    assert await store.next_due(T) is None
+    assert await store.due_times() == [Due(None, None)]
 
 
 # ---------------------------------------------------------------- reading and operating

@@ -1,12 +1,12 @@
 """Several shops in one store, on both stores: each shop claims only its own events and deliveries (and is told
-only its own next due time), a delivery belongs to its event's shop, the same webhook sent for two shops is two
+only its own due times), a delivery belongs to its event's shop, the same webhook sent for two shops is two
 events, a dead delivery's alert names its shop, and a router of one shop claims everything as it always did."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from router.store.base import DeliveryFilter, EventFilter, RouteResult, Store
+from router.store.base import DeliveryFilter, Due, EventFilter, RouteResult, Store
 from tests.system.test_store_contract import LEASE, WINDOW, T, delivery, event
 from tests.system.test_store_insight import finish
 
@@ -18,7 +18,11 @@ def of(shop: str, ident: int = 1042):
 async def test_each_shop_claims_only_its_own_events_and_deliveries(store: Store) -> None:
     cursus = await store.add_event(of("cursusshop", 1042), dedupe_window=WINDOW, now=T)
     yoga = await store.add_event(of("yogastudio", 2042), dedupe_window=WINDOW, now=T + 1)
-    assert await store.next_due(T + 5, "yogastudio") == T + 1
+    assert await store.due_times(["yogastudio", "lms", "cursusshop"]) == [
+        Due(T + 1, None),
+        Due(None, None),
+        Due(T, None),
+    ]
     [claimed] = await store.claim_events("router", 10, LEASE, T + 5, "yogastudio")
     assert (claimed.id, claimed.event.shop) == (yoga.event_id, "yogastudio")
     assert await store.claim_events("router", 10, LEASE, T + 5, "yogastudio") == []

@@ -8,6 +8,7 @@ a guessed sleep.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from router.claims import ClaimLoop
@@ -306,3 +307,24 @@ async def test_after_an_item_finishes_it_may_be_claimed_and_handled_again() -> N
     await loop.stop(grace=1.0)
     await asyncio.wait_for(task, SAFETY)
     assert handled == [7, 7]
+
+
+async def test_a_loop_without_its_own_poll_claims_again_when_its_next_due_time_comes() -> None:
+    queue = Queue()
+    due_at = asyncio.get_running_loop().time()  # the queue's clock: the loop compares with time.time()
+    handled = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        handled.set()
+
+    async def next_due() -> float | None:
+        return time.time() + 0.05 if not queue.items else None
+
+    loop = ClaimLoop("test", queue.claim, handle, next_due, concurrency=4, idle=None)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(queue.claimed.wait(), SAFETY)  # nothing yet; a retry is due in 50 ms
+    queue.items.append(1)
+    await asyncio.wait_for(handled.wait(), SAFETY)  # no wake-up: only the due time brings it
+    assert queue.claim_times[1] - due_at >= 0.04
+    await loop.stop(grace=1.0)
+    await asyncio.wait_for(task, SAFETY)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.store.sqlite import SqliteStore
-from router.store.sqlite.queries import claim, next_due
+from router.store.sqlite.queries import claim, due_times
 
 
 @pytest.fixture
@@ -29,9 +29,9 @@ def test_claims_walk_the_due_index_in_order(db: Path, table: str, shop: str | No
     assert "TEMP B-TREE" not in plan  # no sort of every pending row
 
 
-@pytest.mark.parametrize("shop", [None, "cursusshop"])
-def test_next_due_reads_the_due_indexes(db: Path, shop: str | None) -> None:
-    sql, args = next_due(shop)
+@pytest.mark.parametrize("shops", [None, ["cursusshop", "yogastudio"]])
+def test_due_times_read_the_due_indexes(db: Path, shops: list[str] | None) -> None:
+    sql, args = due_times(shops)
     plan = " ".join(str(row) for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {sql}", args))
-    index = "shop_due" if shop else "due"
+    index = "shop_due" if shops else "due"
     assert f"USING INDEX events_{index}" in plan and f"USING INDEX deliveries_{index}" in plan

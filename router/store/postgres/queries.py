@@ -172,11 +172,14 @@ WHERE lease_owner = $2 AND status = 'pending' AND id = ANY($3::bigint[])
 """
 EXTEND_LEASES = {table: _EXTEND_LEASES.format(table=table) for table in KINDS}
 
-_NEXT_DUE = """
-SELECT LEAST((SELECT min(next_attempt_at) FROM events WHERE status = 'pending'{shop}),
-             (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'{shop}))
-"""
-NEXT_DUE = {False: _NEXT_DUE.format(shop=""), True: _NEXT_DUE.format(shop=" AND shop = $1")}
+# Each shop's earliest due event and delivery: two probes of the (shop, due) indexes per name in $1.
+_DUE = "(SELECT min(next_attempt_at) FROM {table} WHERE status = 'pending'{shop})"
+DUE_TIMES = {
+    False: "SELECT " + ", ".join(_DUE.format(table=t, shop="") for t in ("events", "deliveries")),
+    True: "SELECT "
+    + ", ".join(_DUE.format(table=t, shop=" AND shop = s.name") for t in ("events", "deliveries"))
+    + " FROM unnest($1::text[]) WITH ORDINALITY AS s(name, n) ORDER BY s.n",
+}
 
 # ------------------------------------------------------------ deliver
 

@@ -26,6 +26,7 @@ from router.store.base import (
     Counts,
     DeliveryFilter,
     DeliveryRecord,
+    Due,
     EventFilter,
     EventRecord,
     RouteResult,
@@ -234,10 +235,10 @@ class PostgresStore(PostgresQuarantine, PostgresInsight):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         await self._pool.run(lambda conn: conn.execute(q.DEFER_DELIVERY, at, delivery_id, owner))
 
-    async def next_due(self, now: float, shop: str | None = None) -> float | None:
-        by_shop = () if shop is None else (shop,)
-        due = await self._pool.run(lambda conn: conn.fetchval(q.NEXT_DUE[bool(by_shop)], *by_shop), retries=1)
-        return None if due is None else float(due)
+    async def due_times(self, shops: list[str] | None = None) -> list[Due]:
+        args = () if shops is None else (shops,)
+        found = await self._pool.run(lambda conn: conn.fetch(q.DUE_TIMES[shops is not None], *args), retries=1)
+        return [Due(row[0], row[1]) for row in found]
 
     async def release(self, owner: str) -> None:
         await self._pool.run(lambda conn: conn.execute(q.RELEASE, owner))

@@ -16,6 +16,7 @@ from router.store.rows import (
     EVENT_COLUMNS,
     EVENT_VALUE_COLUMNS,
 )
+from toolkit import jsontext
 
 PING = "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)"
 
@@ -52,14 +53,13 @@ CLAIM = {
     for table, columns in (("events", EVENT_COLUMNS), ("deliveries", DELIVERY_COLUMNS))
     for by_shop in (False, True)
 }
-_NEXT_DUE = (
-    "SELECT min(t) FROM (SELECT min(next_attempt_at) AS t FROM events INDEXED BY events_{index}"
-    " WHERE status = 'pending'{shop} UNION ALL SELECT min(next_attempt_at) FROM deliveries"
-    " INDEXED BY deliveries_{index} WHERE status = 'pending'{shop})"
-)
-NEXT_DUE = {
-    False: _NEXT_DUE.format(index="due", shop=""),
-    True: _NEXT_DUE.format(index="shop_due", shop=" AND shop = ?"),
+# Each shop's earliest due event and delivery: two probes of the (shop, due) indexes per name in the JSON list.
+_DUE = "(SELECT min(next_attempt_at) FROM {table} INDEXED BY {table}_{index} WHERE status = 'pending'{shop})"
+DUE_TIMES = {
+    False: "SELECT " + ", ".join(_DUE.format(table=t, index="due", shop="") for t in ("events", "deliveries")),
+    True: "SELECT "
+    + ", ".join(_DUE.format(table=t, index="shop_due", shop=" AND shop = s.value") for t in ("events", "deliveries"))
+    + " FROM json_each(?) AS s ORDER BY s.key",
 }
 
 
@@ -72,8 +72,9 @@ def claim(
     return CLAIM[table, True], (owner, until, shop, now, limit)
 
 
-def next_due(shop: str | None) -> tuple[str, tuple[object, ...]]:
-    return (NEXT_DUE[False], ()) if shop is None else (NEXT_DUE[True], (shop, shop))
+def due_times(shops: list[str] | None) -> tuple[str, tuple[object, ...]]:
+    """The due-times statement and its parameters: of the whole store, or of each of ``shops``."""
+    return (DUE_TIMES[False], ()) if shops is None else (DUE_TIMES[True], (jsontext.dumps(shops),))
 
 
 # A released item is due at once: its due time goes back from the lease expiry to when it arrived.

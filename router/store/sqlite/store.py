@@ -32,6 +32,7 @@ from router.store.base import (
     Attempt,
     DeliveryFilter,
     DeliveryRecord,
+    Due,
     EventFilter,
     EventRecord,
     RouteResult,
@@ -278,10 +279,9 @@ class SqliteStore(SqliteQuarantine, SqliteInsight):
     async def defer_delivery(self, delivery_id: int, owner: str, at: float) -> None:
         await self._write(lambda conn: conn.execute(q.DEFER_DELIVERY, (at, delivery_id, owner)))
 
-    async def next_due(self, now: float, shop: str | None = None) -> float | None:
-        def query(conn: sqlite3.Connection) -> float | None:
-            due: float | None = conn.execute(*q.next_due(shop)).fetchone()[0]
-            return due
+    async def due_times(self, shops: list[str] | None = None) -> list[Due]:
+        def query(conn: sqlite3.Connection) -> list[Due]:
+            return [Due(events, deliveries) for events, deliveries in conn.execute(*q.due_times(shops))]
 
         return await self._read(query)
 
