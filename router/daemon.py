@@ -49,6 +49,7 @@ from router.retention import purge_forever
 from router.store import Store, StoreLost, StoreUnavailable, make_store
 from router.store.base import DeliveryRecord, EventRecord
 from router.tracing import spans as tracing
+from toolkit.client import shared_pool
 
 log = structlog.get_logger("router.daemon")
 # How often the one poll for every loop looks for due work (``router.pipelines.due``). With a store that
@@ -340,11 +341,12 @@ class Daemon:
         await loaded.aclose()
 
     async def run(self) -> None:
-        await self.start()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.shutdown()
+        async with shared_pool():  # every shop's clients reuse one pool of outgoing connections
+            await self.start()
+            try:
+                await self._stop.wait()
+            finally:
+                await self.shutdown()
         if self._lost is not None:
             raise StoreLost(self._lost)
 

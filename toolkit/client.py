@@ -12,12 +12,17 @@ costs 64 KB of memory, the rest is never read (the connection is closed instead 
 connector, so that the other deliveries stop knocking too. ``expect_success`` classifies an answer, naming
 the step that failed, and ``error_text`` digs a readable reason out of the error bodies APIs return. During a
 traced delivery attempt each request carries its ``traceparent`` and reports its answer (``toolkit.outbound``).
+Inside ``shared_pool`` (the daemon runs in one) every session shares one pool of connections, so the shops
+of one router and the configs a reload retires reuse each other's kept-alive connections to a destination;
+outside it (the commands) each session has its own.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ from toolkit.outcomes import DeliveryError, Limiter, Retryable
 from toolkit.status import classify_status, parse_retry_after
 
 MAX_ANSWER_BYTES = 64 * 1024
+_SHARED: ContextVar[aiohttp.TCPConnector | None] = ContextVar("toolkit_shared_pool", default=None)
 
 
 @dataclass(frozen=True)
@@ -61,16 +67,37 @@ class Response:
         return jsonlib.loads(self.content)
 
 
+@asynccontextmanager
+async def shared_pool() -> AsyncIterator[aiohttp.TCPConnector]:
+    """Within it, the sessions ``new_session`` makes (in this context and the tasks it starts) share one pool
+    of connections, closed on the way out. It has no limit of its own: what bounds the connections to a
+    destination is each shop's ``delivery.concurrency`` and ``plugandpay.concurrency``, so a shop whose
+    destination hangs holds only its own share (a shared limit would let it take the one another shop needs).
+    An HTTP/1.1 connection carries no state of its sender (every request sends its own headers; sessions keep
+    no cookies), so sharing it between shops reveals nothing."""
+    connector = aiohttp.TCPConnector(limit=0)
+    token = _SHARED.set(connector)
+    try:
+        yield connector
+    finally:
+        _SHARED.reset(token)
+        await connector.close()
+
+
 def new_session(timeout: float, *, headers: Mapping[str, str] | None = None, limit: int = 100) -> aiohttp.ClientSession:
     """A pooled aiohttp session with a total timeout per request, for every outgoing HTTP call of the daemon.
 
     Create it on first use: a session belongs to the running event loop. Redirects are never followed,
     which aiohttp sets per request: pass ``allow_redirects=False`` with each one. Cookies are never kept.
+    Inside ``shared_pool`` it uses that pool (and closing the session leaves the pool open); outside, a pool
+    of its own of at most ``limit`` connections.
     """
+    shared = _SHARED.get()
     return aiohttp.ClientSession(
         headers=dict(headers) if headers else None,
         timeout=aiohttp.ClientTimeout(total=timeout),
-        connector=aiohttp.TCPConnector(limit=limit),
+        connector=shared or aiohttp.TCPConnector(limit=limit),
+        connector_owner=shared is None,
         # No cookies: a destination's Set-Cookie must not ride along on later requests (a session meant for
         # one delivery would reach the next), and keeping none spares the jar's work on every request.
         cookie_jar=aiohttp.DummyCookieJar(),

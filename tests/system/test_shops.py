@@ -154,6 +154,25 @@ async def test_each_shop_is_verified_fetched_routed_and_delivered_with_only_its_
         assert daemon.stop() == 0
 
 
+async def test_shops_sending_to_one_destination_reuse_each_others_connections(tmp_path, apis, sink) -> None:
+    cursus_api, yoga_api = apis
+    daemon = two_shops(tmp_path, cursus_api.url, yoga_api.url, sink.url, sink.url).start()  # one destination
+    sends = [
+        ("cursusshop", webhook_body(ident=1042), CURSUS_KEY),
+        ("yogastudio", webhook_body(ident=2042, tenant_id=77), YOGA_KEY),
+        ("cursusshop", webhook_body(ident=1043), CURSUS_KEY),
+    ]
+    try:
+        for shop, body, key in sends:
+            answer = await post(daemon, shop, body, key)
+            assert answer.status_code == 202
+            await daemon.wait_log("delivered", event_id=answer.json()["event_id"])  # its connection is free again
+        assert [r.path for r in sink.requests] == ["/cursus", "/yoga", "/cursus"]
+        assert len({r.connection for r in sink.requests}) == 1  # one kept-alive connection served both shops
+    finally:
+        assert daemon.stop() == 0
+
+
 async def test_a_shop_with_a_broken_rules_file_stops_no_other_shop_on_start_or_reload(
     tmp_path, apis, sink, yoga_sink
 ) -> None:

@@ -31,6 +31,7 @@ class SinkRequest:
     headers: dict[str, str]
     body: bytes
     signed: bool | None = None  # True: a valid signature was checked; None: this path is not verified
+    connection: int = 0  # the sender's port: requests over one kept-alive connection share it
 
     @property
     def key(self) -> str:
@@ -109,7 +110,9 @@ class HttpSink:
         if scripted is not None and scripted.delay:
             await asyncio.sleep(scripted.delay)
         async with self._changed:
-            self.requests.append(SinkRequest(request.method, request.path_qs, headers, body, signed))
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            port = peer[1] if isinstance(peer, tuple) else 0
+            self.requests.append(SinkRequest(request.method, request.path_qs, headers, body, signed, port))
             self._changed.notify_all()
         if scripted is not None:
             body_out = scripted.body if scripted.body is not None else {}
