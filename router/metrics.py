@@ -10,7 +10,7 @@ registry, so several can run in one test process. deploy/prometheus-alerts.yaml 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -47,6 +47,18 @@ class Metrics:
                 "plugpay_router_shop_events_routed",
                 "Events routed per shop, by outcome",
                 ["shop", "outcome"],
+                registry=r,
+            )
+            if shops
+            else None
+        )
+        # 1 for each shop whose section or rules file has problems (not running, or on its last good config),
+        # 0 for each shop that loaded; set with ``set_shops`` whenever a config is applied.
+        self.shop_config_broken = (
+            Gauge(
+                "plugpay_router_shop_config_broken",
+                "1 for a shop whose config has problems (it is not running, or runs its last good config), else 0",
+                ["shop"],
                 registry=r,
             )
             if shops
@@ -157,6 +169,17 @@ class Metrics:
     def set_config(self, version: str) -> None:
         self.config_info.clear()
         self.config_info.labels(version=version).set(1)
+
+    def set_shops(self, loaded: Iterable[str], broken: Iterable[str]) -> None:
+        """The shops of the config just applied: ``broken`` ones (their config has problems) 1, ``loaded`` ones
+        0; a shop no longer in the file has no line."""
+        if self.shop_config_broken is None:
+            return
+        self.shop_config_broken.clear()
+        for name in loaded:
+            self.shop_config_broken.labels(shop=name).set(0)
+        for name in broken:
+            self.shop_config_broken.labels(shop=name).set(1)
 
     def trigger_label(self, trigger: str) -> str:
         """The ``trigger`` label of a webhook: its name when known or among the first unknown ones, else other."""

@@ -104,6 +104,7 @@ class Fleet:
         return changes
 
     def tell_broken(self, config: Config) -> None:
+        self.shared.metrics.set_shops(config.shops, config.broken_shops)
         for name, problems in config.broken_shops.items():
             kept = "keeps its last good config" if name in self.by_name else "is not running"
             log.error(f"shop config has problems: the shop {kept}", shop=name, errors=[str(p) for p in problems])

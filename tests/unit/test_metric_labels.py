@@ -43,3 +43,17 @@ def test_with_shops_webhooks_and_routing_are_counted_per_shop_beside_the_totals(
     one = Metrics()
     one.observe_received("order_paid", "accepted")
     assert "plugpay_router_shop_" not in generate_latest(one.registry).decode()
+
+
+def test_a_shop_whose_config_has_problems_reads_1_and_a_shop_taken_out_of_the_file_has_no_line() -> None:
+    metrics = Metrics(shops=True)
+    metrics.set_shops(["cursusshop", "yogastudio"], [])
+    metrics.set_shops(["yogastudio"], ["cursusshop"])  # a reload: cursusshop's rules file broke
+    text = generate_latest(metrics.registry).decode()
+    assert 'plugpay_router_shop_config_broken{shop="cursusshop"} 1.0' in text
+    assert 'plugpay_router_shop_config_broken{shop="yogastudio"} 0.0' in text
+    metrics.set_shops(["yogastudio"], [])  # cursusshop taken out of the file
+    assert 'shop="cursusshop"' not in generate_latest(metrics.registry).decode()
+    one = Metrics()
+    one.set_shops([], [])
+    assert "plugpay_router_shop_config_broken" not in generate_latest(one.registry).decode()
