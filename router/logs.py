@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -81,9 +81,11 @@ class ToStructlog(logging.Handler):
         getattr(log, method if hasattr(log, method) else "warning")(record.getMessage(), **fields)
 
 
-def configure(level: str = "info", *, json: bool | None = None) -> None:
+def configure(level: str = "info", *, json: bool | None = None, stream: TextIO | None = None) -> None:
+    """Lines of ``level`` and above to ``stream`` (stdout: the daemon's; a command's own output keeps stdout)."""
+    stream = stream or sys.stdout
     if json is None:
-        json = not sys.stdout.isatty()
+        json = not stream.isatty()
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_serialize)
         if json
@@ -99,7 +101,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             _mask_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()

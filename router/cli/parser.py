@@ -17,6 +17,7 @@ from router.cli.check import cmd_check
 from router.cli.doctor import cmd_doctor
 from router.cli.init import cmd_init
 from router.cli.quarantine import cmd_quarantine_list, cmd_quarantine_release
+from router.cli.reconcile import cmd_reconcile
 from router.cli.service import cmd_serve
 from router.cli.shop import cmd_backfill, cmd_connect
 from router.cli.standins import cmd_standins
@@ -225,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count only (the default without --yes)")
     p.add_argument("--yes", action="store_true", help="store the events")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser(
+        "reconcile", help="one reconcile pass now: store the events whose webhook never came, as the daemon would"
+    )
+    with_config(p)
+    p.add_argument(
+        "--dry-run", action="store_true", help="list and tell what would be stored; store nothing, keep the watermarks"
+    )
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("connect", help="plan (and create) the shop's Webhook V2 rules the YAML needs")
     with_config(p)

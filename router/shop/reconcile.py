@@ -8,7 +8,9 @@ business key yet. The store then answers a late webhook of that business event a
 event, so the rules run once (and action dedupe holds even where two events slipped in). The watermark moves
 to the window's end only after a pass over the trigger's lists succeeded, and is kept in the store, so a
 restart goes on where the last pass stopped. On PostgreSQL one instance at a time runs a pass (an advisory
-lock); the others skip theirs. Every API call goes through the client's shared rate limit.
+lock); the others skip theirs. Every API call goes through the client's shared rate limit. The ``reconcile``
+command runs one pass the same way; its dry run lists the same objects, stores nothing, keeps the watermarks
+and says which objects the pass would store an event for (``uncovered``: the store's business dedupe, read).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from router.config import Config
 from router.derive import DERIVATIONS, Derivation, api_time
 from router.events import Event, object_id
 from router.plugandpay import RESOURCES, ApiError, PlugAndPayClient
-from router.store.base import ListedEvent, Store, StoreUnavailable
+from router.store.base import EventRecord, ListedEvent, Store, StoreUnavailable
+from router.store.filters import EventFilter
+from router.store.status import EventStatus
 
 log = structlog.get_logger("router.reconcile")
 WATERMARK = "reconcile:{trigger}"  # with shops: "reconcile:<shop>:<trigger>", each shop's own
@@ -101,6 +105,7 @@ class TriggerReport:
     until: float
     checked: int = 0
     found: list[tuple[str, int]] = field(default_factory=list)  # (object id, event id)
+    missing: list[str] = field(default_factory=list)  # a dry run: the object ids the pass would store events for
 
 
 @dataclass
@@ -108,6 +113,7 @@ class PassReport:
     ran: bool
     triggers: list[TriggerReport] = field(default_factory=list)
     seconds: float = 0.0
+    dry: bool = False
 
     @property
     def checked(self) -> int:
@@ -116,6 +122,10 @@ class PassReport:
     @property
     def found(self) -> int:
         return sum(len(t.found) for t in self.triggers)
+
+    @property
+    def missing(self) -> int:
+        return sum(len(t.missing) for t in self.triggers)
 
 
 Observe = Callable[[str, int, int], None]  # (trigger, objects checked, events found)
@@ -155,31 +165,34 @@ class Reconciler:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def run_pass(self, now: float | None = None) -> PassReport:
-        """One pass over every reconciled trigger; the report says what it checked and found."""
+    async def run_pass(self, now: float | None = None, *, dry: bool = False) -> PassReport:
+        """One pass over every reconciled trigger; the report says what it checked and found. ``dry``: store
+        nothing and move no watermark (nor take the lock: it changes nothing); each trigger's ``missing`` lists
+        the objects the pass would store an event for."""
         config, api = self.current()
         started = time.monotonic()
-        async with self.store.exclusive(f"reconcile:{config.shop}" if config.shop else "reconcile") as mine:
+        turn = contextlib.nullcontext(True) if dry else self.store.exclusive(lock_name(config))
+        async with turn as mine:
             if not mine:
                 log.debug("reconcile pass skipped: another instance is reconciling")
                 return PassReport(ran=False)
-            report = PassReport(ran=True)
+            report = PassReport(ran=True, dry=dry)
             tenant = await tenant_id(api)
             now = time.time() if now is None else now
             for trigger in config.reconcile.triggers:
-                report.triggers.append(await self._trigger(config, api, trigger, tenant, now))
+                report.triggers.append(await self._trigger(config, api, trigger, tenant, now, dry))
         report.seconds = time.monotonic() - started
         log.info(
-            "reconcile pass",
+            "reconcile dry run" if dry else "reconcile pass",
             checked=report.checked,
-            found=report.found,
+            **({"missing": report.missing} if dry else {"found": report.found}),
             triggers=[t.trigger for t in report.triggers],
             seconds=round(report.seconds, 3),
         )
         return report
 
     async def _trigger(
-        self, config: Config, api: PlugAndPayClient, trigger: str, tenant: str, now: float
+        self, config: Config, api: PlugAndPayClient, trigger: str, tenant: str, now: float, dry: bool = False
     ) -> TriggerReport:
         settings = config.reconcile
         mark = await self.store.get_watermark(mark_of(config, trigger))
@@ -205,6 +218,10 @@ class Reconciler:
                 ListedEvent(event, event.dedupe_key)
                 for event in (listed_event(trigger, obj, tenant, "reconcile", note, config.shop) for obj in objects)
             ]
+            if dry:
+                window = config.retention.dedupe_window
+                report.missing.extend([i.event.triggerable_id for i in items if not await self._covered(i, window)])
+                continue
             accepted = await self.store.add_listed_events(
                 items, dedupe_window=config.retention.dedupe_window, now=time.time()
             )
@@ -221,5 +238,42 @@ class Reconciler:
             if new:
                 self.on_found()
             self.observe(trigger, count, len(new))
-        await self.store.set_watermark(mark_of(config, trigger), report.until, time.time())
+        if not dry:
+            await self.store.set_watermark(mark_of(config, trigger), report.until, time.time())
         return report
+
+    async def _covered(self, item: ListedEvent, window: float) -> bool:
+        """Whether storing ``item`` now would find it a duplicate (read, not written; see ``uncovered``)."""
+        event = item.event
+        flt = EventFilter(
+            trigger=event.trigger,
+            triggerable_type=event.triggerable_type,
+            triggerable_id=event.triggerable_id,
+            shop=event.shop,
+        )
+        return not uncovered(item, await self.store.list_events(flt, limit=COVER_LOOK), time.time(), window)
+
+
+COVER_LOOK = 200  # stored events of one object and trigger a dry run reads: webhooks of every rule, retries
+
+
+def lock_name(config: Config) -> str:
+    """The store lock a pass holds: one pass of a shop at a time, whichever instance or command runs it."""
+    return f"reconcile:{config.shop}" if config.shop else "reconcile"
+
+
+def uncovered(item: ListedEvent, stored: list[EventRecord], now: float, window: float) -> bool:
+    """Whether the store would take ``item`` as a new event, judged from the stored events of its object: as
+    ``add_listed_events`` does, an event of its business key that did not fail covers it, and so does any
+    event of its own dedupe key still inside the dedupe window (a reconcile event that failed, a webhook
+    without a rule id). Not seen here: a business key held by a failed backfill event of every rule, or after
+    its event was purged; the dry run names such an object, the pass then finds it covered."""
+    event = item.event
+    for record in stored:
+        if record.event.business_key != event.business_key:
+            continue
+        if record.status != EventStatus.FAILED:
+            return False
+        if record.event.dedupe_key == item.dedupe_key and record.received_at + window > now:
+            return False
+    return True

@@ -1,7 +1,8 @@
 """The reconcile watermark in process (``router.shop.reconcile``), on a SQLite store file and a stand-in API
 that lists whatever orders a test gives it: a pass at ``now`` checks up to ``now - grace`` and leaves the
-watermark there, so what was still in its grace period is checked by the next pass; and the watermark moves
-only once the window's events are stored."""
+watermark there, so what was still in its grace period is checked by the next pass; the watermark moves
+only once the window's events are stored; and a dry run (the ``reconcile --dry-run`` command) stores nothing,
+moves no watermark and names exactly the objects the pass then stores."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from router.config import Config, parse_config
 from router.derive import api_time
+from router.events import Event
 from router.shop.reconcile import WATERMARK, Reconciler
 from router.store.base import ListedEvent, StoreUnavailable
 from router.store.sqlite import SqliteStore
@@ -102,3 +104,24 @@ async def test_the_watermark_stays_when_the_found_events_cannot_be_stored(tmp_pa
         assert await full.get_watermark(MARK) == T - 900, "the window was not checked: the next pass redoes it"
     finally:
         await full.close()
+
+
+async def test_a_dry_run_stores_nothing_keeps_the_watermark_and_names_what_the_pass_then_stores(store) -> None:
+    def webhook(ident: int) -> Event:
+        return Event("order_paid", "order_paid", "order", str(ident), tenant_id="42", rule_id="318")
+
+    await store.add_event(webhook(1040), dedupe_window=86400, now=T - 1500)  # its webhook came
+    failed = await store.add_event(webhook(1041), dedupe_window=86400, now=T - 1500)
+    assert failed.event_id in {r.id for r in await store.claim_events("test", 10, 60, T - 1400)}
+    await store.fail_event(failed.event_id, "test", "state mismatch", T - 1400)  # a failed event covers nothing
+    shop = Shop([paid_order(ident, T - 1800) for ident in (1040, 1041, 1042)] + [paid_order(1043, T - 60)])
+
+    dry = await reconciler(store, shop).run_pass(now=T, dry=True)
+    assert dry.dry and dry.checked == 4 and dry.found == 0
+    assert dry.triggers[0].missing == ["1041", "1042"]  # 1043 is in its grace period
+    assert await store.get_watermark(MARK) is None
+    assert {e.event.triggerable_id for e in await store.list_events()} == {"1040", "1041"}
+
+    real = await reconciler(store, shop).run_pass(now=T)
+    assert [ident for ident, _ in real.triggers[0].found] == dry.triggers[0].missing
+    assert await store.get_watermark(MARK) == T - GRACE
