@@ -19,6 +19,10 @@ once the reloaded configs' old clients are closed. Everything runs on this one m
 
     python -m bench.multi --shops 50 [--count 2000] [--rounds 1] [--round-trips] [--only load|rest]
     python -m bench.shops --shops 50 --rest-shops 1,10,50,200       # the same module, also where it stops
+    python -m bench.shops --compare /tmp/prev                       # beside another checkout, interleaved
+
+With ``--compare DIR`` every setup also runs the daemon of that checkout (its ``.venv``, or this one's Python
+when it has none: ``python -m router`` in DIR imports DIR's router), in the same run, build after build.
 
 The ``(1 busy)`` setup has 50 shops but sends every webhook to one of them (an agency whose one shop runs a
 launch while the others are quiet). The light load at rest runs through the counting proxy, a Python thread
@@ -83,7 +87,7 @@ from bench.common import machine, percentile
 from bench.e2e import span
 from bench.multi import schema
 from bench.pgcount import CountingProxy, through
-from bench.procs import HERE, cpu_seconds, start, stop
+from bench.procs import Build, cpu_seconds, start, stop
 from router.inbound import verify
 from tests.pg import with_query
 from tests.support import reserved_port, webhook_body
@@ -157,11 +161,11 @@ connectors:
     return config
 
 
-def launch(config: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
-    """The daemon of ``config``, and the seconds from its process start to /healthz answering."""
+def launch(config: Path, port: int, log: Path, build: Build) -> tuple[subprocess.Popen[bytes], float]:
+    """The daemon of ``config`` (of ``build``), and the seconds from its process start to /healthz answering."""
     started = time.perf_counter()
-    cmd = [sys.executable, "-m", "router", "serve", "-c", str(config)]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=HERE)
+    cmd = [build.python, "-m", "router", "serve", "-c", str(config)]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=build.cwd)
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"the daemon exited with {proc.returncode}: see {log}\n{log.read_text()[-2000:]}")
@@ -308,7 +312,7 @@ def jobs(urls: list[str], shops: int, first: int, count: int, busy: int = 0) -> 
 
 
 def measure_load(
-    setup: Setup, args: argparse.Namespace, ports: tuple[str, int], first: int, proxy: CountingProxy
+    setup: Setup, args: argparse.Namespace, ports: tuple[str, int], first: int, proxy: CountingProxy, build: Build
 ) -> Run:
     api, sink_port = ports
     store_port = proxy.port if args.round_trips else urlsplit(args.postgres).port or 5432
@@ -328,7 +332,7 @@ def measure_load(
                 config = write_config(
                     folder, setup.shops, port=port, api=api, sink_port=sink_port, store=store, rules=args.rules
                 )
-                procs.append(launch(config, port, folder / "daemon.log")[0])
+                procs.append(launch(config, port, folder / "daemon.log", build)[0])
                 urls.append(f"http://127.0.0.1:{port}/webhooks/plugandpay")
             asyncio.run(drive(jobs(urls, setup.shops, first, WARMUP), sink_port, args.concurrency))  # every shop
             load = jobs(urls, setup.shops, first + WARMUP, args.count, setup.busy)
@@ -346,6 +350,7 @@ def measure_load(
 
 @dataclass(frozen=True)
 class Rest:
+    build: str
     shops: int
     start: float  # s
     rss: float  # MB, after the settle
@@ -374,7 +379,9 @@ def reload_seconds(proc: subprocess.Popen[bytes], log: Path) -> float:
         time.sleep(0.005)
 
 
-def measure_rest(shops: int, args: argparse.Namespace, ports: tuple[str, int], proxy: CountingProxy) -> Rest:
+def measure_rest(
+    shops: int, args: argparse.Namespace, ports: tuple[str, int], proxy: CountingProxy, build: Build
+) -> Rest:
     api, sink_port = ports
     name = f"ppr_shops_{uuid.uuid4().hex[:8]}"
     asyncio.run(schema(args.postgres, f"CREATE SCHEMA {name}"))
@@ -388,7 +395,7 @@ def measure_rest(shops: int, args: argparse.Namespace, ports: tuple[str, int], p
                 folder, shops, port=port, api=api, sink_port=sink_port, store=store, rules=args.rules, timeout="3s"
             )
             log = folder / "daemon.log"
-            proc, started = launch(config, port, log)
+            proc, started = launch(config, port, log, build)
             time.sleep(SETTLE)
             rss = rss_mb(proc.pid)
             held = tcp([proc.pid], (urlsplit(api).port or 80, sink_port, proxy.port))
@@ -405,7 +412,8 @@ def measure_rest(shops: int, args: argparse.Namespace, ports: tuple[str, int], p
             light = dataclasses.replace(light, trips=(proxy.round_trips - trips) / (time.perf_counter() - at))
             reloads = [reload_seconds(proc, log) for _ in range(3)]
             time.sleep(3 * 2 + 5 + 2)  # the old loads' clients close after delivery.timeout * 2 + 5 s
-            return Rest(shops, started, rss, queries, idle_cpu, idle_db, held, light, reloads, rss_mb(proc.pid))
+            rss_reloaded = rss_mb(proc.pid)
+            return Rest(build.name, shops, started, rss, queries, idle_cpu, idle_db, held, light, reloads, rss_reloaded)
     finally:
         if proc is not None:
             stop([proc])
@@ -435,7 +443,8 @@ def report_load(args: argparse.Namespace, results: dict[str, list[Run]]) -> None
         f"  {'ack p99 ms':>11}  {'TCP':>11}" + ("  round trips/event" if trips else "")
     )
     for name, runs in results.items():
-        alone = results.get("1 shop, 2 instances" if "2 instances" in name else "1 shop, 1 instance", runs)
+        one = "1 shop, 2 instances" if "2 instances" in name else "1 shop, 1 instance"
+        alone = results.get(one + name[name.index(" [") :] if " [" in name else one, runs)
         ratio = span([r.rate / a.rate for r, a in zip(runs, alone, strict=True)], 2)
         each = "/".join(span([r.cpu[i] for r in runs], 2) for i in range(len(runs[0].cpu)))
         cpu = f"{span([sum(r.cpu) for r in runs], 2)}" + (f" ({each})" if len(runs[0].cpu) > 1 else "")
@@ -457,27 +466,43 @@ def report_rest(args: argparse.Namespace, rests: list[Rest]) -> None:
         "API/sink/store at rest; RSS again once the reloads' old configs are closed"
     )
     print(
-        "  shops  start s  RSS MB  idle: queries/s  CPU ms/s  DB CPU ms/s       TCP"
+        "  build       shops  start s  RSS MB  idle: queries/s  CPU ms/s  DB CPU ms/s       TCP"
         "  light: ack p50 ms  p99 ms  queries/s  reload s  RSS MB"
     )
     for r in rests:
         held = "/".join(map(str, r.tcp))
         print(
-            f"  {r.shops:>5}  {r.start:7.2f}  {r.rss:6.1f}  {r.queries:15.1f}  {r.cpu:8.1f}  {r.db_cpu:11.1f}"
+            f"  {r.build[:10]:<10}  {r.shops:>5}  {r.start:7.2f}  {r.rss:6.1f}  {r.queries:15.1f}  {r.cpu:8.1f}"
+            f"  {r.db_cpu:11.1f}"
             f"  {held:>8}  {r.light.p50:17.1f}  {r.light.p99:6.1f}  {r.light.trips or 0:9.0f}"
             f"  {span(r.reloads, 2):>8}  {r.rss_reloaded:6.1f}"
         )
-    named = [r for r in rests if r.shops]
+    for build in dict.fromkeys(r.build for r in rests):
+        each_shop([r for r in rests if r.shops and r.build == build])
+
+
+def each_shop(named: list[Rest]) -> None:
+    """What each shop more costs at rest, from the fewest shops measured to the most."""
     if len(named) >= 2:
         low, high = named[0], named[-1]
         n = high.shops - low.shops
         reload = statistics.median(high.reloads) - statistics.median(low.reloads)
         print(
-            f"  each shop more ({low.shops} to {high.shops}): {(high.rss - low.rss) / n:.2f} MB,"
+            f"  {low.build}: each shop more ({low.shops} to {high.shops}): {(high.rss - low.rss) / n:.2f} MB,"
             f" {(high.queries - low.queries) / n:.2f} idle queries/s, {(high.cpu - low.cpu) / n:.2f} ms CPU/s,"
             f" {(high.start - low.start) / n * 1000:.1f} ms start-up, {reload / n * 1000:.1f} ms reload,"
             f" {(high.rss_reloaded - high.rss) / n:.2f} MB after 3 reloads"
         )
+
+
+def checkout(folder: str) -> Build:
+    """Another checkout's build: its own virtualenv, or this Python running in its folder."""
+    build = Build.checkout(folder)
+    return build if Path(build.python).exists() else dataclasses.replace(build, python=sys.executable)
+
+
+def label(setup: Setup, build: Build) -> str:
+    return setup.name if build.name == "this" else f"{setup.name} [{build.name}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -493,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("load", "rest"), help="only the load setups, or only the rest ones")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--round-trips", action="store_true", help="load through the counting proxy (slower)")
+    parser.add_argument("--compare", action="append", default=[], metavar="DIR", help="another checkout beside this")
     args = parser.parse_args(argv)
+    builds = [Build.this(), *(checkout(folder) for folder in args.compare)]
     load_before = os.getloadavg()[0]
     rest_shops = [int(n) for n in args.rest_shops.split(",")]
     upstream = urlsplit(args.postgres)
@@ -515,18 +542,19 @@ def main(argv: list[str] | None = None) -> int:
         ports = (f"http://127.0.0.1:{api_port}", sink_port)
         try:
             if args.only != "rest":
-                order = setups(args.shops)
+                order = [(setup, build) for setup in setups(args.shops) for build in builds]
                 for number in range(args.rounds):
-                    for index, setup in enumerate(order if number % 2 == 0 else order[::-1]):
+                    for index, (setup, build) in enumerate(order if number % 2 == 0 else order[::-1]):
                         first = 1_000_000 * (1 + number * len(order) + index)
-                        run = measure_load(setup, args, ports, first, proxy)
-                        results.setdefault(setup.name, []).append(run)
-                        print(f"  {setup.name}: {run}", file=sys.stderr, flush=True)
-                results = {s.name: results[s.name] for s in order}
+                        run = measure_load(setup, args, ports, first, proxy, build)
+                        results.setdefault(label(setup, build), []).append(run)
+                        print(f"  {label(setup, build)}: {run}", file=sys.stderr, flush=True)
+                results = {label(s, b): results[label(s, b)] for s, b in order}
             if args.only != "load":
                 for shops in rest_shops:
-                    rests.append(measure_rest(shops, args, ports, proxy))
-                    print(f"  at rest: {rests[-1]}", file=sys.stderr, flush=True)
+                    for build in builds:
+                        rests.append(measure_rest(shops, args, ports, proxy, build))
+                        print(f"  at rest: {rests[-1]}", file=sys.stderr, flush=True)
         finally:
             stop(shared)
     print(f"machine: {machine()}; load average before {load_before:.2f}")
