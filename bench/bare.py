@@ -1,21 +1,26 @@
 """A bare aiohttp server: POST reads the body and answers 200 and counts; ``GET /count`` tells the count.
 
-It is the ceiling that ingest is compared against, and the destination of the end-to-end benchmark.
+It is the ceiling that ingest is compared against, and the destination of the end-to-end benchmark. With
+``--hang`` it never answers a POST (it counts it and holds it): a destination that hangs (``bench.hanging``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from aiohttp import web
 
 received = 0
+HANG = "--hang" in sys.argv
 
 
 async def handle(request: web.Request) -> web.Response:
     global received
     await request.read()
     received += 1
+    if HANG:
+        await asyncio.Event().wait()  # until the client gives up or the server stops
     return web.json_response({"ok": True}, status=200)
 
 

@@ -57,6 +57,17 @@ average 3.3, ``--only load --rounds 2``: one shop 389-401 events/s at 1.82-1.84 
 instances, 50 shops x0.77-0.80 at 3.04 ms (both together), p99 92-114 ms (was 392-1378). What is left is mostly
 outgoing connections: each shop has its own HTTP clients, 800 connections to the API and 800 to the sink with
 50 busy shops against 16 and 24 for one.
+
+Then one poll for every shop's loops (``router.pipelines.due``) and one connection pool for the daemon
+(``toolkit.client.shared_pool``), against 8690acf in the same run (``--compare``; a faster machine: 2 cores, AMD
+EPYC, load average 0.4-1): at rest 0.2 store queries a second for 0, 1, 50 or 200 shops against 0.8, 1.6, 40.8
+and 160.8 (200 shops: 0 ms CPU a second against 26), memory, start-up and reload as before (0.15 MB, 1.4 ms
+and 2.4 ms a shop), RSS after three reloads 137.5 MB at 200 shops against 146.6. Under load (``--only load
+--rounds 2``): 50 shops 431-521 events/s at 1.40-1.66 ms CPU per event (x0.90-1.10 of one shop) against
+379-489 at 1.52-1.93 ms, holding 65 connections to the API and 64 to the sink against 800 and 858; 1 busy of 50
+522-567 against 426-487 at 1.28-1.34 ms against 1.48-1.71; two instances, 50 shops 391-506 against 409-434 at
+1.88-2.49 ms against 2.17-2.34, 127/108 connections against 1522/1325. One shop: 392-579 against 321-553
+events/s (the rounds' spread is larger than any difference).
 """
 
 from __future__ import annotations

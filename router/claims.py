@@ -3,9 +3,9 @@
 It claims up to as many items as it has free slots, runs each in its own task, and sleeps when there is
 nothing due: until woken (new work was committed), until the store's next due time, or at most
 ``idle`` seconds (the safety net for work committed by another process). With ``idle=None`` it never
-polls on its own: the daemon's one poll for all its loops (``router.pipelines.due``) wakes it. ``stop`` stops claiming,
-lets in-flight items finish within a bound, then cancels what is left; their leases make the work
-claimable again.
+polls on its own: the daemon's one poll for all its loops (``router.pipelines.due``) wakes it. ``stop``
+stops claiming, lets in-flight items finish within a bound, then cancels what is left; their leases make
+the work claimable again.
 
 An item is never handled twice at once by one loop: a claim that hands back an item still in flight
 (its lease ran out under a long send, or the clock jumped forward) is dropped, and the first handler
