@@ -10,64 +10,27 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
 from router.demo.standins.sink import Reply
-from tests.admin_support import admin_listen
-from tests.support import DaemonProcess, reserved_port, wait_until, webhook_body
+from tests.shops_support import CURSUS_KEY, YOGA_KEY, post, two_shops_admin
+from tests.support import DaemonProcess, wait_until, webhook_body
 from tests.system.test_dashboard import csrf_of
-from tests.system.test_shops import CURSUS_KEY, CURSUS_TOKEN, ENV, YOGA_KEY, YOGA_TOKEN, post
 
 ADMIN_TOKEN = "router-admin-token-4c9e1a7b"
 JAN_TOKEN = "agency-jan-token-8d2f6b3e"
 JAN_NEW_TOKEN = "agency-jan-token-rotated-1a5c"
 COOKIE = "plugpay_router_session"
-RULE = "[{{name: welcome, trigger: order_paid, actions: [{{connector: sink, path: {path}, json: {{id: x}}}}]}}]"
-
-
-@pytest.fixture
-async def apis() -> AsyncIterator[tuple[SandboxServer, SandboxServer]]:
-    cursus = await SandboxServer(Sandbox(load_fixtures(), token=CURSUS_TOKEN, synthesize=True)).start()
-    yoga = await SandboxServer(Sandbox(load_fixtures(), token=YOGA_TOKEN, synthesize=True, tenant_id=77)).start()
-    yield cursus, yoga
-    await cursus.stop()
-    await yoga.stop()
 
 
 def two_shops_with_users(tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, jan_token: str) -> DaemonProcess:
-    """cursusshop and yogastudio, each posting paid orders to the shared sink (``/cursus``, ``/yoga``), with the
-    admin token and agency-jan, a user limited to cursusshop (its token written in the file as given)."""
-    port = reserved_port()
-    listen, admin_url = admin_listen()
-    config = tmp_path / "router.yaml"
-    config.write_text(f"""version: 1
-server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-admin:
-  token: "{ADMIN_TOKEN}"
-  listen: "{listen}"
-  users:
-    - {{name: agency-jan, token: "{jan_token}", shops: [cursusshop]}}
-plugandpay: {{retry: [0.2s]}}
-store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
-delivery: {{schedule: [0.2s], timeout: 5s, concurrency: 4}}
-connectors:
-  sink: {{type: http, base_url: "{sink}"}}
-shops:
-  cursusshop:
-    plugandpay: {{api_url: "{cursus_api}", api_token: "${{CURSUS_API_TOKEN}}", webhook_key: "${{CURSUS_WEBHOOK_KEY}}"}}
-    rules: {RULE.format(path="/cursus")}
-  yogastudio:
-    plugandpay: {{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}", webhook_key: "${{YOGA_WEBHOOK_KEY}}"}}
-    rules: {RULE.format(path="/yoga")}
-""")
-    daemon = DaemonProcess(config, port, ENV)
-    daemon.admin_url = admin_url
-    return daemon
+    """cursusshop and yogastudio with the admin token and agency-jan, a user limited to cursusshop (its token
+    written in the file as given)."""
+    jan = f'{{name: agency-jan, token: "{jan_token}", shops: [cursusshop]}}'
+    users = f'  token: "{ADMIN_TOKEN}"\n  users:\n    - {jan}\n'
+    return two_shops_admin(tmp_path, cursus_api, yoga_api, sink, admin=users)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,10 @@ import httpx
 import pytest
 import yaml
 
-from router.demo.sandbox import Fault, Sandbox, SandboxServer, load_fixtures
+from router.demo.sandbox import Fault
 from router.demo.standins.sink import Reply
-from tests.admin_support import admin_listen
-from tests.support import DaemonProcess, reserved_port, webhook_body
-from tests.system.test_shops import CURSUS_KEY, CURSUS_TOKEN, ENV, YOGA_KEY, YOGA_TOKEN, post
+from tests.shops_support import CURSUS_KEY, YOGA_KEY, post, two_shops_admin
+from tests.support import DaemonProcess, webhook_body
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus-alerts.yaml"
 ROUTER_GROUP, SHOPS_GROUP = "plugpay-router", "plugpay-router-shops"
@@ -81,45 +79,11 @@ def test_promtool_accepts_the_rules() -> None:
     assert "SUCCESS: 12 rules found" in result.stdout
 
 
-@pytest.fixture
-async def apis() -> AsyncIterator[tuple[SandboxServer, SandboxServer]]:
-    cursus = await SandboxServer(Sandbox(load_fixtures(), token=CURSUS_TOKEN, synthesize=True)).start()
-    yoga = await SandboxServer(Sandbox(load_fixtures(), token=YOGA_TOKEN, synthesize=True, tenant_id=77)).start()
-    yield cursus, yoga
-    await cursus.stop()
-    await yoga.stop()
-
-
 def two_shops_with_metrics(tmp_path: Path, cursus_api: str, yoga_api: str, sink: str) -> DaemonProcess:
-    """cursusshop and yogastudio (the keys and tokens of tests/system/test_shops.py), each posting its paid
-    orders to the shared sink (``/cursus``, ``/yoga``), and lms, whose rules file is missing (a broken shop),
-    with an admin listener for /metrics."""
-    port = reserved_port()
-    listen, admin_url = admin_listen()
-    rule = "[{{name: welcome, trigger: order_paid, actions: [{{connector: sink, path: {path}, json: {{id: x}}}}]}}]"
-    config = tmp_path / "router.yaml"
-    config.write_text(f"""version: 1
-server: {{listen: "127.0.0.1:{port}", path: /webhooks/plugandpay}}
-admin: {{listen: "{listen}"}}
-plugandpay: {{retry: [0.2s]}}
-store: {{url: "sqlite:///{tmp_path / "router.db"}"}}
-delivery: {{schedule: [0.2s], timeout: 5s, concurrency: 4}}
-connectors:
-  sink: {{type: http, base_url: "{sink}"}}
-shops:
-  cursusshop:
-    plugandpay: {{api_url: "{cursus_api}", api_token: "${{CURSUS_API_TOKEN}}", webhook_key: "${{CURSUS_WEBHOOK_KEY}}"}}
-    rules: {rule.format(path="/cursus")}
-  yogastudio:
-    plugandpay: {{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}", webhook_key: "${{YOGA_WEBHOOK_KEY}}"}}
-    rules: {rule.format(path="/yoga")}
-  lms:
-    plugandpay: {{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}"}}
-    rules_file: shops/lms.yaml
-""")
-    daemon = DaemonProcess(config, port, ENV)
-    daemon.admin_url = admin_url
-    return daemon
+    """cursusshop and yogastudio (tests/shops_support.py), and lms, whose rules file is missing (a broken shop)."""
+    api = f'{{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}"}}'
+    lms = f"  lms:\n    plugandpay: {api}\n    rules_file: shops/lms.yaml\n"
+    return two_shops_admin(tmp_path, cursus_api, yoga_api, sink, more=lms)
 
 
 def selected(expr: str) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from router.demo.sandbox import Sandbox, SandboxServer, load_fixtures
+from router.demo.sandbox import Sandbox, SandboxServer
 from router.demo.sandbox_api import synthesize_orders
 from router.demo.standins.sink import HttpSink
 from router.store.postgres import PostgresStore
 from tests.conftest import run_cli
 from tests.fleet import fleet_config
+from tests.shops_support import ENV, YOGA_TOKEN, two_apis
 from tests.support import DaemonProcess, reserved_port, webhook_body
-from tests.system.test_shops import CURSUS_TOKEN, ENV, YOGA_TOKEN
 
 
 def missed_orders(sandbox: Sandbox, count: int) -> list[str]:
@@ -89,11 +89,8 @@ async def test_a_missed_paid_order_is_stored_once_and_the_running_daemon_deliver
 
 @pytest.fixture
 async def apis() -> AsyncIterator[tuple[SandboxServer, SandboxServer]]:
-    cursus = await SandboxServer(Sandbox(load_fixtures(), token=CURSUS_TOKEN)).start()
-    yoga = await SandboxServer(Sandbox(load_fixtures(), token=YOGA_TOKEN, tenant_id=77)).start()
-    yield cursus, yoga
-    await cursus.stop()
-    await yoga.stop()
+    async with two_apis(synthesize=False) as both:  # only the orders the sandbox holds exist
+        yield both
 
 
 def two_shops(tmp_path: Path, cursus_api: str, yoga_api: str) -> Path:

@@ -17,33 +17,17 @@ import httpx
 import pytest
 from aiohttp import web
 
-from router.demo.sandbox import Fault, Sandbox, SandboxServer, load_fixtures
+from router.demo.sandbox import Fault
 from router.demo.standins import serve_app
 from router.demo.standins.sink import HttpSink
 from tests.conftest import run_cli
-from tests.support import DaemonProcess, reserved_port, signed_headers, wait_until, webhook_body
+from tests.shops_support import CURSUS_KEY, CURSUS_TOKEN, ENV, YOGA_KEY, YOGA_TOKEN, post
+from tests.support import DaemonProcess, reserved_port, wait_until, webhook_body
 
-CURSUS_KEY, YOGA_KEY = "cursus-webhook-key-5d8e1f0a", "yoga-webhook-key-8c1d4e7f0a"
-CURSUS_TOKEN, YOGA_TOKEN = "cursus-api-token-7f3a9b2c", "yoga-api-token-2b7c9d0e1f"
-ENV = {
-    "CURSUS_API_TOKEN": CURSUS_TOKEN,
-    "CURSUS_WEBHOOK_KEY": CURSUS_KEY,
-    "YOGA_API_TOKEN": YOGA_TOKEN,
-    "YOGA_WEBHOOK_KEY": YOGA_KEY,
-}
 WELCOME = (
     "[{{name: welcome, trigger: order_paid,"
     ' actions: [{{connector: sink, path: {path}, json: {{id: "{{{{ order.id }}}}"}}}}]}}]'
 )
-
-
-@pytest.fixture
-async def apis() -> AsyncIterator[tuple[SandboxServer, SandboxServer]]:
-    cursus = await SandboxServer(Sandbox(load_fixtures(), token=CURSUS_TOKEN, synthesize=True)).start()
-    yoga = await SandboxServer(Sandbox(load_fixtures(), token=YOGA_TOKEN, synthesize=True, tenant_id=77)).start()
-    yield cursus, yoga
-    await cursus.stop()
-    await yoga.stop()
 
 
 @pytest.fixture
@@ -87,15 +71,6 @@ shops:
     rules: {WELCOME.format(path="/yoga")}
 """)
     return DaemonProcess(config, port, ENV)
-
-
-async def post(
-    daemon: DaemonProcess, shop: str, body: bytes, key: str, client: httpx.AsyncClient | None = None
-) -> httpx.Response:
-    if client is None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await post(daemon, shop, body, key, client)
-    return await client.post(f"{daemon.webhook_url}/{shop}", content=body, headers=signed_headers(body, key))
 
 
 async def test_each_shop_is_verified_fetched_routed_and_delivered_with_only_its_own_settings(
