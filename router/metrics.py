@@ -52,6 +52,16 @@ class Metrics:
             if shops
             else None
         )
+        self.shop_reconcile_found = (
+            Counter(
+                "plugpay_router_shop_reconcile_events_found",
+                "Events a shop's reconcile loop created because their webhook never came, by shop and trigger",
+                ["shop", "trigger"],
+                registry=r,
+            )
+            if shops
+            else None
+        )
         # 1 for each shop whose section or rules file has problems (not running, or on its last good config),
         # 0 for each shop that loaded; set with ``set_shops`` whenever a config is applied.
         self.shop_config_broken = (
@@ -220,9 +230,11 @@ class Metrics:
         self.deliveries.labels(connector=connector, outcome=outcome).inc()
         self.attempt_seconds.labels(connector=connector).observe(seconds)
 
-    def observe_reconcile(self, trigger: str, checked: int, found: int) -> None:
+    def observe_reconcile(self, trigger: str, checked: int, found: int, shop: str = "") -> None:
         self.reconcile_checked.labels(trigger=trigger).inc(checked)
         self.reconcile_found.labels(trigger=trigger).inc(found)
+        if shop and self.shop_reconcile_found is not None:
+            self.shop_reconcile_found.labels(shop=shop, trigger=trigger).inc(found)
 
     async def render(self, store: Store, breakers: Callable[[], Mapping[str, str]]) -> bytes:
         """Refresh the store-backed gauges, then the text exposition."""

@@ -48,10 +48,11 @@ async def post(
 
 
 def two_shops_admin(
-    tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, *, admin: str = "", more: str = ""
+    tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, *, admin: str = "", yoga: str = "", more: str = ""
 ) -> DaemonProcess:
     """cursusshop and yogastudio, each posting paid orders to the shared sink (``/cursus``, ``/yoga``), with an
-    admin listener; ``admin`` adds lines to the admin section, ``more`` further shops (YAML at the shops' indent)."""
+    admin listener; ``admin`` adds lines to the admin section, ``yoga`` to the yoga studio's, ``more`` further
+    shops (YAML at the shops' indent)."""
     port = reserved_port()
     listen, admin_url = admin_listen()
     config = tmp_path / "router.yaml"
@@ -71,7 +72,7 @@ shops:
   yogastudio:
     plugandpay: {{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}", webhook_key: "${{YOGA_WEBHOOK_KEY}}"}}
     rules: {RULE.format(path="/yoga")}
-{more}""")
+{yoga}{more}""")
     daemon = DaemonProcess(config, port, ENV)
     daemon.admin_url = admin_url
     return daemon

@@ -164,7 +164,7 @@ class Pipeline:
         await self.deliver_loop.stop(grace)
 
     def _observe_reconcile(self, trigger: str, checked: int, found: int) -> None:
-        self.shared.metrics.observe_reconcile(trigger, checked, found)
+        self.shared.metrics.observe_reconcile(trigger, checked, found, self.shop)
         if found:
             item: dict[str, object] = {"trigger": trigger, "count": found}
             self.shared.note("missed_webhooks", {"shop": self.shop, **item} if self.shop else item)

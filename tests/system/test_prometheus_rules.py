@@ -76,14 +76,16 @@ def test_promtool_accepts_the_rules() -> None:
         pytest.skip("promtool is not installed (Debian's prometheus package ships it)")
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 12 rules found" in result.stdout
+    assert "SUCCESS: 13 rules found" in result.stdout
 
 
 def two_shops_with_metrics(tmp_path: Path, cursus_api: str, yoga_api: str, sink: str) -> DaemonProcess:
-    """cursusshop and yogastudio (tests/shops_support.py), and lms, whose rules file is missing (a broken shop)."""
+    """cursusshop and yogastudio (tests/shops_support.py), the yoga studio reconciled, and lms, whose rules file is
+    missing (a broken shop)."""
     api = f'{{api_url: "{yoga_api}", api_token: "${{YOGA_API_TOKEN}}"}}'
     lms = f"  lms:\n    plugandpay: {api}\n    rules_file: shops/lms.yaml\n"
-    return two_shops_admin(tmp_path, cursus_api, yoga_api, sink, more=lms)
+    reconcile = "    reconcile: {every: 1h, lookback: 1h}\n"  # its passes count missed webhooks (none here)
+    return two_shops_admin(tmp_path, cursus_api, yoga_api, sink, yoga=reconcile, more=lms)
 
 
 def selected(expr: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -112,6 +114,7 @@ async def test_a_daemon_with_shops_serves_every_series_the_per_shop_rules_select
         await sink.wait_for(1, path="/yoga")
         assert (await post(daemon, "yogastudio", webhook_body(ident=2099, tenant_id=77), YOGA_KEY)).status_code == 202
         await daemon.wait_log("event failed", triggerable="order:2099")  # the API answers 404
+        await daemon.wait_log("reconcile pass", shop="yogastudio")  # at start: it found nothing missing
         assert (await post(daemon, "yogastudio", webhook_body(ident=2043, tenant_id=77), CURSUS_KEY)).status_code == 401
         assert (await post(daemon, "yogastudio", webhook_body(ident=2044, tenant_id=42), YOGA_KEY)).status_code == 403
         assert (await post(daemon, "yogastudio", b'{"not": "a webhook"}', YOGA_KEY)).status_code == 400

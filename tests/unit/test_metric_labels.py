@@ -29,10 +29,11 @@ def test_trigger_labels_stay_bounded_however_many_names_a_sender_invents() -> No
     assert 'trigger="unknown"' in generate_latest(metrics.registry).decode()
 
 
-def test_with_shops_webhooks_and_routing_are_counted_per_shop_beside_the_totals() -> None:
+def test_with_shops_webhooks_routing_and_reconcile_are_counted_per_shop_beside_the_totals() -> None:
     metrics = Metrics(shops=True)
     metrics.observe_received("order_paid", "accepted", "yogastudio")
     metrics.observe_routed("routed", "yogastudio")
+    metrics.observe_reconcile("order_paid", 12, 2, "yogastudio")
     text = generate_latest(metrics.registry).decode()
     assert (
         'plugpay_router_shop_events_received_total{outcome="accepted",shop="yogastudio",trigger="order_paid"} 1.0'
@@ -40,6 +41,8 @@ def test_with_shops_webhooks_and_routing_are_counted_per_shop_beside_the_totals(
     )
     assert 'plugpay_router_shop_events_routed_total{outcome="routed",shop="yogastudio"} 1.0' in text
     assert 'plugpay_router_events_received_total{outcome="accepted",trigger="order_paid"} 1.0' in text
+    assert 'plugpay_router_shop_reconcile_events_found_total{shop="yogastudio",trigger="order_paid"} 2.0' in text
+    assert 'plugpay_router_reconcile_events_found_total{trigger="order_paid"} 2.0' in text
     one = Metrics()
     one.observe_received("order_paid", "accepted")
     assert "plugpay_router_shop_" not in generate_latest(one.registry).decode()
