@@ -35,7 +35,10 @@ class DueWatch:
     async def run(self) -> None:
         try:
             while True:
-                await self.look()
+                try:
+                    await self.look()
+                except Exception:  # the loops would sleep on: never let one bad look end the watch
+                    log.exception("looking for due work failed; looking again next period")
                 await asyncio.sleep(self.every)
         finally:
             self._cancel()
