@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -31,6 +32,14 @@ def log_in(driver: Any, admin_url: str, path: str) -> None:
     driver.find_element(By.ID, "token").send_keys(ADMIN_TOKEN)
     driver.find_element(By.ID, "login").click()
     WebDriverWait(driver, 10).until(lambda d: "/ui/login" not in d.current_url)
+
+
+def arrived_at(driver: Any, ending: str) -> bool:
+    """Wait (up to 10 s) until the page the last click led to is the one whose path ends with ``ending``."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path.endswith(ending))
+    return True
 
 
 def no_alert(driver: Any) -> bool:
@@ -127,10 +136,10 @@ async def test_send_again_asks_first_and_sends_only_after_yes(daemon_factory, sa
     again = chrome.find_element(By.CSS_SELECTOR, "button.send-again")
     assert again.text == "Send again…" and "secondary" in again.get_attribute("class")
     again.click()
-    assert "/again" in chrome.current_url
+    assert arrived_at(chrome, "/again")
     assert "was delivered" in chrome.find_element(By.CSS_SELECTOR, ".confirm .warning").text
     chrome.find_element(By.LINK_TEXT, "Cancel").click()  # no: back to the event, nothing sent
-    assert chrome.current_url.endswith(f"/ui/events/{shop.delivered_event}")
+    assert arrived_at(chrome, f"/ui/events/{shop.delivered_event}")
     assert len(sink.requests) == 2
 
     chrome.find_element(By.CSS_SELECTOR, "button.send-again").click()
