@@ -67,7 +67,7 @@ async def test_work_due_before_the_next_look_wakes_its_loop_at_its_time() -> Non
     await watcher.look()
     assert shop.woken == []
     await asyncio.wait_for(shop.wake.wait(), SAFETY)
-    assert shop.woken == ["deliver"] and time.time() >= due
+    assert shop.woken == ["deliver"] and time.time() >= due - 0.01  # a timer may fire a clock tick early
 
 
 async def test_a_later_look_replaces_the_timers_of_the_one_before() -> None:
