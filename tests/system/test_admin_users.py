@@ -9,20 +9,19 @@ Each test starts one daemon and checks everything it can on it."""
 from __future__ import annotations
 
 import re
-import signal
 from pathlib import Path
 
 import httpx
 
 from router.demo.standins.sink import Reply
 from tests.shops_support import CURSUS_KEY, YOGA_KEY, post, two_shops_admin
-from tests.support import DaemonProcess, wait_until, webhook_body
+from tests.support import DaemonProcess, webhook_body
 from tests.system.test_dashboard import csrf_of
+from tests.system.test_dashboard_sessions import log_in, logged_in, reload_with
 
 ADMIN_TOKEN = "router-admin-token-4c9e1a7b"
 JAN_TOKEN = "agency-jan-token-8d2f6b3e"
 JAN_NEW_TOKEN = "agency-jan-token-rotated-1a5c"
-COOKIE = "plugpay_router_session"
 
 
 def two_shops_with_users(tmp_path: Path, cursus_api: str, yoga_api: str, sink: str, jan_token: str) -> DaemonProcess:
@@ -41,12 +40,6 @@ async def event_of(daemon: DaemonProcess, shop: str, order: int, key: str, *, te
     answer = await post(daemon, shop, webhook_body(ident=order, tenant_id=tenant), key)
     assert answer.status_code == 202, answer.text
     return int(answer.json()["event_id"])
-
-
-async def log_in(client: httpx.AsyncClient, admin_url: str, token: str) -> str:
-    answer = await client.post(f"{admin_url}/ui/login", data={"token": token, "next": "/ui"})
-    assert answer.status_code == 303, answer.text
-    return str(answer.cookies[COOKIE])
 
 
 async def test_a_shop_scoped_token_sees_and_acts_on_only_its_shops_in_the_api_the_dashboard_and_metrics(
@@ -156,26 +149,6 @@ async def test_a_shop_scoped_token_sees_and_acts_on_only_its_shops_in_the_api_th
         assert daemon.stop() == 0
 
 
-async def reload_with(daemon: DaemonProcess, old: str, new: str) -> None:
-    text = daemon.config_path.read_text()
-    assert old in text
-    daemon.config_path.write_text(text.replace(old, new))
-    before = sum(1 for line in daemon.log_events() if line.get("event") == "config reloaded")
-    daemon.signal(signal.SIGHUP)
-
-    async def reloaded() -> bool:
-        return sum(1 for line in daemon.log_events() if line.get("event") == "config reloaded") > before
-
-    await wait_until(reloaded, what="the config reload")
-
-
-async def logged_in(admin_url: str, session: str) -> bool:
-    async with httpx.AsyncClient(timeout=10) as client:
-        answer = await client.get(f"{admin_url}/ui", headers={"Cookie": f"{COOKIE}={session}"})
-    assert answer.status_code in (200, 303), answer.text
-    return answer.status_code == 200
-
-
 async def test_a_users_sessions_end_when_its_token_changes_or_it_is_removed_and_its_wrong_tokens_are_throttled(
     tmp_path,
 ) -> None:
@@ -186,13 +159,13 @@ async def test_a_users_sessions_end_when_its_token_changes_or_it_is_removed_and_
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             jan, admin = await log_in(client, url, JAN_TOKEN), await log_in(client, url, ADMIN_TOKEN)
-            assert await logged_in(url, jan) and await logged_in(url, admin)
+            assert await logged_in(client, url, jan) and await logged_in(client, url, admin)
 
             await reload_with(daemon, JAN_TOKEN, JAN_NEW_TOKEN)
-            assert not await logged_in(url, jan), "a user's new token ends the sessions of its old one"
-            assert await logged_in(url, admin), "and no other login's"
+            assert not await logged_in(client, url, jan), "a user's new token ends the sessions of its old one"
+            assert await logged_in(client, url, admin), "and no other login's"
             jan = await log_in(client, url, JAN_NEW_TOKEN)
-            assert await logged_in(url, jan)
+            assert await logged_in(client, url, jan)
             refused = await client.post(f"{url}/ui/login", data={"token": JAN_TOKEN, "next": "/ui"})
             assert refused.status_code == 401  # the old token is a wrong one now: the first of the budget's 10
 
@@ -207,8 +180,9 @@ async def test_a_users_sessions_end_when_its_token_changes_or_it_is_removed_and_
             assert form.status_code == 429
 
         await reload_with(daemon, f'    - {{name: agency-jan, token: "{JAN_NEW_TOKEN}", shops: [cursusshop]}}\n', "")
-        assert not await logged_in(url, jan), "a user taken out of the config is logged out"
-        assert await logged_in(url, admin)
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert not await logged_in(client, url, jan), "a user taken out of the config is logged out"
+            assert await logged_in(client, url, admin)
         transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")  # an address with its own budget
         async with httpx.AsyncClient(timeout=10, transport=transport) as other:
             assert (await other.get(f"{url}/api/events", headers=bearer(JAN_NEW_TOKEN))).status_code == 401
