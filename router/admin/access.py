@@ -2,7 +2,7 @@
 
 ``admin.token`` sees and does everything, for every shop. A token of ``admin.users`` (``identify``) is
 limited to the user's shops: ``Scoped`` reads the store through that limit, so every list, count and page
-holds only rows of those shops (a filter per shop, merged, so the store needs nothing new), and an event or
+holds only rows of those shops (each filter is narrowed to them: ``shops``), and an event or
 delivery of another shop is not found at all (404, the same answer as for an id that does not exist). What
 is about the whole router (``/metrics``, the quarantine) is refused to such a login with 403.
 
@@ -16,11 +16,13 @@ import dataclasses
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from router.config.model import AdminConfig
 from router.store.base import Counts, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, Store
 from router.tools.trace import Trace, trace_object
 
+F = TypeVar("F", EventFilter, DeliveryFilter)
 MAX_LISTED = 1000  # the pending events looked at for the age of a login's oldest pending one
 
 
@@ -78,7 +80,7 @@ def changed_users(before: AdminConfig, after: AdminConfig) -> list[str]:
 
 class Scoped:
     """The store's readers as one login may use them: unchanged for ``admin.token``, limited to a user's shops
-    otherwise (one query per shop, merged newest first; a filter naming another shop matches nothing)."""
+    otherwise (a filter naming another shop matches nothing)."""
 
     def __init__(self, store: Store, access: Access) -> None:
         self.store, self.access = store, access
@@ -87,45 +89,26 @@ class Scoped:
         assert self.access.shops is not None
         return [shop for shop in self.access.shops if asked is None or shop == asked]
 
-    async def list_events(self, flt: EventFilter, *, limit: int) -> list[EventRecord]:
+    def _mine(self, flt: F) -> F:
+        """``flt`` narrowed to this login's shops (one naming another shop matches nothing)."""
         if not self.access.scoped:
-            return await self.store.list_events(flt, limit=limit)
-        found: list[EventRecord] = []
-        for shop in self._shops(flt.shop):
-            found += await self.store.list_events(dataclasses.replace(flt, shop=shop), limit=limit)
-        return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
+            return flt
+        return dataclasses.replace(flt, shop=None, shops=tuple(self._shops(flt.shop)))
+
+    async def list_events(self, flt: EventFilter, *, limit: int) -> list[EventRecord]:
+        return await self.store.list_events(self._mine(flt), limit=limit)
 
     async def count_events(self, flt: EventFilter, *, cap: int | None = None) -> int:
-        if not self.access.scoped:
-            return await self.store.count_events(flt, cap=cap)
-        total = 0
-        for shop in self._shops(flt.shop):
-            total += await self.store.count_events(dataclasses.replace(flt, shop=shop), cap=cap)
-        return total if cap is None else min(total, cap)
+        return await self.store.count_events(self._mine(flt), cap=cap)
 
     async def list_deliveries(self, flt: DeliveryFilter, *, limit: int) -> list[DeliveryRecord]:
-        if not self.access.scoped:
-            return await self.store.list_deliveries(flt, limit=limit)
-        found: list[DeliveryRecord] = []
-        for shop in self._shops(flt.shop):
-            found += await self.store.list_deliveries(dataclasses.replace(flt, shop=shop), limit=limit)
-        return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
+        return await self.store.list_deliveries(self._mine(flt), limit=limit)
 
     async def count_deliveries(self, flt: DeliveryFilter, *, cap: int | None = None) -> int:
-        if not self.access.scoped:
-            return await self.store.count_deliveries(flt, cap=cap)
-        total = 0
-        for shop in self._shops(flt.shop):
-            total += await self.store.count_deliveries(dataclasses.replace(flt, shop=shop), cap=cap)
-        return total if cap is None else min(total, cap)
+        return await self.store.count_deliveries(self._mine(flt), cap=cap)
 
     async def delivery_ids(self, flt: DeliveryFilter) -> list[int]:
-        if not self.access.scoped:
-            return await self.store.delivery_ids(flt)
-        found: list[int] = []
-        for shop in self._shops(flt.shop):
-            found += await self.store.delivery_ids(dataclasses.replace(flt, shop=shop))
-        return sorted(found)
+        return await self.store.delivery_ids(self._mine(flt))
 
     async def event(self, event_id: int) -> EventRecord | None:
         """The event, or None when there is none or it belongs to a shop this login does not see."""

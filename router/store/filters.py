@@ -1,7 +1,8 @@
 """Filters for listing events and deliveries, and the ``WHERE`` clause they make in either store's SQL.
 
 Each filter spells its conditions with ``{}`` where the parameter goes; ``where`` numbers them, so the
-same filter serves SQLite's ``?`` and PostgreSQL's ``$n``.
+same filter serves SQLite's ``?`` and PostgreSQL's ``$n``. A tuple value (``shops``) is one parameter per
+item, for ``IN ({})``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ class EventFilter:
     triggerable_type: str | None = None
     source: str | None = None  # v2, v1, reconcile, backfill
     shop: str | None = None
+    shops: tuple[str, ...] | None = None  # any of these (an admin user's shops)
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("shop = {}", self.shop),
+            ("shop IN ({})", self.shops),
             ("status = {}", self.status),
             ("trigger = {}", self.trigger),
             ("source = {}", self.source),
@@ -50,10 +53,12 @@ class DeliveryFilter:
     trigger: str | None = None  # of the delivery's event
     triggerable_id: str | None = None  # of the delivery's event
     shop: str | None = None
+    shops: tuple[str, ...] | None = None  # any of these (an admin user's shops)
 
     def clauses(self) -> list[tuple[str, Any]]:
         return _present(
             ("shop = {}", self.shop),
+            ("shop IN ({})", self.shops),
             ("status = {}", self.status),
             ("event_id = {}", self.event_id),
             ("event_id IN (SELECT id FROM events WHERE trigger = {})", self.trigger),
@@ -70,8 +75,14 @@ def _present(*pairs: tuple[str, Any]) -> list[tuple[str, Any]]:
 
 
 def where(clauses: list[tuple[str, Any]], mark: Callable[[int], str]) -> tuple[str, list[Any]]:
-    """``WHERE a = ? AND …`` for a filter's clauses; ``mark(n)`` spells the n-th parameter (1-based)."""
+    """``WHERE a = ? AND …`` for a filter's clauses; ``mark(n)`` spells the n-th parameter (1-based). A tuple
+    value is a parameter per item, comma-separated (an empty one is ``NULL``, which ``IN`` never matches)."""
     if not clauses:
         return "", []
-    parts = [sql.format(mark(number)) for number, (sql, _) in enumerate(clauses, start=1)]
-    return "WHERE " + " AND ".join(parts), [value for _, value in clauses]
+    parts: list[str] = []
+    args: list[Any] = []
+    for sql, value in clauses:
+        values = list(value) if isinstance(value, tuple) else [value]
+        parts.append(sql.format(", ".join(mark(len(args) + n) for n in range(1, len(values) + 1)) or "NULL"))
+        args += values
+    return "WHERE " + " AND ".join(parts), args

@@ -69,3 +69,20 @@ async def test_the_connector_backlog_keeps_two_shops_connectors_of_one_name_apar
         await store.complete_route(accepted.event_id, "router", RouteResult([delivery(f"w{ident}")], [], "v1"), T)
     backlog = await store.connector_backlog()
     assert {name: b.pending for name, b in backlog.items()} == {"cursusshop/sink": 1, "yogastudio/sink": 2}
+
+
+async def test_a_filter_of_several_shops_lists_and_counts_only_theirs_and_of_none_nothing(store: Store) -> None:
+    ids = {}
+    for n, name in enumerate(("cursusshop", "yogastudio", "lms")):
+        accepted = await store.add_event(of(name, 1042 + n), dedupe_window=WINDOW, now=T + n)
+        await store.claim_events("router", 10, LEASE, T + n, name)
+        await store.complete_route(accepted.event_id, "router", RouteResult([delivery(f"d-{name}")], [], "v1"), T + n)
+        ids[name] = accepted.event_id
+    two = ("cursusshop", "lms")
+    assert [r.id for r in await store.list_events(EventFilter(shops=two))] == [ids["lms"], ids["cursusshop"]]
+    assert await store.count_events(EventFilter(shops=two)) == 2
+    assert {d.shop for d in await store.list_deliveries(DeliveryFilter(shops=two))} == set(two)
+    assert await store.count_deliveries(DeliveryFilter(shops=two)) == 2
+    assert len(await store.delivery_ids(DeliveryFilter(shops=two))) == 2
+    assert await store.list_events(EventFilter(shops=())) == []
+    assert await store.count_deliveries(DeliveryFilter(shops=())) == 0
