@@ -40,6 +40,22 @@ async def sink() -> AsyncIterator[HttpSink]:
     await server.stop()
 
 
+@pytest.fixture
+async def any_order_api() -> AsyncIterator[SandboxServer]:
+    """A sandbox where any numeric order id is a paid order."""
+    server = await sandbox_server(synthesize=True).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def ops() -> AsyncIterator[HttpSink]:
+    """A second recording sink: the team's channel, where the alerts go."""
+    server = await HttpSink().start()
+    yield server
+    await server.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_daemon_outlives_its_test() -> Iterator[None]:
     """Kill every daemon subprocess a test started (restarted ones included) once the test is over, then

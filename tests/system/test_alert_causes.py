@@ -29,7 +29,6 @@ from tests.support import (
     WEBHOOK_KEY,
     DaemonProcess,
     reserved_port,
-    sandbox_server,
     wait_until,
     webhook_body,
     welcome_rule,
@@ -38,20 +37,6 @@ from tests.support import (
 OPS = "/ops"  # the path of the recording alert channel
 SENDER = "Router <router@shop.nl>"
 DEAD_FIX = "see plugpay-router deliveries -c CONFIG --status dead; fix it, then replay -c CONFIG --dead"
-
-
-@pytest.fixture
-async def any_order_api() -> AsyncIterator[SandboxServer]:
-    server = await sandbox_server(synthesize=True).start()  # any numeric order id is a paid order
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def ops() -> AsyncIterator[HttpSink]:
-    server = await HttpSink().start()
-    yield server
-    await server.stop()
 
 
 def router_config(

@@ -26,7 +26,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from router.demo.sandbox import SandboxServer
 from router.demo.standins import serve_app
 from router.demo.standins.sink import HttpSink, Reply
-from tests.support import DaemonProcess, base_config, reserved_port, sandbox_server, wait_until, webhook_body
+from tests.support import DaemonProcess, base_config, reserved_port, wait_until, webhook_body
 
 SECOND_RULE = """  - name: thanks
     trigger: order_paid
@@ -110,13 +110,6 @@ async def collector() -> AsyncIterator[Collector]:
     await server.stop()
 
 
-@pytest.fixture
-async def shop_api() -> AsyncIterator[SandboxServer]:
-    server = await sandbox_server(synthesize=True).start()  # any order id is a paid order
-    yield server
-    await server.stop()
-
-
 def traced_daemon(
     factory: Any, api: SandboxServer, sink: HttpSink, collector: Collector, tmp_path: Any, **env: str
 ) -> DaemonProcess:
@@ -136,9 +129,9 @@ def traced(request: Any) -> tuple[str, str]:
 
 
 async def test_one_webhook_gives_one_trace_from_receive_to_each_delivery_attempt(
-    daemon_factory, shop_api, sink, collector, tmp_path
+    daemon_factory, any_order_api, sink, collector, tmp_path
 ) -> None:
-    daemon = traced_daemon(daemon_factory, shop_api, sink, collector, tmp_path).start()
+    daemon = traced_daemon(daemon_factory, any_order_api, sink, collector, tmp_path).start()
     answer = await daemon.post(webhook_body(ident=1042))
     assert answer.status_code == 202
     event_id = answer.json()["event_id"]
@@ -171,7 +164,7 @@ async def test_one_webhook_gives_one_trace_from_receive_to_each_delivery_attempt
     assert route.attributes["messaging.operation.type"] == "process"
     assert route.attributes["plugpay_router.outcome"] == "routed"
     assert fetch.attributes["http.request.method"] == "GET"
-    assert fetch.attributes["url.full"] == f"{shop_api.url}/v2/orders/1042"  # no query: the includes stay out
+    assert fetch.attributes["url.full"] == f"{any_order_api.url}/v2/orders/1042"  # no query: the includes stay out
     assert fetch.attributes["server.address"] == "127.0.0.1"
     assert fetch.attributes["http.response.status_code"] == 200
     welcome = attempts["welcome"].attributes
@@ -187,11 +180,11 @@ async def test_one_webhook_gives_one_trace_from_receive_to_each_delivery_attempt
 
 
 async def test_an_attempt_made_by_another_process_after_a_restart_joins_the_same_trace(
-    daemon_factory, shop_api, sink, collector, tmp_path
+    daemon_factory, any_order_api, sink, collector, tmp_path
 ) -> None:
     sink.replies = [Reply(503), Reply(503)]  # both first attempts fail: their retries fall to the next process
     # No export on a timer: every span reaches the collector through the flush of a clean stop.
-    daemon = traced_daemon(daemon_factory, shop_api, sink, collector, tmp_path, OTEL_BSP_SCHEDULE_DELAY="60000")
+    daemon = traced_daemon(daemon_factory, any_order_api, sink, collector, tmp_path, OTEL_BSP_SCHEDULE_DELAY="60000")
     daemon.start()
     assert (await daemon.post(webhook_body(ident=2042))).status_code == 202
     await sink.wait_for(2)
@@ -228,11 +221,11 @@ async def test_an_attempt_made_by_another_process_after_a_restart_joins_the_same
 
 
 async def test_a_collector_that_is_down_slows_no_delivery_and_is_told_once(
-    daemon_factory, shop_api, sink, tmp_path
+    daemon_factory, any_order_api, sink, tmp_path
 ) -> None:
     nobody = Collector(url=f"http://127.0.0.1:{reserved_port()}")  # reserved, never listening
     # Each export gives up after a second (the exporter's default is 10 s of retries).
-    daemon = traced_daemon(daemon_factory, shop_api, sink, nobody, tmp_path, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1")
+    daemon = traced_daemon(daemon_factory, any_order_api, sink, nobody, tmp_path, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1")
     daemon.start()
     for ident in (3001, 3002, 3003):
         assert (await daemon.post(webhook_body(ident=ident))).status_code == 202
