@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,18 +31,12 @@ import httpx
 from bench.common import machine
 from bench.multi import schema
 from bench.pgcount import CountingProxy, through
-from bench.procs import Build, cpu_seconds, start
+from bench.procs import Build, cpu_seconds, start, stop
 from bench.shops import checkout, jobs, launch, write_config
 from tests.pg import with_query
 from tests.support import reserved_port
 
 SETTLE = 3.0  # seconds after the last webhook: the deliveries are held, the rest wait
-
-
-def kill(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.kill()
-        proc.wait(30)
 
 
 def measure(build: Build, args: argparse.Namespace, api: str, sink_port: int, proxy: CountingProxy, first: int) -> str:
@@ -71,7 +64,7 @@ def measure(build: Build, args: argparse.Namespace, api: str, sink_port: int, pr
             return f"  {build.name[:10]:<10}  {queries:10.1f}  {used:8.1f}"
     finally:
         if proc is not None:
-            kill([proc])  # its held deliveries would keep a graceful stop waiting for delivery.timeout
+            stop([proc], kill=True)  # its held deliveries would keep a graceful stop waiting for delivery.timeout
         asyncio.run(schema(args.postgres, f"DROP SCHEMA {name} CASCADE"))
 
 
@@ -108,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(measure(build, args, api, sink_port, proxy, 1_000_000 * (index + 1)))
                 print(lines[-1], file=sys.stderr, flush=True)
         finally:
-            kill(shared)
+            stop(shared, kill=True)
     print(f"machine: {machine()}")
     print(
         f"{args.shops} shops (0: no shops:), {args.count} webhooks to one shop whose destination hangs, "

@@ -58,9 +58,13 @@ def start(args: list[str], ready_url: str, log: Path, build: Build | None = None
     return proc
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop(procs: list[subprocess.Popen[bytes]], *, kill: bool = False) -> None:
+    """Terminate (or with ``kill``, SIGKILL: no graceful drain) and wait for each."""
     for proc in procs:
-        proc.terminate()
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
     for proc in procs:
         proc.wait(30)
 
