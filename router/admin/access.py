@@ -85,15 +85,12 @@ class Scoped:
     def __init__(self, store: Store, access: Access) -> None:
         self.store, self.access = store, access
 
-    def _shops(self, asked: str | None) -> list[str]:
-        assert self.access.shops is not None
-        return [shop for shop in self.access.shops if asked is None or shop == asked]
-
     def _mine(self, flt: F) -> F:
         """``flt`` narrowed to this login's shops (one naming another shop matches nothing)."""
-        if not self.access.scoped:
+        shops = self.access.shops
+        if shops is None:
             return flt
-        return dataclasses.replace(flt, shop=None, shops=tuple(self._shops(flt.shop)))
+        return dataclasses.replace(flt, shop=None, shops=tuple(s for s in shops if flt.shop in (None, s)))
 
     async def list_events(self, flt: EventFilter, *, limit: int) -> list[EventRecord]:
         return await self.store.list_events(self._mine(flt), limit=limit)
@@ -128,11 +125,7 @@ class Scoped:
         return [i for i in ids if i in mine]
 
     async def trace_object(self, kind: str, ident: str) -> Trace:
-        if not self.access.scoped:
-            return await trace_object(self.store, kind, ident)
-        traces = [await trace_object(self.store, kind, ident, shop) for shop in self._shops(None)]
-        events = sorted((e for t in traces for e in t.events), key=lambda e: e.record.id, reverse=True)
-        return Trace(kind, ident, events, sum(t.total for t in traces))
+        return await trace_object(self.store, kind, ident, shops=self.access.shops)
 
     async def backlog(self) -> Counts:
         """Pending events, pending and dead deliveries, and when the oldest pending item came."""

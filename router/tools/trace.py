@@ -97,10 +97,12 @@ def object_kind(text: str) -> str:
     return kind
 
 
-async def trace_object(store: Store, kind: str, ident: str, shop: str | None = None) -> Trace:
-    """The trace of one object (of one shop, with ``shops:``: ids are each shop's own): its events newest first,
-    each with its deliveries and their attempts."""
-    flt = EventFilter(triggerable_id=ident, shop=shop)
+async def trace_object(
+    store: Store, kind: str, ident: str, shop: str | None = None, *, shops: tuple[str, ...] | None = None
+) -> Trace:
+    """The trace of one object (of one shop, with ``shops:``: ids are each shop's own; or of any of ``shops``,
+    an admin user's): its events newest first, each with its deliveries and their attempts."""
+    flt = EventFilter(triggerable_id=ident, shop=shop, shops=shops)
     records = [
         r
         for r in await store.list_events(flt, limit=MAX_EVENTS)
